@@ -1,0 +1,1 @@
+"""Marshmallow schemas of request parameters and responses."""

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# `make run`: set up the databases, start the simulated Stacks network when no real node is
+# configured, then run api, worker and beat from the Procfile in the foreground (Ctrl-C stops all).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/.venv/bin:$PATH"
+
+if [ -f .env ]; then set -a; . ./.env; set +a; fi
+export API_PORT="${API_PORT:-3000}"
+
+python -m shared.manage ensure-database
+alembic upgrade head
+
+mkdir -p .run
+grep -E '^(api|worker|beat):' Procfile > .run/Procfile
+
+node_configured="${STACKS_NODE_RPC_URL:-${STACKS_NODE_RPC_HOST:-}}"
+if [ -z "$node_configured" ] || [ -z "${STACKS_API_DATABASE_URL:-}" ]; then
+  node_port="${DEVNET_NODE_PORT:-20443}"
+  metadata_port="${DEVNET_METADATA_PORT:-8999}"
+  export STACKS_API_DATABASE_URL="${DEVNET_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/stacks_api_devnet}"
+  export STACKS_NODE_RPC_URL="http://127.0.0.1:${node_port}"
+  unset STACKS_NODE_RPC_HOST STACKS_NODE_RPC_PORT
+  # The simulated metadata host lives on loopback, which the fetcher refuses by default.
+  export METADATA_FETCH_ALLOW_PRIVATE_NETWORKS=true
+  echo "No Stacks node configured: using the simulated network (devnet, development only)."
+  python -m devnet seed --database-url "$STACKS_API_DATABASE_URL"
+  echo "devnet: python -m devnet serve --node-port ${node_port} --metadata-port ${metadata_port}" >> .run/Procfile
+fi
+
+cat <<MSG
+
+  API status:  http://localhost:${API_PORT}/metadata/v1/
+  API docs:    http://localhost:${API_PORT}/metadata/v1/openapi.json
+  Token:       curl http://localhost:${API_PORT}/metadata/v1/nft/<principal>/1
+               (the devnet prints the principals it serves below)
+  Ctrl-C stops everything.
+
+MSG
+exec honcho --procfile .run/Procfile --app-root . start

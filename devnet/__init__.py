@@ -1,0 +1,1 @@
+"""Simulated Stacks network for development and tests; the service never depends on it."""

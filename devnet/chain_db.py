@@ -1,0 +1,370 @@
+"""Writes a Stacks Blockchain API ("SBA") database for a scenario: blocks, deploy transactions,
+smart_contracts rows and the chain tip, with the columns the real API fills. The caller commits."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, LiteralString, cast
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.types.json import Jsonb
+
+from devnet.abis import abi_for, raw_deploy_tx, source_code
+from devnet.scenario import Contract, Scenario
+
+ANCHORED_SEQUENCE = 2147483647  # microblock_sequence of anything in an anchored block
+NO_MICROBLOCK = b""
+ZERO_HASH = bytes(32)
+BURN_GENESIS_HEIGHT = 666050  # mainnet's first Stacks block was anchored at this height
+GENESIS_TIME = 1610645304
+BLOCK_SECONDS = 600
+DEFAULT_METADATA_URL = "http://127.0.0.1:8999"
+
+
+@dataclass(frozen=True)
+class BlockIdentity:
+    """Deterministic hashes and burn-chain facts of the `fork`-th block at `height`."""
+
+    height: int
+    fork: int
+    index_block_hash: bytes
+    block_hash: bytes
+    consensus_hash: bytes
+    burn_block_hash: bytes
+    miner_txid: bytes
+    burn_block_height: int
+    burn_block_time: int
+
+
+def _digest(*parts: object) -> bytes:
+    return hashlib.sha256("/".join(["devnet", *map(str, parts)]).encode()).digest()
+
+
+def block_identity(height: int, fork: int = 0) -> BlockIdentity:
+    return BlockIdentity(
+        height=height,
+        fork=fork,
+        index_block_hash=_digest("index-block", height, fork),
+        block_hash=_digest("block", height, fork),
+        consensus_hash=_digest("consensus", height, fork)[:20],
+        burn_block_hash=_digest("burn-block", height, fork),
+        miner_txid=_digest("miner-tx", height, fork),
+        burn_block_height=BURN_GENESIS_HEIGHT + height,
+        burn_block_time=GENESIS_TIME + BLOCK_SECONDS * height,
+    )
+
+
+@dataclass(frozen=True)
+class Block:
+    """A block as written: its identity plus the parent it links to."""
+
+    identity: BlockIdentity
+    parent_index_block_hash: bytes
+    parent_block_hash: bytes
+    parent_burn_block_time: int
+
+    @property
+    def height(self) -> int:
+        return self.identity.height
+
+    @property
+    def index_block_hash(self) -> bytes:
+        return self.identity.index_block_hash
+
+
+def child_block(height: int, parent: BlockIdentity | None, fork: int = 0) -> Block:
+    identity = block_identity(height, fork)
+    if parent is None:
+        return Block(identity, ZERO_HASH, ZERO_HASH, identity.burn_block_time)
+    return Block(identity, parent.index_block_hash, parent.block_hash, parent.burn_block_time)
+
+
+def deploy_tx_id(contract: Contract) -> bytes:
+    """Stable per contract, so a re-org can re-include the same transaction in another block."""
+    return _digest("deploy", contract.contract_id)
+
+
+def _costs(seed: bytes) -> dict[str, int]:
+    base = int.from_bytes(seed[:2], "big")
+    names = ("read_count", "read_length", "runtime", "write_count", "write_length")
+    return {f"execution_cost_{n}": (base + 7) * (i + 3) for i, n in enumerate(names)}
+
+
+def block_row(block: Block, tx_count: int) -> dict[str, Any]:
+    ids = block.identity
+    return {
+        "index_block_hash": ids.index_block_hash,
+        "block_hash": ids.block_hash,
+        "block_height": ids.height,
+        "burn_block_time": ids.burn_block_time,
+        "burn_block_hash": ids.burn_block_hash,
+        "burn_block_height": ids.burn_block_height,
+        "miner_txid": ids.miner_txid,
+        "parent_index_block_hash": block.parent_index_block_hash,
+        "parent_block_hash": block.parent_block_hash,
+        "parent_microblock_hash": ZERO_HASH,
+        "parent_microblock_sequence": 0,
+        "canonical": True,
+        "tx_count": tx_count,
+        "block_time": ids.burn_block_time,
+        "tenure_height": ids.height,
+        "tx_total_size": 180 * tx_count,
+        **_costs(ids.block_hash),
+    }
+
+
+def _anchored(block: Block) -> dict[str, Any]:
+    return {
+        "index_block_hash": block.index_block_hash,
+        "parent_index_block_hash": block.parent_index_block_hash,
+        "block_height": block.height,
+        "microblock_hash": NO_MICROBLOCK,
+        "microblock_sequence": ANCHORED_SEQUENCE,
+        "microblock_canonical": True,
+        "canonical": True,
+    }
+
+
+def tx_row(
+    contract: Contract, block: Block, tx_index: int, nonce: int, metadata_url: str
+) -> dict[str, Any]:
+    """The deploy transaction: type 6 (versioned) or 1 (Clarity 1 era), aborted if it failed."""
+    code = source_code(contract, metadata_url)
+    fee = 3000 + 17 * len(code)
+    return {
+        **_anchored(block),
+        "tx_id": deploy_tx_id(contract),
+        "tx_index": tx_index,
+        "raw_result": bytes.fromhex("0809" if contract.failed else "0703"),
+        "block_hash": block.identity.block_hash,
+        "parent_block_hash": block.parent_block_hash,
+        "burn_block_time": block.identity.burn_block_time,
+        "burn_block_height": block.identity.burn_block_height,
+        "parent_burn_block_time": block.parent_burn_block_time,
+        "block_time": block.identity.burn_block_time,
+        "type_id": 1 if contract.clarity_version is None else 6,
+        "anchor_mode": 3,
+        "status": -1 if contract.failed else 1,
+        "post_conditions": b"\x01\x00\x00\x00\x00",
+        "nonce": nonce,
+        "fee_rate": fee,
+        "sponsored": False,
+        "sender_address": contract.deployer,
+        "origin_hash_mode": 0,
+        "event_count": 0,
+        "raw_tx": raw_deploy_tx(contract, code, nonce, fee),
+        "smart_contract_clarity_version": contract.clarity_version,
+        "smart_contract_contract_id": contract.contract_id,
+        "smart_contract_source_code": code,
+        "vm_error": "Runtime(DivisionByZero, None)" if contract.failed else None,
+        **_costs(deploy_tx_id(contract)),
+    }
+
+
+def contract_row(contract: Contract, block: Block, metadata_url: str) -> dict[str, Any]:
+    """smart_contracts row; a failed deploy has no ABI, stored as JSON null like the SBA does."""
+    return {
+        **_anchored(block),
+        "tx_id": deploy_tx_id(contract),
+        "contract_id": contract.contract_id,
+        "clarity_version": contract.clarity_version,
+        "source_code": source_code(contract, metadata_url),
+        "abi": Jsonb(abi_for(contract)),
+    }
+
+
+def insert_rows(conn: psycopg.Connection[Any], table: str, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    columns = list(rows[0])
+    statement = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+        sql.Identifier(table),
+        sql.SQL(", ").join(map(sql.Identifier, columns)),
+        sql.SQL(", ").join(sql.Placeholder(c) for c in columns),
+    )
+    with conn.cursor() as cursor:
+        cursor.executemany(statement, rows)
+
+
+def create_schema(conn: psycopg.Connection[Any]) -> None:
+    """(Re)create the SBA tables; drops any existing ones first."""
+    text = resources.files("devnet").joinpath("stacks-api-schema.sql").read_text("utf-8")
+    conn.execute(cast(LiteralString, text))
+
+
+def seed(
+    conn: psycopg.Connection[Any], scenario: Scenario, *, metadata_url: str = DEFAULT_METADATA_URL
+) -> None:
+    """Write blocks 1..tip, one deploy tx and smart_contracts row per contract, and the tip."""
+    by_height: dict[int, list[Contract]] = {}
+    for contract in scenario.contracts:
+        by_height.setdefault(contract.block_height, []).append(contract)
+    nonces: dict[str, int] = {}
+    blocks, txs, contracts = [], [], []
+    parent: BlockIdentity | None = None
+    for height in range(1, scenario.chain_tip_height + 1):
+        block = child_block(height, parent)
+        deploys = by_height.get(height, [])
+        blocks.append(block_row(block, len(deploys)))
+        for tx_index, contract in enumerate(deploys):
+            nonce = nonces.setdefault(contract.deployer, 0)
+            nonces[contract.deployer] += 1
+            txs.append(tx_row(contract, block, tx_index, nonce, metadata_url))
+            contracts.append(contract_row(contract, block, metadata_url))
+        parent = block.identity
+    insert_rows(conn, "blocks", blocks)
+    insert_rows(conn, "txs", txs)
+    insert_rows(conn, "smart_contracts", contracts)
+    write_chain_tip(conn, block_identity(scenario.chain_tip_height))
+
+
+def write_chain_tip(conn: psycopg.Connection[Any], tip: BlockIdentity) -> None:
+    """Replace the single chain_tip row, with counts taken from the canonical rows."""
+    counts = conn.execute(
+        "SELECT (SELECT count(*) FROM blocks WHERE canonical),"
+        " (SELECT count(*) FROM txs WHERE canonical AND microblock_canonical)"
+    ).fetchone()
+    block_count, tx_count = counts if counts else (0, 0)
+    conn.execute("DELETE FROM chain_tip")
+    row = {
+        "block_height": tip.height,
+        "block_count": block_count,
+        "block_hash": tip.block_hash,
+        "index_block_hash": tip.index_block_hash,
+        "burn_block_height": tip.burn_block_height,
+        "microblock_hash": None,
+        "microblock_sequence": None,
+        "microblock_count": 0,
+        "tx_count": tx_count,
+        "tx_count_unanchored": tx_count,
+    }
+    insert_rows(conn, "chain_tip", [row])
+
+
+def _libpq_url(url: str) -> str:
+    """Accept SQLAlchemy-style `postgresql+psycopg://` URLs as well as libpq ones."""
+    scheme, sep, rest = url.partition("://")
+    return f"postgresql://{rest}" if sep and scheme.startswith("postgresql+") else url
+
+
+def connect(url: str, **options: Any) -> psycopg.Connection[Any]:
+    return psycopg.connect(_libpq_url(url), **options)
+
+
+def ensure_database(url: str) -> None:
+    """Create the database named in `url` unless it exists (via the `postgres` database)."""
+    name = conninfo_to_dict(_libpq_url(url))["dbname"]
+    with _maintenance(url) as admin:
+        if admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            return
+        with contextlib.suppress(psycopg.errors.DuplicateDatabase):  # a concurrent create is fine
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(str(name))))
+
+
+def drop_database(url: str) -> None:
+    """Drop the database named in `url` (tests use it to clean up their own database)."""
+    name = conninfo_to_dict(_libpq_url(url))["dbname"]
+    with _maintenance(url) as admin:
+        statement = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+        admin.execute(statement.format(sql.Identifier(str(name))))
+
+
+def _maintenance(url: str) -> psycopg.Connection[Any]:
+    return psycopg.connect(make_conninfo(_libpq_url(url), dbname="postgres"), autocommit=True)
+
+
+_EVENT_TABLES = ("txs", "smart_contracts", "contract_logs", "nft_events", "ft_events")
+
+
+class ChainWriter:
+    """Grows a seeded chain from tests: new blocks, deploys, tip moves and re-orgs."""
+
+    def __init__(
+        self, conn: psycopg.Connection[Any], *, metadata_url: str = DEFAULT_METADATA_URL
+    ) -> None:
+        self.conn = conn
+        self.metadata_url = metadata_url
+        self.head: Block | None = self._canonical_block(None)
+
+    def append_block(self, height: int | None = None) -> Block:
+        """A canonical block on the head (or, given a height, a fork on that height's parent)."""
+        if height is None:
+            height = self.head.height + 1 if self.head else 1
+        parent = self.head if self.head and self.head.height == height - 1 else None
+        parent = parent or (self._canonical_block(height - 1) if height > 1 else None)
+        fork = self._scalar("SELECT count(*) FROM blocks WHERE block_height = %s", height)
+        block = child_block(height, parent.identity if parent else None, fork)
+        insert_rows(self.conn, "blocks", [block_row(block, 0)])
+        self.head = block
+        return block
+
+    def deploy_contract(self, contract: Contract, block: Block) -> bytes:
+        """Add the deploy tx and smart_contracts row to `block`; returns the tx id."""
+        tx_index = self._scalar(
+            "SELECT count(*) FROM txs WHERE index_block_hash = %s", block.index_block_hash
+        )
+        nonce = self._scalar(
+            "SELECT count(*) FROM txs WHERE sender_address = %s", contract.deployer
+        )
+        insert_rows(self.conn, "txs", [tx_row(contract, block, tx_index, nonce, self.metadata_url)])
+        insert_rows(
+            self.conn, "smart_contracts", [contract_row(contract, block, self.metadata_url)]
+        )
+        self.conn.execute(
+            "UPDATE blocks SET tx_count = tx_count + 1 WHERE index_block_hash = %s",
+            (block.index_block_hash,),
+        )
+        return deploy_tx_id(contract)
+
+    def set_tip(self, block: Block | None = None) -> None:
+        """Point chain_tip at `block` (default: the head)."""
+        target = block or self.head
+        if target is None:
+            raise ValueError("the chain has no blocks yet")
+        write_chain_tip(self.conn, target.identity)
+
+    def mark_non_canonical(self, height: int, index_block_hash: bytes | None = None) -> int:
+        """Flip `canonical` off for the block(s) at `height` and all their rows, like a re-org."""
+        rows = self.conn.execute(
+            "SELECT index_block_hash FROM blocks WHERE block_height = %s AND canonical"
+            " AND (%s::bytea IS NULL OR index_block_hash = %s::bytea)",
+            (height, index_block_hash, index_block_hash),
+        ).fetchall()
+        hashes = [row[0] for row in rows]
+        for table in (*_EVENT_TABLES, "blocks"):
+            self.conn.execute(
+                sql.SQL("UPDATE {} SET canonical = false WHERE index_block_hash = ANY(%s)").format(
+                    sql.Identifier(table)
+                ),
+                (hashes,),
+            )
+        if self.head and self.head.index_block_hash in hashes:
+            self.head = self._canonical_block(None)
+        return len(hashes)
+
+    def _canonical_block(self, height: int | None) -> Block | None:
+        """The canonical block at `height` (None: the highest), rebuilt from its stored hashes."""
+        row = self.conn.execute(
+            "SELECT block_height, index_block_hash, parent_index_block_hash, parent_block_hash"
+            " FROM blocks WHERE canonical AND (%s::int IS NULL OR block_height = %s::int)"
+            " ORDER BY block_height DESC LIMIT 1",
+            (height, height),
+        ).fetchone()
+        if row is None:
+            return None
+        found, index_hash, parent_index_hash, parent_hash = row
+        fork = next(
+            f for f in range(1_000) if block_identity(found, f).index_block_hash == index_hash
+        )
+        identity = block_identity(found, fork)
+        parent_time = block_identity(found - 1).burn_block_time
+        return Block(identity, bytes(parent_index_hash), bytes(parent_hash), parent_time)
+
+    def _scalar(self, query: LiteralString, *params: Any) -> int:
+        row = self.conn.execute(query, params).fetchone()
+        return int(row[0]) if row else 0

@@ -1,0 +1,186 @@
+"""Settings: the only place that reads the environment (a `.env` file is honoured)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/token_metadata"
+DEFAULT_IPFS_REPLACED = "ipfs.io,dweb.link,gateway.pinata.cloud,cloudflare-ipfs.com,infura-ipfs.io"
+
+
+class ConfigError(ValueError):
+    """A missing or malformed setting; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    stacks_api_database_url: str | None = None
+    stacks_node_rpc_url: str | None = None
+    network: str = "mainnet"
+    api_host: str = "0.0.0.0"  # noqa: S104 - the API is meant to be reachable
+    api_port: int = 3000
+    chain_poll_interval_s: float = 5.0
+    stacks_node_timeout_s: float = 10.0
+
+    job_queue_strict_mode: bool = False
+    job_queue_max_retries: int = 10
+    job_queue_concurrency_limit: int = 5
+    job_queue_size_limit: int = 200
+    job_queue_timeout_ms: int = 60_000
+    job_queue_retry_after_ms: int = 5_000
+    job_queue_invalid_retry_after_ms: int = 3_600_000
+
+    metadata_max_immediate_uri_retries: int = 3
+    metadata_fetch_timeout_ms: int = 30_000
+    metadata_max_payload_byte_size: int = 1_000_000
+    metadata_max_nft_contract_token_count: int = 50_000
+    metadata_dynamic_token_refresh_interval: int = 86_400
+    metadata_rate_limited_host_retry_after: int = 60
+    metadata_fetch_max_redirections: int = 5
+    metadata_fetch_allow_private_networks: bool = False
+
+    public_gateway_ipfs: str = "https://cloudflare-ipfs.com"
+    public_gateway_ipfs_extra_header: str | None = None
+    public_gateway_ipfs_replaced: tuple[str, ...] = tuple(DEFAULT_IPFS_REPLACED.split(","))
+    public_gateway_arweave: str = "https://arweave.net"
+
+    image_cache_processor_enabled: bool = False
+    image_cache_resize_width: int = 300
+    image_cache_gcs_bucket_name: str | None = None
+    image_cache_gcs_object_name_prefix: str | None = None
+    image_cache_cdn_base_path: str | None = None
+    image_cache_max_byte_size: int | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read every setting once; raise ConfigError naming the first bad variable."""
+        env = dict(os.environ if environ is None else environ)
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f.name.upper())
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _parse_value(f.name.upper(), raw, f.type)
+        values["database_url"] = _database_url(env)
+        node_url = _node_rpc_url(env)
+        if node_url is not None:
+            values["stacks_node_rpc_url"] = node_url
+        for name in ("database_url", "stacks_api_database_url"):
+            if values.get(name):
+                values[name] = normalize_database_url(values[name], name.upper())
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if self.network not in ("mainnet", "testnet"):
+            raise ConfigError(f"NETWORK must be mainnet or testnet, got {self.network!r}")
+        _require_url("REDIS_URL", self.redis_url, ("redis", "rediss", "unix"))
+        if self.stacks_node_rpc_url:
+            _require_url("STACKS_NODE_RPC_URL", self.stacks_node_rpc_url, ("http", "https"))
+        for name in ("public_gateway_ipfs", "public_gateway_arweave"):
+            _require_url(name.upper(), getattr(self, name), ("http", "https"))
+        if not 0 < self.api_port < 65536:
+            raise ConfigError(f"API_PORT must be a TCP port, got {self.api_port}")
+        if self.chain_poll_interval_s <= 0:
+            raise ConfigError("CHAIN_POLL_INTERVAL_S must be positive")
+
+    @property
+    def uses_simulated_network(self) -> bool:
+        return self.stacks_api_database_url is None or self.stacks_node_rpc_url is None
+
+
+def _parse_value(name: str, raw: str, annotation: Any) -> Any:
+    kind = str(annotation)
+    parsers: dict[str, Callable[[str], Any]] = {
+        "int": int,
+        "int | None": int,
+        "float": float,
+        "bool": _parse_bool,
+        "tuple[str, ...]": _parse_list,
+    }
+    parser = parsers.get(kind, str)
+    try:
+        return parser(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name} has a malformed value {raw!r} (expected {kind})") from None
+
+
+def _parse_bool(raw: str) -> bool:
+    lowered = raw.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(raw)
+
+
+def _parse_list(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _database_url(env: Mapping[str, str]) -> str:
+    """DATABASE_URL, else the reference's PG* variables, else the default."""
+    if env.get("DATABASE_URL"):
+        return env["DATABASE_URL"]
+    if not any(env.get(k) for k in ("PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE")):
+        return DEFAULT_DATABASE_URL
+    user = quote(env.get("PGUSER") or "postgres", safe="")
+    password = env.get("PGPASSWORD")
+    auth = f"{user}:{quote(password, safe='')}" if password else user
+    host = env.get("PGHOST") or "127.0.0.1"
+    port = env.get("PGPORT") or "5432"
+    if not port.isdigit():
+        raise ConfigError(f"PGPORT must be a number, got {port!r}")
+    database = env.get("PGDATABASE") or "token_metadata"
+    return f"postgresql+psycopg://{auth}@{host}:{port}/{database}"
+
+
+def _node_rpc_url(env: Mapping[str, str]) -> str | None:
+    if env.get("STACKS_NODE_RPC_URL"):
+        return env["STACKS_NODE_RPC_URL"].rstrip("/")
+    host, port = env.get("STACKS_NODE_RPC_HOST"), env.get("STACKS_NODE_RPC_PORT")
+    if not host and not port:
+        return None
+    if not host or not port or not port.isdigit():
+        raise ConfigError(
+            "STACKS_NODE_RPC_HOST and STACKS_NODE_RPC_PORT must be set together "
+            f"(got host={host!r}, port={port!r})"
+        )
+    return f"http://{host}:{port}"
+
+
+def normalize_database_url(url: str, name: str = "DATABASE_URL") -> str:
+    """Accept `postgresql://`, `postgres://` and `postgresql+psycopg://`; use psycopg 3."""
+    parts = urlsplit(url)
+    scheme = parts.scheme
+    if scheme in ("postgresql", "postgres", "postgresql+psycopg"):
+        if not parts.path.strip("/"):
+            raise ConfigError(f"{name} must name a database, got {url!r}")
+        return "postgresql+psycopg" + url[len(scheme) :]
+    raise ConfigError(f"{name} must be a postgresql:// URL, got {url!r}")
+
+
+def _require_url(name: str, value: str, schemes: tuple[str, ...]) -> None:
+    parts = urlsplit(value)
+    if parts.scheme not in schemes or not (parts.netloc or parts.scheme == "unix"):
+        raise ConfigError(f"{name} must be a {'/'.join(schemes)} URL, got {value!r}")
+
+
+def load_settings() -> Settings:
+    """Load `.env` then the environment; on error print one line naming the variable and exit."""
+    from dotenv import load_dotenv
+
+    load_dotenv(override=False)
+    try:
+        return Settings.from_env()
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None

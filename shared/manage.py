@@ -1,0 +1,47 @@
+"""Operator commands: `python -m shared.manage ensure-database`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from shared.config import load_settings, normalize_database_url
+
+
+def ensure_database(url: str) -> bool:
+    """Create the database named by `url` if it does not exist; True if it was created."""
+    target = make_url(normalize_database_url(url))
+    name = target.database
+    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            exists = conn.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+            ).scalar()
+            if exists:
+                return False
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+            return True
+    finally:
+        admin.dispose()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m shared.manage")
+    sub = parser.add_subparsers(dest="command", required=True)
+    ensure = sub.add_parser("ensure-database", help="create DATABASE_URL's database if missing")
+    ensure.add_argument("--url", help="database URL (default: DATABASE_URL)")
+    args = parser.parse_args(argv)
+    if args.command == "ensure-database":
+        url = args.url or load_settings().database_url
+        created = ensure_database(url)
+        print(f"database {make_url(normalize_database_url(url)).database}: "
+              f"{'created' if created else 'exists'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

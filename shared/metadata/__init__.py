@@ -1,0 +1,1 @@
+"""Fetching and parsing SIP-016 token metadata from untrusted URIs."""

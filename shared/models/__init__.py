@@ -1,0 +1,32 @@
+"""SQLAlchemy models of the service's own database (reference section 3, with our fixes)."""
+
+from shared.models.base import Base
+from shared.models.chain import ChainTip
+from shared.models.contracts import SmartContract
+from shared.models.enums import TOKEN_TYPE_BY_SIP, JobStatus, Sip, TokenType, TokenUpdateMode
+from shared.models.jobs import Job, RateLimitedHost
+from shared.models.tokens import (
+    Metadata,
+    MetadataAttribute,
+    MetadataProperty,
+    Token,
+    UpdateNotification,
+)
+
+__all__ = [
+    "TOKEN_TYPE_BY_SIP",
+    "Base",
+    "ChainTip",
+    "Job",
+    "JobStatus",
+    "Metadata",
+    "MetadataAttribute",
+    "MetadataProperty",
+    "RateLimitedHost",
+    "Sip",
+    "SmartContract",
+    "Token",
+    "TokenType",
+    "TokenUpdateMode",
+    "UpdateNotification",
+]

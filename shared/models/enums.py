@@ -1,0 +1,34 @@
+"""Enumerations stored as Postgres enum types (reference section 3)."""
+
+from __future__ import annotations
+
+import enum
+
+
+class Sip(enum.StrEnum):
+    SIP_009 = "sip-009"
+    SIP_010 = "sip-010"
+    SIP_013 = "sip-013"
+
+
+class TokenType(enum.StrEnum):
+    FT = "ft"
+    NFT = "nft"
+    SFT = "sft"
+
+
+class JobStatus(enum.StrEnum):
+    PENDING = "pending"
+    QUEUED = "queued"
+    DONE = "done"
+    FAILED = "failed"
+    INVALID = "invalid"
+
+
+class TokenUpdateMode(enum.StrEnum):
+    STANDARD = "standard"
+    FROZEN = "frozen"
+    DYNAMIC = "dynamic"
+
+
+TOKEN_TYPE_BY_SIP = {Sip.SIP_009: TokenType.NFT, Sip.SIP_010: TokenType.FT, Sip.SIP_013: TokenType.SFT}

@@ -1,0 +1,43 @@
+"""Task names and queues: the contract between whoever enqueues work and the workers.
+
+The API and the services enqueue by task name, so neither needs to import `workers`.
+Queues are consumed in the order of `WORKER_QUEUES` (the Redis transport's `priority`
+queue-order strategy), so a new contract is never stuck behind thousands of token jobs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+PROCESS_CONTRACT_TASK = "token_metadata.process_contract"
+PROCESS_TOKEN_TASK = "token_metadata.process_token"
+IMPORT_CONTRACTS_TASK = "token_metadata.import_contracts"
+DISPATCH_JOBS_TASK = "token_metadata.dispatch_jobs"
+
+CONTRACTS_QUEUE = "contracts"
+TOKENS_QUEUE = "tokens"
+CHAIN_QUEUE = "chain"
+
+# Highest priority first.
+WORKER_QUEUES: tuple[str, ...] = (CHAIN_QUEUE, CONTRACTS_QUEUE, TOKENS_QUEUE)
+
+
+@dataclass(frozen=True)
+class JobMessage:
+    """What goes on the broker for one job: ids only, the job row holds everything else."""
+
+    job_id: int
+    is_contract: bool
+
+    @property
+    def task_name(self) -> str:
+        return PROCESS_CONTRACT_TASK if self.is_contract else PROCESS_TOKEN_TASK
+
+    @property
+    def queue(self) -> str:
+        return CONTRACTS_QUEUE if self.is_contract else TOKENS_QUEUE
+
+
+# The port through which services hand job messages to the broker (after their commit).
+Enqueue = Callable[[Sequence[JobMessage]], None]

@@ -1,0 +1,96 @@
+"""Contract jobs: enumerate an NFT collection's tokens, or create an FT's single token."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import select, text, update
+from sqlalchemy.orm import Session
+
+from shared.models import TOKEN_TYPE_BY_SIP, JobStatus, Sip, SmartContract, TokenType
+from shared.services.jobs import ClaimedJob, JobOutcome, finish_job
+from shared.stacks.node import StacksNodeClient
+
+log = logging.getLogger(__name__)
+
+TOKEN_INSERT_BATCH = 5000
+
+# New tokens and their pending jobs in one statement per batch (no round trip per token).
+# Existing tokens keep their data and their job (fix 10).
+_INSERT_TOKENS_WITH_JOBS = text(
+    """
+    WITH new_tokens AS (
+      INSERT INTO tokens (smart_contract_id, type, token_number, block_height,
+                          index_block_hash, tx_id, tx_index)
+      SELECT c.id, CAST(:type AS token_type), n, c.block_height, c.index_block_hash,
+             c.tx_id, c.tx_index
+      FROM smart_contracts c, generate_series(CAST(:first AS bigint), CAST(:last AS bigint)) AS n
+      WHERE c.id = :contract_id
+      ON CONFLICT ON CONSTRAINT tokens_smart_contract_id_token_number_unique DO NOTHING
+      RETURNING id
+    )
+    INSERT INTO jobs (token_id, status, updated_at)
+    SELECT id, 'pending', NOW() FROM new_tokens
+    ON CONFLICT (token_id) WHERE smart_contract_id IS NULL DO NOTHING
+    RETURNING id
+    """
+)
+
+
+@dataclass(frozen=True)
+class ContractRef:
+    id: int
+    principal: str
+    sip: Sip
+
+
+def load_contract(session: Session, contract_id: int) -> ContractRef | None:
+    row = session.execute(
+        select(SmartContract.id, SmartContract.principal, SmartContract.sip).where(
+            SmartContract.id == contract_id
+        )
+    ).first()
+    return None if row is None else ContractRef(row.id, row.principal, row.sip)
+
+
+def token_count_for(node: StacksNodeClient, contract: ContractRef, max_tokens: int) -> int:
+    """How many tokens to create: NFT `get-last-token-id` (capped), FT 1, SFT none (mints)."""
+    if contract.sip == Sip.SIP_010:
+        return 1
+    if contract.sip != Sip.SIP_009:
+        return 0
+    last = node.read_uint(contract.principal, "get-last-token-id")
+    if last > max_tokens:
+        log.warning(
+            "%s claims %d tokens, above METADATA_MAX_NFT_CONTRACT_TOKEN_COUNT=%d: not enumerated",
+            contract.principal,
+            last,
+            max_tokens,
+        )
+        return 0
+    return last
+
+
+def store_contract_tokens(
+    session: Session, contract: ContractRef, count: int, job: ClaimedJob
+) -> list[int]:
+    """Create tokens 1..count with pending jobs, mark the contract job done; new job ids."""
+    token_type = TOKEN_TYPE_BY_SIP[contract.sip]
+    updated = session.execute(
+        update(SmartContract)
+        .where(SmartContract.id == contract.id)
+        .values(token_count=count if token_type != TokenType.SFT else None)
+        .returning(SmartContract.id)
+    ).first()
+    if updated is None:  # rolled back by a re-org while we were calling the node
+        finish_job(session, job, JobOutcome(JobStatus.DONE))
+        return []
+    job_ids: list[int] = []
+    for first in range(1, count + 1, TOKEN_INSERT_BATCH):
+        last = min(first + TOKEN_INSERT_BATCH - 1, count)
+        params = {"contract_id": contract.id, "type": token_type.value, "first": first, "last": last}
+        job_ids.extend(session.scalars(_INSERT_TOKENS_WITH_JOBS, params).all())
+    finish_job(session, job, JobOutcome(JobStatus.DONE))
+    return job_ids
+

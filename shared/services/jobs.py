@@ -1,0 +1,112 @@
+"""The job state machine in Postgres: pending -> queued -> done | failed | invalid.
+
+A message on the broker only says "look at job N". Claiming is a conditional UPDATE, so a
+message delivered twice, or to two workers, is processed once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import Integer, bindparam, func, or_, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Session
+
+from shared.errors import InvalidReason
+from shared.models import Job, JobStatus
+from shared.queues import JobMessage
+
+DISPATCH_CHUNK = 1000
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    id: int
+    token_id: int | None
+    smart_contract_id: int | None
+    retry_count: int
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    status: JobStatus
+    invalid_reason: InvalidReason | None = None
+    retry_after_s: float | None = None
+    error: str | None = None
+
+
+def mark_queued(session: Session, job_ids: Sequence[int]) -> list[JobMessage]:
+    """pending -> queued for these jobs; returns the messages to send after the commit."""
+    messages: list[JobMessage] = []
+    for start in range(0, len(job_ids), DISPATCH_CHUNK):
+        chunk = list(job_ids[start : start + DISPATCH_CHUNK])
+        rows = session.execute(
+            update(Job)
+            .where(Job.id == func.any(bindparam("ids", chunk, type_=ARRAY(Integer))))
+            .where(Job.status == JobStatus.PENDING)
+            .values(status=JobStatus.QUEUED, updated_at=func.now())
+            .returning(Job.id, Job.smart_contract_id)
+        ).all()
+        messages.extend(JobMessage(row.id, row.smart_contract_id is not None) for row in rows)
+    return messages
+
+
+def queue_due_jobs(session: Session, limit: int) -> list[JobMessage]:
+    """Pending jobs whose retry time has come, contract jobs first, oldest first."""
+    due = (
+        select(Job.id)
+        .where(Job.status == JobStatus.PENDING)
+        .where(or_(Job.retry_after.is_(None), Job.retry_after <= func.now()))
+        .order_by(Job.smart_contract_id.is_(None), func.coalesce(Job.updated_at, Job.created_at))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return mark_queued(session, session.scalars(due).all())
+
+
+def requeue_stale_jobs(session: Session, stale_after: timedelta) -> int:
+    """Queued jobs nobody has touched for `stale_after` (lost message, dead worker) -> pending."""
+    result = session.execute(
+        update(Job)
+        .where(Job.status == JobStatus.QUEUED)
+        .where(func.coalesce(Job.updated_at, Job.created_at) < func.now() - stale_after)
+        .where(or_(Job.locked_until.is_(None), Job.locked_until < func.now()))
+        .values(status=JobStatus.PENDING, locked_until=None, updated_at=func.now())
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def claim_job(session: Session, job_id: int, lease: timedelta) -> ClaimedJob | None:
+    """Take a queued job for `lease`; None if it is done, pending again, or held by another."""
+    row = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == JobStatus.QUEUED)
+        .where(or_(Job.locked_until.is_(None), Job.locked_until < func.now()))
+        .values(locked_until=func.now() + lease, updated_at=func.now())
+        .returning(Job.id, Job.token_id, Job.smart_contract_id, Job.retry_count)
+    ).first()
+    if row is None:
+        return None
+    return ClaimedJob(row.id, row.token_id, row.smart_contract_id, row.retry_count)
+
+
+def finish_job(session: Session, job: ClaimedJob, outcome: JobOutcome) -> None:
+    """Record the outcome; only while our claim holds (a re-pended job stays pending)."""
+    values: dict[str, object] = {
+        "status": outcome.status,
+        "invalid_reason": int(outcome.invalid_reason) if outcome.invalid_reason else None,
+        "locked_until": None,
+        "updated_at": func.now(),
+        "last_error": outcome.error[:2000] if outcome.error else None,
+    }
+    if outcome.status == JobStatus.PENDING:
+        values["retry_count"] = Job.retry_count + 1
+        values["retry_after"] = func.now() + timedelta(seconds=outcome.retry_after_s or 0)
+    else:
+        values["retry_count"] = 0
+        values["retry_after"] = None
+    session.execute(
+        update(Job).where(Job.id == job.id, Job.status == JobStatus.QUEUED).values(**values)
+    )

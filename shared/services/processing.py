@@ -1,0 +1,55 @@
+"""The two job kinds, wired to their clients: what a worker task calls."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from shared.db import session_scope
+from shared.models import JobStatus
+from shared.services.contracts import load_contract, store_contract_tokens, token_count_for
+from shared.services.jobs import ClaimedJob, JobOutcome, finish_job
+from shared.services.metadata import MetadataService
+from shared.services.runner import JobContext, run_job
+from shared.services.tokens import load_token, read_token_data, store_token_data
+from shared.stacks.node import StacksNodeClient
+
+
+@dataclass
+class Processor:
+    """A worker process's clients; built once per process by the workers package."""
+
+    ctx: JobContext
+    node: StacksNodeClient
+    metadata: MetadataService
+
+    def process_contract(self, job_id: int) -> JobOutcome | None:
+        return run_job(self.ctx, job_id, self._contract_work)
+
+    def process_token(self, job_id: int) -> JobOutcome | None:
+        return run_job(self.ctx, job_id, self._token_work)
+
+    def _contract_work(self, job: ClaimedJob) -> Sequence[int]:
+        assert job.smart_contract_id is not None  # noqa: S101 - claim_job guarantees the kind
+        with session_scope(self.ctx.sessions) as session:
+            contract = load_contract(session, job.smart_contract_id)
+            if contract is None:
+                finish_job(session, job, JobOutcome(JobStatus.DONE))
+                return []
+        limit = self.ctx.settings.metadata_max_nft_contract_token_count
+        count = token_count_for(self.node, contract, limit)
+        with session_scope(self.ctx.sessions) as session:
+            return store_contract_tokens(session, contract, count, job)
+
+    def _token_work(self, job: ClaimedJob) -> Sequence[int]:
+        assert job.token_id is not None  # noqa: S101 - claim_job guarantees the kind
+        with session_scope(self.ctx.sessions) as session:
+            token = load_token(session, job.token_id)
+            if token is None:
+                finish_job(session, job, JobOutcome(JobStatus.DONE))
+                return []
+        data = read_token_data(self.node, self.metadata.load, token)
+        with session_scope(self.ctx.sessions) as session:
+            store_token_data(session, token, data)
+            finish_job(session, job, JobOutcome(JobStatus.DONE))
+        return []

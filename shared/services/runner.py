@@ -1,0 +1,100 @@
+"""Runs one job: claim it, do the work, record how it ended (reference sections 4.3-4.4)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session, sessionmaker
+
+from shared.config import Settings
+from shared.db import session_scope
+from shared.errors import JobError, RetryableJobError, TooManyRequestsError, UserError
+from shared.models import JobStatus, RateLimitedHost
+from shared.queues import Enqueue
+from shared.services.jobs import ClaimedJob, JobOutcome, claim_job, finish_job, mark_queued
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class JobContext:
+    """What a job needs from its process: settings, sessions and the broker port."""
+
+    settings: Settings
+    sessions: sessionmaker[Session]
+    enqueue: Enqueue
+
+
+# A job's work: does its own final write (calling `finish_job`) and returns job ids to
+# dispatch once that write has committed.
+Work = Callable[[ClaimedJob], Sequence[int]]
+
+
+def run_job(ctx: JobContext, job_id: int, work: Work) -> JobOutcome | None:
+    """Claim `job_id` and run `work`; None when another delivery already has the job."""
+    lease = timedelta(milliseconds=ctx.settings.job_queue_timeout_ms * 2)
+    with session_scope(ctx.sessions) as session:
+        job = claim_job(session, job_id, lease)
+    if job is None:
+        log.info("job %s is not claimable (done, pending again or held elsewhere)", job_id)
+        return None
+    try:
+        follow_up = work(job)
+    except JobError as exc:
+        outcome = outcome_for_error(exc, job, ctx.settings)
+        log.info("job %s ended %s: %s", job_id, outcome.status.value, exc)
+        rate_limited = exc if isinstance(exc, TooManyRequestsError) else None
+    except Exception as exc:
+        # A bug or an outage: record it rather than loop; if Postgres is down this raises
+        # too, and the job's lease runs out so the reaper hands it out again.
+        log.exception("job %s failed unexpectedly", job_id)
+        outcome = JobOutcome(JobStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
+        rate_limited = None
+    else:
+        dispatch(ctx, follow_up)
+        return JobOutcome(JobStatus.DONE)
+    with session_scope(ctx.sessions) as session:
+        if rate_limited is not None:
+            remember_rate_limited_host(session, rate_limited, ctx.settings)
+        finish_job(session, job, outcome)
+    return outcome
+
+
+def outcome_for_error(exc: JobError, job: ClaimedJob, settings: Settings) -> JobOutcome:
+    """Retryable -> pending (until max retries, fix 1); user error -> invalid; else failed."""
+    if isinstance(exc, RetryableJobError):
+        retries = job.retry_count + 1
+        if settings.job_queue_strict_mode or retries <= settings.job_queue_max_retries:
+            delay = exc.retry_after_s
+            if delay is None:
+                delay = settings.job_queue_retry_after_ms / 1000
+            return JobOutcome(JobStatus.PENDING, retry_after_s=delay, error=str(exc))
+        return JobOutcome(JobStatus.FAILED, error=f"gave up after {retries - 1} retries: {exc}")
+    if isinstance(exc, UserError):
+        return JobOutcome(JobStatus.INVALID, invalid_reason=exc.reason, error=str(exc))
+    return JobOutcome(JobStatus.FAILED, error=str(exc))
+
+
+def remember_rate_limited_host(
+    session: Session, exc: TooManyRequestsError, settings: Settings
+) -> None:
+    seconds = exc.retry_after_s or settings.metadata_rate_limited_host_retry_after
+    until = datetime.now(UTC) + timedelta(seconds=seconds)
+    session.execute(
+        insert(RateLimitedHost)
+        .values(hostname=exc.hostname, retry_after=until)
+        .on_conflict_do_update(index_elements=[RateLimitedHost.hostname], set_={"retry_after": until})
+    )
+
+
+def dispatch(ctx: JobContext, job_ids: Sequence[int]) -> None:
+    """Mark pending jobs queued, commit, then hand their messages to the broker."""
+    if not job_ids:
+        return
+    with session_scope(ctx.sessions) as session:
+        messages = mark_queued(session, job_ids)
+    ctx.enqueue(messages)

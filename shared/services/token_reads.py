@@ -1,0 +1,138 @@
+"""What the token routes answer, with the reference's error order (section 2.9).
+
+One query per request: the contract, both jobs, the token and the selected metadata row
+with its attributes and properties aggregated in place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from shared.errors import invalid_reason_message
+from shared.models import JobStatus
+
+
+class TokenLookupError(Exception):
+    """Base of the answers that are not a token."""
+
+
+class ContractNotFound(TokenLookupError):
+    pass
+
+
+class TokenNotFound(TokenLookupError):
+    pass
+
+
+class LocaleNotFound(TokenLookupError):
+    pass
+
+
+class MetadataFetchInProgress(TokenLookupError):
+    pass
+
+
+class TokenInvalid(TokenLookupError):
+    def __init__(self, reason: int | None) -> None:
+        super().__init__(invalid_reason_message(reason))
+        self.message = invalid_reason_message(reason)
+
+
+@dataclass(frozen=True)
+class TokenView:
+    uri: str | None
+    name: str | None
+    symbol: str | None
+    decimals: int | None
+    total_supply: int | None
+    metadata: dict[str, Any] | None
+    contract_principal: str
+    tx_id: str
+    fungible_token_name: str | None
+
+
+_TOKEN_QUERY = text(
+    """
+    SELECT c.principal, c.tx_id, c.fungible_token_name,
+           cj.status AS contract_status, cj.invalid_reason AS contract_reason,
+           t.id AS token_id, t.uri, t.name, t.symbol, t.decimals, t.total_supply, t.updated_at,
+           tj.id AS token_job_id, tj.status AS token_status, tj.invalid_reason AS token_reason,
+           m.id AS metadata_id, m.sip, m.name AS m_name, m.description, m.image,
+           m.cached_image, m.cached_thumbnail_image,
+           (SELECT json_agg(json_build_array(a.trait_type, a.display_type, a.value) ORDER BY a.id)
+              FROM metadata_attributes a WHERE a.metadata_id = m.id) AS attributes,
+           (SELECT json_agg(json_build_array(p.name, p.value) ORDER BY p.id)
+              FROM metadata_properties p WHERE p.metadata_id = m.id) AS properties
+    FROM smart_contracts c
+    JOIN jobs cj ON cj.smart_contract_id = c.id AND cj.token_id IS NULL
+    LEFT JOIN tokens t ON t.smart_contract_id = c.id AND t.token_number = :token_number
+    LEFT JOIN jobs tj ON tj.token_id = t.id AND tj.smart_contract_id IS NULL
+    LEFT JOIN metadata m ON m.token_id = t.id AND CASE
+        WHEN CAST(:locale AS text) IS NULL THEN m.l10n_default
+        ELSE m.l10n_locale = CAST(:locale AS text) END
+    WHERE c.principal = :principal
+    LIMIT 1
+    """
+)
+
+
+def get_token(
+    session: Session, principal: str, token_number: int, locale: str | None = None
+) -> TokenView:
+    """The token, or the TokenLookupError the reference would answer, in its order."""
+    locale = locale or None
+    row = session.execute(
+        _TOKEN_QUERY, {"principal": principal, "token_number": token_number, "locale": locale}
+    ).first()
+    if row is None:
+        raise ContractNotFound
+    if row.contract_status == JobStatus.INVALID.value:
+        raise TokenInvalid(row.contract_reason)
+    if row.token_id is None:
+        raise TokenNotFound
+    if locale is not None and row.metadata_id is None:
+        raise LocaleNotFound
+    if row.token_job_id is None:
+        raise TokenNotFound
+    if row.token_status == JobStatus.INVALID.value:
+        raise TokenInvalid(row.token_reason)
+    in_progress = (JobStatus.PENDING.value, JobStatus.QUEUED.value)
+    if row.updated_at is None and row.token_status in in_progress:
+        raise MetadataFetchInProgress
+    return TokenView(
+        uri=row.uri,
+        name=row.name,
+        symbol=row.symbol,
+        decimals=row.decimals,
+        total_supply=None if row.total_supply is None else int(row.total_supply),
+        metadata=_metadata(row) if row.metadata_id is not None else None,
+        contract_principal=row.principal,
+        tx_id=row.tx_id,
+        fungible_token_name=row.fungible_token_name,
+    )
+
+
+def _metadata(row: Any) -> dict[str, Any]:
+    """The `metadata` object of section 2.8; a field with no value is omitted (fix 7)."""
+    metadata: dict[str, Any] = {"sip": row.sip, "name": row.m_name}
+    for key in ("description", "image", "cached_image", "cached_thumbnail_image"):
+        value = getattr(row, key)
+        if value is not None:
+            metadata[key] = value
+    if row.attributes:
+        metadata["attributes"] = [_attribute(*item) for item in row.attributes]
+    if row.properties:
+        metadata["properties"] = {name: value for name, value in row.properties}
+    return metadata
+
+
+def _attribute(trait_type: str, display_type: str | None, value: Any) -> dict[str, Any]:
+    attribute: dict[str, Any] = {"trait_type": trait_type}
+    if display_type is not None:
+        attribute["display_type"] = display_type
+    attribute["value"] = value
+    return attribute

@@ -1,0 +1,1 @@
+"""Clients of the Stacks chain: the node RPC and the Stacks Blockchain API database."""

@@ -1,0 +1,144 @@
+"""Fixtures on the real services: Postgres at 127.0.0.1:5432 and Redis at 127.0.0.1:6379.
+
+Every run migrates one template database with Alembic; each test that needs a database gets
+its own copy (CREATE DATABASE ... TEMPLATE, fast) and it is dropped afterwards. The run takes
+a Redis DB number of its own and flushes it at the end.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+
+import pytest
+import redis
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, text
+
+from shared.config import Settings
+
+PG = "127.0.0.1:5432"
+REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+RUN_ID = uuid.uuid4().hex[:8]
+
+
+class Postgres:
+    """Creates and drops the test run's databases through the maintenance database."""
+
+    def __init__(self, user: str, admin: Engine) -> None:
+        self.user = user
+        self.admin = admin
+        self.created: list[str] = []
+
+    def url(self, name: str) -> str:
+        return f"postgresql+psycopg://{self.user}@{PG}/{name}"
+
+    def create(self, name: str, template: str | None = None) -> str:
+        clause = f' TEMPLATE "{template}"' if template else ""
+        with self.admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"{clause}'))
+        self.created.append(name)
+        return self.url(name)
+
+    def drop(self, name: str) -> None:
+        with self.admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        if name in self.created:
+            self.created.remove(name)
+
+
+def _connect_admin() -> tuple[str, Engine]:
+    errors = []
+    for user in ("postgres", "root"):
+        engine = create_engine(
+            f"postgresql+psycopg://{user}@{PG}/postgres", isolation_level="AUTOCOMMIT"
+        )
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return user, engine
+        except Exception as exc:
+            errors.append(f"{user}: {exc}")
+            engine.dispose()
+    pytest.fail(
+        f"Postgres is not reachable at {PG} (trust auth, user postgres or root): "
+        + "; ".join(errors)
+        + " -- start it (see .ci/run) and run the tests again",
+        pytrace=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    user, admin = _connect_admin()
+    pg = Postgres(user, admin)
+    yield pg
+    for name in list(pg.created):
+        pg.drop(name)
+    admin.dispose()
+
+
+def migrate(url: str) -> None:
+    config = Config("alembic.ini")
+    config.set_main_option("sqlalchemy.url", url)
+    command.upgrade(config, "head")
+
+
+@pytest.fixture(scope="session")
+def migrated_template(postgres: Postgres) -> str:
+    name = f"tm_test_{RUN_ID}_template"
+    migrate(postgres.create(name))
+    return name
+
+
+@pytest.fixture
+def database_url(postgres: Postgres, migrated_template: str) -> Iterator[str]:
+    """A freshly migrated database of this test's own."""
+    name = f"tm_test_{RUN_ID}_{uuid.uuid4().hex[:8]}"
+    url = postgres.create(name, template=migrated_template)
+    yield url
+    postgres.drop(name)
+
+
+@pytest.fixture
+def stacks_api_database_url(postgres: Postgres) -> Iterator[str]:
+    """An empty database to seed as a Stacks Blockchain API database."""
+    name = f"tm_test_{RUN_ID}_sba_{uuid.uuid4().hex[:8]}"
+    url = postgres.create(name)
+    yield url
+    postgres.drop(name)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A Redis DB number no other test run holds (claimed with a lock key), flushed after."""
+    lock_key = "stacks-token-metadata:test-run-lock"
+    for db in range(1, 16):
+        client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=db)
+        try:
+            claimed = client.set(lock_key, RUN_ID, nx=True, ex=3600)
+        except redis.ConnectionError as exc:
+            pytest.fail(f"Redis is not reachable at {REDIS_HOST}:{REDIS_PORT}: {exc}", pytrace=False)
+        if claimed:
+            client.flushdb()  # leftovers of a crashed run whose lock expired
+            client.set(lock_key, RUN_ID, ex=3600)
+            yield f"redis://{REDIS_HOST}:{REDIS_PORT}/{db}"
+            client.flushdb()
+            client.close()
+            return
+        client.close()
+    pytest.fail("no free Redis DB number (1-15) for this test run", pytrace=False)
+
+
+@pytest.fixture
+def settings(database_url: str, redis_url: str) -> Settings:
+    return replace(
+        Settings(),
+        database_url=database_url,
+        redis_url=redis_url,
+        metadata_fetch_allow_private_networks=True,
+        metadata_fetch_timeout_ms=5000,
+        stacks_node_timeout_s=5.0,
+    )

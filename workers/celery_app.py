@@ -1,0 +1,68 @@
+"""The Celery application factory: broker, queues, routing, limits and the beat schedule."""
+
+from __future__ import annotations
+
+from celery import Celery
+from kombu import Queue
+
+from shared.config import Settings
+from shared.queues import (
+    CHAIN_QUEUE,
+    CONTRACTS_QUEUE,
+    DISPATCH_JOBS_TASK,
+    IMPORT_CONTRACTS_TASK,
+    PROCESS_CONTRACT_TASK,
+    PROCESS_TOKEN_TASK,
+    TOKENS_QUEUE,
+    WORKER_QUEUES,
+)
+
+DISPATCH_INTERVAL_S = 2.0
+
+
+def create_celery_app(settings: Settings) -> Celery:
+    app = Celery("token_metadata", broker=settings.redis_url, backend=settings.redis_url)
+    job_timeout_s = settings.job_queue_timeout_ms / 1000
+    app.conf.update(
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        broker_connection_retry_on_startup=True,
+        # Consume queues strictly in the order given (chain, contracts, tokens); the
+        # visibility timeout must outlast the longest job or Redis redelivers it.
+        broker_transport_options={
+            "queue_order_strategy": "priority",
+            "visibility_timeout": max(3600, int(job_timeout_s * 4)),
+        },
+        task_queues=[Queue(name) for name in WORKER_QUEUES],
+        task_default_queue=TOKENS_QUEUE,
+        task_routes={
+            PROCESS_CONTRACT_TASK: {"queue": CONTRACTS_QUEUE},
+            PROCESS_TOKEN_TASK: {"queue": TOKENS_QUEUE},
+            IMPORT_CONTRACTS_TASK: {"queue": CHAIN_QUEUE},
+            DISPATCH_JOBS_TASK: {"queue": CHAIN_QUEUE},
+        },
+        task_annotations={
+            name: {"soft_time_limit": job_timeout_s, "time_limit": job_timeout_s + 30}
+            for name in (PROCESS_CONTRACT_TASK, PROCESS_TOKEN_TASK)
+        },
+        beat_schedule={
+            "import-contracts": {
+                "task": IMPORT_CONTRACTS_TASK,
+                "schedule": settings.chain_poll_interval_s,
+                "options": {"expires": settings.chain_poll_interval_s},
+            },
+            "dispatch-jobs": {
+                "task": DISPATCH_JOBS_TASK,
+                "schedule": DISPATCH_INTERVAL_S,
+                "options": {"expires": DISPATCH_INTERVAL_S},
+            },
+        },
+        worker_hijack_root_logger=False,
+    )
+    app.conf.token_metadata_settings = settings
+    return app

@@ -1,0 +1,5 @@
+"""Celery tasks: thin wrappers that decode ids and call a service."""
+
+from workers.tasks import chain, jobs
+
+__all__ = ["chain", "jobs"]
