@@ -9,9 +9,9 @@ from collections.abc import Sequence
 
 from devnet import chain_db
 from devnet.metadata_host import DEFAULT_METADATA_PORT
-from devnet.node import DEFAULT_NODE_PORT, LOOPBACK
+from devnet.node import DEFAULT_NODE_PORT
 from devnet.scenario import FT, NFT, Contract, Scenario, ScenarioError
-from devnet.server import Devnet
+from devnet.server import LOOPBACK, Devnet
 
 API_URL = "http://localhost:3000/metadata/v1"
 
@@ -42,19 +42,24 @@ def serve(scenario: Scenario, args: argparse.Namespace) -> int:
     metadata_url = f"http://{LOOPBACK}:{args.metadata_port}"
     if args.database_url:
         seed_database(args.database_url, scenario, metadata_url)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops like Ctrl-C
-    with Devnet(scenario, node_port=args.node_port, metadata_port=args.metadata_port) as net:
-        print(f"stacks node rpc: {net.node_url}  metadata host: {net.metadata_url}", flush=True)
-        for contract in scenario.token_contracts:
-            print(
-                f"{contract.kind} {contract.contract_id}  {example_request(contract)}", flush=True
-            )
-        try:
+    # Both stop like Ctrl-C, even where a background launch left SIGINT ignored.
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, signal.default_int_handler)
+    try:
+        with Devnet(scenario, node_port=args.node_port, metadata_port=args.metadata_port) as net:
+            announce(net)
             while True:
                 signal.pause()
-        except KeyboardInterrupt:
-            print("devnet stopped", flush=True)
+    except KeyboardInterrupt:
+        print("devnet stopped", flush=True)
     return 0
+
+
+def announce(net: Devnet) -> None:
+    """One line per token contract, with a request to try against the metadata API."""
+    print(f"stacks node rpc: {net.node_url}  metadata host: {net.metadata_url}", flush=True)
+    for contract in net.scenario.token_contracts:
+        print(f"{contract.kind} {contract.contract_id}  {example_request(contract)}", flush=True)
 
 
 def example_request(contract: Contract) -> str:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from typing import Any
 
@@ -129,34 +130,8 @@ def sip013_abi(asset: str) -> Json:
     owner_id: Json = {
         "tuple": [{"name": "owner", "type": PRINCIPAL}, {"name": "token-id", "type": UINT}]
     }
-    parties = [("sender", PRINCIPAL), ("recipient", PRINCIPAL)]
-    many = {"list": {"type": {"tuple": _transfer_tuple()}, "length": 200}}
-    functions = [
-        function("get-balance-uint", "private", [("token-id", UINT), ("who", PRINCIPAL)], UINT),
-        function(
-            "mint", "public", [("token-id", UINT), ("amount", UINT), *parties[1:]], response(BOOL)
-        ),
-        function(
-            "transfer", "public", [("token-id", UINT), ("amount", UINT), *parties], response(BOOL)
-        ),
-        function("transfer-many", "public", [("transfers", many)], response(BOOL)),
-        function(
-            "transfer-memo",
-            "public",
-            [("token-id", UINT), ("amount", UINT), *parties, ("memo", MEMO)],
-            response(BOOL),
-        ),
-        function(
-            "get-balance", "read_only", [("token-id", UINT), ("who", PRINCIPAL)], response(UINT)
-        ),
-        function("get-decimals", "read_only", [("token-id", UINT)], response(UINT)),
-        function("get-overall-balance", "read_only", [("who", PRINCIPAL)], response(UINT)),
-        function("get-overall-supply", "read_only", [], response(UINT)),
-        function("get-token-uri", "read_only", [("token-id", UINT)], response(optional(ASCII_256))),
-        function("get-total-supply", "read_only", [("token-id", UINT)], response(UINT)),
-    ]
     return interface(
-        functions,
+        _sip013_functions(),
         variables=[constant("contract-owner", PRINCIPAL), *_error_constants("err-owner-only")],
         maps=[
             {"name": "token-balances", "key": owner_id, "value": UINT},
@@ -165,6 +140,26 @@ def sip013_abi(asset: str) -> Json:
         fungible_tokens=[{"name": asset}],
         non_fungible_tokens=[{"name": f"{asset}-id", "type": owner_id}],
     )
+
+
+def _sip013_functions() -> list[Json]:
+    parties = [("sender", PRINCIPAL), ("recipient", PRINCIPAL)]
+    amount = [("token-id", UINT), ("amount", UINT)]
+    many = {"list": {"type": {"tuple": _transfer_tuple()}, "length": 200}}
+    by_id = [("token-id", UINT)]
+    return [
+        function("get-balance-uint", "private", [("token-id", UINT), ("who", PRINCIPAL)], UINT),
+        function("mint", "public", [*amount, ("recipient", PRINCIPAL)], response(BOOL)),
+        function("transfer", "public", [*amount, *parties], response(BOOL)),
+        function("transfer-many", "public", [("transfers", many)], response(BOOL)),
+        function("transfer-memo", "public", [*amount, *parties, ("memo", MEMO)], response(BOOL)),
+        function("get-balance", "read_only", [*by_id, ("who", PRINCIPAL)], response(UINT)),
+        function("get-decimals", "read_only", by_id, response(UINT)),
+        function("get-overall-balance", "read_only", [("who", PRINCIPAL)], response(UINT)),
+        function("get-overall-supply", "read_only", [], response(UINT)),
+        function("get-token-uri", "read_only", by_id, response(optional(ASCII_256))),
+        function("get-total-supply", "read_only", by_id, response(UINT)),
+    ]
 
 
 def _transfer_tuple() -> list[Json]:
@@ -196,6 +191,7 @@ def marketplace_abi() -> Json:
     )
 
 
+@functools.lru_cache(maxsize=1024)  # the node asks on every call; ABIs never change
 def abi_for(contract: Contract) -> Json | None:
     """The interface the node reports, or None when the deploy failed (no contract exists)."""
     if contract.failed:

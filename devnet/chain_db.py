@@ -7,7 +7,7 @@ import contextlib
 import hashlib
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, LiteralString, cast
+from typing import Any, LiteralString
 
 import psycopg
 from psycopg import sql
@@ -26,62 +26,46 @@ BLOCK_SECONDS = 600
 DEFAULT_METADATA_URL = "http://127.0.0.1:8999"
 
 
-@dataclass(frozen=True)
-class BlockIdentity:
-    """Deterministic hashes and burn-chain facts of the `fork`-th block at `height`."""
-
-    height: int
-    fork: int
-    index_block_hash: bytes
-    block_hash: bytes
-    consensus_hash: bytes
-    burn_block_hash: bytes
-    miner_txid: bytes
-    burn_block_height: int
-    burn_block_time: int
-
-
 def _digest(*parts: object) -> bytes:
     return hashlib.sha256("/".join(["devnet", *map(str, parts)]).encode()).digest()
 
 
-def block_identity(height: int, fork: int = 0) -> BlockIdentity:
-    return BlockIdentity(
-        height=height,
-        fork=fork,
-        index_block_hash=_digest("index-block", height, fork),
-        block_hash=_digest("block", height, fork),
-        consensus_hash=_digest("consensus", height, fork)[:20],
-        burn_block_hash=_digest("burn-block", height, fork),
-        miner_txid=_digest("miner-tx", height, fork),
-        burn_block_height=BURN_GENESIS_HEIGHT + height,
-        burn_block_time=GENESIS_TIME + BLOCK_SECONDS * height,
-    )
-
-
 @dataclass(frozen=True)
 class Block:
-    """A block as written: its identity plus the parent it links to."""
+    """The `fork`-th block at `height` (fork 0 is the original chain) and the parent it extends.
+    Its hashes derive from (height, fork), so every run of a scenario writes the same chain."""
 
-    identity: BlockIdentity
-    parent_index_block_hash: bytes
-    parent_block_hash: bytes
-    parent_burn_block_time: int
+    height: int
+    fork: int = 0
+    parent_index_block_hash: bytes = ZERO_HASH
+    parent_block_hash: bytes = ZERO_HASH
 
-    @property
-    def height(self) -> int:
-        return self.identity.height
+    def digest(self, kind: str) -> bytes:
+        return _digest(kind, self.height, self.fork)
 
     @property
     def index_block_hash(self) -> bytes:
-        return self.identity.index_block_hash
+        return self.digest("index-block")
+
+    @property
+    def block_hash(self) -> bytes:
+        return self.digest("block")
+
+    @property
+    def burn_block_height(self) -> int:
+        return BURN_GENESIS_HEIGHT + self.height
+
+    @property
+    def burn_block_time(self) -> int:
+        return GENESIS_TIME + BLOCK_SECONDS * self.height
+
+    def child(self, fork: int = 0) -> Block:
+        return Block(self.height + 1, fork, self.index_block_hash, self.block_hash)
 
 
-def child_block(height: int, parent: BlockIdentity | None, fork: int = 0) -> Block:
-    identity = block_identity(height, fork)
-    if parent is None:
-        return Block(identity, ZERO_HASH, ZERO_HASH, identity.burn_block_time)
-    return Block(identity, parent.index_block_hash, parent.block_hash, parent.burn_block_time)
+def original_block(height: int) -> Block:
+    """The block at `height` on the chain `seed` writes (fork 0 all the way down)."""
+    return Block(height - 1).child() if height > 1 else Block(height)
 
 
 def deploy_tx_id(contract: Contract) -> bytes:
@@ -96,25 +80,24 @@ def _costs(seed: bytes) -> dict[str, int]:
 
 
 def block_row(block: Block, tx_count: int) -> dict[str, Any]:
-    ids = block.identity
     return {
-        "index_block_hash": ids.index_block_hash,
-        "block_hash": ids.block_hash,
-        "block_height": ids.height,
-        "burn_block_time": ids.burn_block_time,
-        "burn_block_hash": ids.burn_block_hash,
-        "burn_block_height": ids.burn_block_height,
-        "miner_txid": ids.miner_txid,
+        "index_block_hash": block.index_block_hash,
+        "block_hash": block.block_hash,
+        "block_height": block.height,
+        "burn_block_time": block.burn_block_time,
+        "burn_block_hash": block.digest("burn-block"),
+        "burn_block_height": block.burn_block_height,
+        "miner_txid": block.digest("miner-tx"),
         "parent_index_block_hash": block.parent_index_block_hash,
         "parent_block_hash": block.parent_block_hash,
         "parent_microblock_hash": ZERO_HASH,
         "parent_microblock_sequence": 0,
         "canonical": True,
         "tx_count": tx_count,
-        "block_time": ids.burn_block_time,
-        "tenure_height": ids.height,
+        "block_time": block.burn_block_time,
+        "tenure_height": block.height,
         "tx_total_size": 180 * tx_count,
-        **_costs(ids.block_hash),
+        **_costs(block.block_hash),
     }
 
 
@@ -141,12 +124,12 @@ def tx_row(
         "tx_id": deploy_tx_id(contract),
         "tx_index": tx_index,
         "raw_result": bytes.fromhex("0809" if contract.failed else "0703"),
-        "block_hash": block.identity.block_hash,
+        "block_hash": block.block_hash,
         "parent_block_hash": block.parent_block_hash,
-        "burn_block_time": block.identity.burn_block_time,
-        "burn_block_height": block.identity.burn_block_height,
-        "parent_burn_block_time": block.parent_burn_block_time,
-        "block_time": block.identity.burn_block_time,
+        "burn_block_time": block.burn_block_time,
+        "burn_block_height": block.burn_block_height,
+        "parent_burn_block_time": block.burn_block_time - BLOCK_SECONDS,
+        "block_time": block.burn_block_time,
         "type_id": 1 if contract.clarity_version is None else 6,
         "anchor_mode": 3,
         "status": -1 if contract.failed else 1,
@@ -194,7 +177,7 @@ def insert_rows(conn: psycopg.Connection[Any], table: str, rows: list[dict[str, 
 def create_schema(conn: psycopg.Connection[Any]) -> None:
     """(Re)create the SBA tables; drops any existing ones first."""
     text = resources.files("devnet").joinpath("stacks-api-schema.sql").read_text("utf-8")
-    conn.execute(cast(LiteralString, text))
+    conn.execute(text)  # no parameters: psycopg runs the whole script
 
 
 def seed(
@@ -206,44 +189,31 @@ def seed(
         by_height.setdefault(contract.block_height, []).append(contract)
     nonces: dict[str, int] = {}
     blocks, txs, contracts = [], [], []
-    parent: BlockIdentity | None = None
+    block = Block(1)
     for height in range(1, scenario.chain_tip_height + 1):
-        block = child_block(height, parent)
-        deploys = by_height.get(height, [])
+        block = block.child() if height > 1 else block
+        deploys = by_height.get(block.height, [])
         blocks.append(block_row(block, len(deploys)))
         for tx_index, contract in enumerate(deploys):
-            nonce = nonces.setdefault(contract.deployer, 0)
-            nonces[contract.deployer] += 1
+            nonce = nonces[contract.deployer] = nonces.get(contract.deployer, -1) + 1
             txs.append(tx_row(contract, block, tx_index, nonce, metadata_url))
             contracts.append(contract_row(contract, block, metadata_url))
-        parent = block.identity
     insert_rows(conn, "blocks", blocks)
     insert_rows(conn, "txs", txs)
     insert_rows(conn, "smart_contracts", contracts)
-    write_chain_tip(conn, block_identity(scenario.chain_tip_height))
+    write_chain_tip(conn, block)
 
 
-def write_chain_tip(conn: psycopg.Connection[Any], tip: BlockIdentity) -> None:
+def write_chain_tip(conn: psycopg.Connection[Any], tip: Block) -> None:
     """Replace the single chain_tip row, with counts taken from the canonical rows."""
-    counts = conn.execute(
-        "SELECT (SELECT count(*) FROM blocks WHERE canonical),"
-        " (SELECT count(*) FROM txs WHERE canonical AND microblock_canonical)"
-    ).fetchone()
-    block_count, tx_count = counts if counts else (0, 0)
     conn.execute("DELETE FROM chain_tip")
-    row = {
-        "block_height": tip.height,
-        "block_count": block_count,
-        "block_hash": tip.block_hash,
-        "index_block_hash": tip.index_block_hash,
-        "burn_block_height": tip.burn_block_height,
-        "microblock_hash": None,
-        "microblock_sequence": None,
-        "microblock_count": 0,
-        "tx_count": tx_count,
-        "tx_count_unanchored": tx_count,
-    }
-    insert_rows(conn, "chain_tip", [row])
+    conn.execute(
+        "INSERT INTO chain_tip (block_height, block_hash, index_block_hash, burn_block_height,"
+        " block_count, tx_count, tx_count_unanchored, microblock_count)"
+        " SELECT %s, %s, %s, %s, (SELECT count(*) FROM blocks WHERE canonical), t.n, t.n, 0"
+        " FROM (SELECT count(*) AS n FROM txs WHERE canonical AND microblock_canonical) AS t",
+        (tip.height, tip.block_hash, tip.index_block_hash, tip.burn_block_height),
+    )
 
 
 def _libpq_url(url: str) -> str:
@@ -296,25 +266,21 @@ class ChainWriter:
         if height is None:
             height = self.head.height + 1 if self.head else 1
         parent = self.head if self.head and self.head.height == height - 1 else None
-        parent = parent or (self._canonical_block(height - 1) if height > 1 else None)
+        parent = parent or self._canonical_block(height - 1) or Block(0)
         fork = self._scalar("SELECT count(*) FROM blocks WHERE block_height = %s", height)
-        block = child_block(height, parent.identity if parent else None, fork)
+        block = parent.child(fork) if height > 1 else Block(1, fork)
         insert_rows(self.conn, "blocks", [block_row(block, 0)])
         self.head = block
         return block
 
     def deploy_contract(self, contract: Contract, block: Block) -> bytes:
         """Add the deploy tx and smart_contracts row to `block`; returns the tx id."""
-        tx_index = self._scalar(
-            "SELECT count(*) FROM txs WHERE index_block_hash = %s", block.index_block_hash
-        )
-        nonce = self._scalar(
-            "SELECT count(*) FROM txs WHERE sender_address = %s", contract.deployer
-        )
-        insert_rows(self.conn, "txs", [tx_row(contract, block, tx_index, nonce, self.metadata_url)])
-        insert_rows(
-            self.conn, "smart_contracts", [contract_row(contract, block, self.metadata_url)]
-        )
+        count = "SELECT count(*) FROM txs WHERE "
+        tx_index = self._scalar(count + "index_block_hash = %s", block.index_block_hash)
+        nonce = self._scalar(count + "sender_address = %s", contract.deployer)
+        url = self.metadata_url
+        insert_rows(self.conn, "txs", [tx_row(contract, block, tx_index, nonce, url)])
+        insert_rows(self.conn, "smart_contracts", [contract_row(contract, block, url)])
         self.conn.execute(
             "UPDATE blocks SET tx_count = tx_count + 1 WHERE index_block_hash = %s",
             (block.index_block_hash,),
@@ -326,7 +292,7 @@ class ChainWriter:
         target = block or self.head
         if target is None:
             raise ValueError("the chain has no blocks yet")
-        write_chain_tip(self.conn, target.identity)
+        write_chain_tip(self.conn, target)
 
     def mark_non_canonical(self, height: int, index_block_hash: bytes | None = None) -> int:
         """Flip `canonical` off for the block(s) at `height` and all their rows, like a re-org."""
@@ -337,12 +303,8 @@ class ChainWriter:
         ).fetchall()
         hashes = [row[0] for row in rows]
         for table in (*_EVENT_TABLES, "blocks"):
-            self.conn.execute(
-                sql.SQL("UPDATE {} SET canonical = false WHERE index_block_hash = ANY(%s)").format(
-                    sql.Identifier(table)
-                ),
-                (hashes,),
-            )
+            statement = "UPDATE {} SET canonical = false WHERE index_block_hash = ANY(%s)"
+            self.conn.execute(sql.SQL(statement).format(sql.Identifier(table)), (hashes,))
         if self.head and self.head.index_block_hash in hashes:
             self.head = self._canonical_block(None)
         return len(hashes)
@@ -358,12 +320,8 @@ class ChainWriter:
         if row is None:
             return None
         found, index_hash, parent_index_hash, parent_hash = row
-        fork = next(
-            f for f in range(1_000) if block_identity(found, f).index_block_hash == index_hash
-        )
-        identity = block_identity(found, fork)
-        parent_time = block_identity(found - 1).burn_block_time
-        return Block(identity, bytes(parent_index_hash), bytes(parent_hash), parent_time)
+        forks = (f for f in range(10_000) if Block(found, f).index_block_hash == index_hash)
+        return Block(found, next(forks), bytes(parent_index_hash), bytes(parent_hash))
 
     def _scalar(self, query: LiteralString, *params: Any) -> int:
         row = self.conn.execute(query, params).fetchone()

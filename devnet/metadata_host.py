@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import json
 import re
 import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from devnet.node import LoopbackServer, Response, json_response, text_response
-from devnet.scenario import FT, SFT, Contract, Scenario
+from devnet.node import Response, json_response, text_response
+from devnet.scenario import FT, SFT, Contract, FungibleToken, Scenario
 
 DEFAULT_METADATA_PORT = 8999
 HUGE_DOCUMENT_BYTES = 1_200_000  # above both 1 MB and 1 MiB, the usual size limits
@@ -22,25 +21,34 @@ PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
     "0000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
 )
+DEFAULT_TRAITS = (
+    ("Background", ("Orange", "Teal", "Midnight", "Sand", "Bitcoin Gold")),
+    ("Body", ("Classic", "Zombie", "Robot", "Gold", "Ghost")),
+    ("Eyes", ("Laser", "Sleepy", "Wink", "3D Glasses", "Visor")),
+    ("Accessory", ("None", "Chain", "Earring", "Stacks Pin")),
+)
 _ID = r"(?P<id>[0-9]{1,39})"
 Route = tuple[re.Pattern[str], Contract]
 
 
-def document_routes(scenario: Scenario) -> list[Route]:
-    """One path pattern per contract whose token URI points at this host."""
-    routes = []
+def document_routes(scenario: Scenario) -> dict[str, list[Route]]:
+    """Path patterns of the contracts whose token URI points at this host, by first segment
+    (`*` when that segment holds the id), so a lookup does not scan every contract."""
+    routes: dict[str, list[Route]] = {}
     for contract in scenario.contracts:
         template = contract.metadata_path()
         if template is None or contract.failed:
             continue
         pattern = re.escape(template).replace(re.escape("{id}"), _ID)
-        routes.append((re.compile(pattern), contract))
+        first = template.split("/")[1] if template.count("/") > 1 else "*"
+        key = "*" if "{id}" in first else first
+        routes.setdefault(key, []).append((re.compile(pattern), contract))
     return routes
 
 
 def traits(contract: Contract, token_id: int) -> list[dict[str, Any]]:
     """Three or four attributes picked from the collection's pools by hashing the token id."""
-    pools = contract.collection.traits[: 3 + token_id % 2]
+    pools = (contract.collection.traits or DEFAULT_TRAITS)[: 3 + token_id % 2]
     chosen = []
     for trait, values in pools:
         digest = hashlib.sha256(f"{contract.contract_id}/{trait}/{token_id}".encode()).digest()
@@ -54,18 +62,7 @@ def token_document(contract: Contract, token_id: int | None, base_url: str) -> d
     folder = f"{base_url}/{contract.name}"
     external_url = collection.external_url or folder
     if contract.kind == FT and contract.ft is not None:
-        return {
-            "sip": 16,
-            "name": contract.ft.name,
-            "description": collection.description,
-            "image": f"{folder}/ft.png",
-            "properties": {
-                "symbol": contract.ft.symbol,
-                "decimals": contract.ft.decimals,
-                "total_supply": str(contract.ft.total_supply),
-                "external_url": external_url,
-            },
-        }
+        return _ft_document(contract.ft, collection.description, folder, external_url)
     number = token_id or 0
     properties: dict[str, Any] = {"collection": collection.title, "id": number}
     sft = next((t for t in contract.sft_tokens if t.token_id == number), None)
@@ -78,6 +75,21 @@ def token_document(contract: Contract, token_id: int | None, base_url: str) -> d
         "image": f"{folder}/{number}.png",
         "attributes": traits(contract, number),
         "properties": properties | {"external_url": external_url},
+    }
+
+
+def _ft_document(
+    token: FungibleToken, description: str, folder: str, external_url: str
+) -> dict[str, Any]:
+    """SIP-016 asks FT documents to repeat the on-chain decimals in `properties`."""
+    properties = {"symbol": token.symbol, "decimals": token.decimals}
+    properties |= {"total_supply": str(token.total_supply), "external_url": external_url}
+    return {
+        "sip": 16,
+        "name": token.name,
+        "description": description,
+        "image": f"{folder}/ft.png",
+        "properties": properties,
     }
 
 
@@ -101,13 +113,11 @@ _BEHAVIOURS: dict[str, Callable[[dict[str, Any]], Response]] = {
 }
 
 
-class MetadataHost(LoopbackServer):
-    """Serves `/<contract>/<id>.json` (or the contract's own template path) and `/<...>.png`."""
+class MetadataHost:
+    """Serves `/<contract>/<id>.json` (or the contract's own template path) and `/<...>.png`;
+    documents link to images on whatever host name the client used."""
 
-    def __init__(
-        self, scenario: Scenario, *, port: int = 0, sleep: Callable[[float], None] = time.sleep
-    ) -> None:
-        super().__init__(port)
+    def __init__(self, scenario: Scenario, *, sleep: Callable[[float], None] = time.sleep) -> None:
         self._sleep = sleep
         self._request_numbers = itertools.count()
         self._numbers_lock = threading.Lock()
@@ -123,25 +133,30 @@ class MetadataHost(LoopbackServer):
         self._state = (scenario, document_routes(scenario), names)  # swapped in one assignment
 
     def route(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> Response:
-        self._sleep(self.latency_s())
+        delay = self.latency_s()
+        if delay:
+            self._sleep(delay)
         _, routes, names = self._state
         if method != "GET":
             return text_response("Method Not Allowed", 405)
         if path.endswith(".png") and path.count("/") == 2 and path.split("/")[1] in names:
             return Response(200, PNG, "image/png")
-        for pattern, contract in routes:
+        first = path.split("/")[1] if path.count("/") > 1 else "*"
+        candidates = routes.get(first, []) if first != "*" else []
+        for pattern, contract in [*candidates, *routes.get("*", [])]:
             match = pattern.fullmatch(path)
             if match is not None:
-                return self._document(contract, match.groupdict().get("id"))
+                base_url = f"http://{headers.get('host') or '127.0.0.1'}"
+                return self._document(contract, match.groupdict().get("id"), base_url)
         return text_response("Not Found", 404)
 
-    def _document(self, contract: Contract, raw_id: str | None) -> Response:
+    def _document(self, contract: Contract, raw_id: str | None, base_url: str) -> Response:
         token_id = int(raw_id) if raw_id is not None else None
-        if token_id is not None and not contract.has_token(token_id):
+        if token_id is not None and contract.kind != FT and not contract.has_token(token_id):
             return text_response("Not Found", 404)
         if contract.behaviour == "slow":
             self._sleep(contract.delay_ms / 1000)
-        document = token_document(contract, token_id, self.url)
+        document = token_document(contract, token_id, base_url)
         return _BEHAVIOURS[contract.behaviour](document)
 
     def latency_s(self) -> float:
@@ -155,8 +170,3 @@ class MetadataHost(LoopbackServer):
         digest = hashlib.sha256(str(number).encode()).digest()
         offset = int.from_bytes(digest[:4], "big") % spread - scenario.metadata_jitter_ms
         return max(0, scenario.metadata_latency_ms + offset) / 1000
-
-
-def document_bytes(contract: Contract, token_id: int | None, base_url: str) -> bytes:
-    """The exact body an `ok` contract's document is served with (handy for assertions)."""
-    return json.dumps(token_document(contract, token_id, base_url)).encode()

@@ -17,7 +17,7 @@ from shared.c32 import InvalidAddress, c32_address, c32_address_decode, check_co
 
 NFT, FT, SFT, OTHER = "sip-009", "sip-010", "sip-013", "other"
 KINDS = (NFT, FT, SFT, OTHER)
-BEHAVIOURS = (
+BEHAVIOURS = (  # how a contract's metadata host answers document requests
     "ok",
     "not-found",
     "server-error",
@@ -31,12 +31,7 @@ BEHAVIOURS = (
 NETWORK_VERSIONS = {"mainnet": (22, 20), "testnet": (26, 21)}  # (single-sig, multi-sig)
 METADATA_PLACEHOLDER = "{metadata}"
 _DEFAULT_URI = object()  # "use the kind's default template", distinct from None (no URI)
-_DEFAULT_TRAITS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("Background", ("Orange", "Teal", "Midnight", "Sand", "Bitcoin Gold")),
-    ("Body", ("Classic", "Zombie", "Robot", "Gold", "Ghost")),
-    ("Eyes", ("Laser", "Sleepy", "Wink", "3D Glasses", "Visor")),
-    ("Accessory", ("None", "Chain", "Earring", "Stacks Pin")),
-)
+Traits = tuple[tuple[str, tuple[str, ...]], ...]  # (trait_type, values to pick from)
 
 
 class ScenarioError(ValueError):
@@ -50,7 +45,7 @@ class Collection:
     title: str
     description: str
     external_url: str | None = None
-    traits: tuple[tuple[str, tuple[str, ...]], ...] = _DEFAULT_TRAITS
+    traits: Traits = ()  # empty: the metadata host's generic pools
 
 
 @dataclass(frozen=True)
@@ -180,7 +175,9 @@ class Scenario:
     ) -> Scenario:
         """A scenario from code; the tip defaults to the highest deploy height."""
         items = tuple(contracts)
-        tip = chain_tip_height or max((c.block_height for c in items), default=1)
+        tip = chain_tip_height
+        if tip is None:
+            tip = max((c.block_height for c in items), default=1)
         return cls(items, tip, network, metadata_latency_ms, metadata_jitter_ms)
 
     @classmethod
@@ -286,18 +283,10 @@ def plain_contract(name: str, block_height: int, **options: Any) -> Contract:
     return make_contract(OTHER, name, block_height, **options)
 
 
-_PLAIN_KEYS = {"behaviour", "delay_ms", "failed", "clarity_error", "clarity_version"}
-_PLAIN_KEYS |= {"last_token_id", "token_uri"}
-_CONTRACT_KEYS = _PLAIN_KEYS | {
-    "name",
-    "deployer",
-    "deployer_seed",
-    "kind",
-    "block_height",
-    "token",
-    "tokens",
-    "collection",
-}
+_PLAIN_KEYS = {"behaviour", "delay_ms", "failed", "clarity_error", "clarity_version", "token_uri"}
+_PLAIN_KEYS.add("last_token_id")
+_CONTRACT_KEYS = _PLAIN_KEYS | {"name", "deployer", "deployer_seed", "kind", "block_height"}
+_CONTRACT_KEYS |= {"token", "tokens", "collection"}
 
 
 def _contract_from_dict(data: Mapping[str, Any], network: str) -> Contract:
@@ -312,11 +301,8 @@ def _contract_from_dict(data: Mapping[str, Any], network: str) -> Contract:
     deployer = data.get("deployer") or deployer_address(str(data["deployer_seed"]), network)
     options = {key: data[key] for key in _PLAIN_KEYS & set(data)}
     if "token" in data:
-        token = data["token"]
-        options["ft"] = FungibleToken(
-            str(token["name"]), str(token["symbol"]), int(token["decimals"]),
-            int(token["total_supply"]),
-        )  # fmt: skip
+        t = data["token"]
+        options["ft"] = FungibleToken(t["name"], t["symbol"], t["decimals"], int(t["total_supply"]))
     if "tokens" in data:
         options["sft_tokens"] = tuple(
             SftToken(int(t["id"]), int(t.get("decimals", 0)), int(t["total_supply"]))
@@ -331,7 +317,7 @@ def _contract_from_dict(data: Mapping[str, Any], network: str) -> Contract:
 
 def _collection_from_dict(data: Mapping[str, Any]) -> Collection:
     traits = data.get("attributes")
-    pools = tuple((k, tuple(v)) for k, v in traits.items()) if traits else _DEFAULT_TRAITS
+    pools = tuple((k, tuple(v)) for k, v in (traits or {}).items())
     return Collection(data["title"], data.get("description", ""), data.get("external_url"), pools)
 
 

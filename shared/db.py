@@ -11,7 +11,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from shared.config import normalize_database_url
 
 
-def make_engine(url: str, *, pool_size: int = 5, application_name: str = "token-metadata") -> Engine:
+def make_engine(
+    url: str, *, pool_size: int = 5, application_name: str = "token-metadata"
+) -> Engine:
     """A pooled psycopg 3 engine; `pool_pre_ping` lets processes survive a Postgres restart."""
     return create_engine(
         normalize_database_url(url),

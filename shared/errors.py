@@ -47,9 +47,10 @@ INVALID_REASON_MESSAGES: dict[InvalidReason, str] = {
 def invalid_reason_message(code: int | None) -> str:
     """Message for a stored reason code; NULL or unknown codes read as `Unknown error`."""
     try:
-        return INVALID_REASON_MESSAGES[InvalidReason(code)]
+        reason = InvalidReason(code) if code is not None else InvalidReason.UNKNOWN
     except ValueError:
-        return INVALID_REASON_MESSAGES[InvalidReason.UNKNOWN]
+        reason = InvalidReason.UNKNOWN
+    return INVALID_REASON_MESSAGES[reason]
 
 
 class JobError(Exception):

@@ -38,8 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "ensure-database":
         url = args.url or load_settings().database_url
         created = ensure_database(url)
-        print(f"database {make_url(normalize_database_url(url)).database}: "
-              f"{'created' if created else 'exists'}")
+        print(
+            f"database {make_url(normalize_database_url(url)).database}: "
+            f"{'created' if created else 'exists'}"
+        )
     return 0
 
 

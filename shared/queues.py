@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 PROCESS_CONTRACT_TASK = "token_metadata.process_contract"
-PROCESS_TOKEN_TASK = "token_metadata.process_token"
+PROCESS_TOKEN_TASK = "token_metadata.process_token"  # noqa: S105 - a task name
 IMPORT_CONTRACTS_TASK = "token_metadata.import_contracts"
 DISPATCH_JOBS_TASK = "token_metadata.dispatch_jobs"
 

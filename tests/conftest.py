@@ -120,7 +120,9 @@ def redis_url() -> Iterator[str]:
         try:
             claimed = client.set(lock_key, RUN_ID, nx=True, ex=3600)
         except redis.ConnectionError as exc:
-            pytest.fail(f"Redis is not reachable at {REDIS_HOST}:{REDIS_PORT}: {exc}", pytrace=False)
+            pytest.fail(
+                f"Redis is not reachable at {REDIS_HOST}:{REDIS_PORT}: {exc}", pytrace=False
+            )
         if claimed:
             client.flushdb()  # leftovers of a crashed run whose lock expired
             client.set(lock_key, RUN_ID, ex=3600)

@@ -8,4 +8,5 @@ from workers.celery_app import create_celery_app
 
 app = create_celery_app(load_settings())
 
+import workers.signals  # noqa: E402 - connects the lifecycle hooks
 import workers.tasks  # noqa: E402, F401 - registers the tasks on `app`

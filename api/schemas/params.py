@@ -14,9 +14,7 @@ class TokenPathSchema(Schema):
 
     principal = fields.String(
         required=True,
-        validate=validate.Regexp(
-            CONTRACT_PRINCIPAL_PATTERN, error='must match pattern "{regex}"'
-        ),
+        validate=validate.Regexp(CONTRACT_PRINCIPAL_PATTERN, error='must match pattern "{regex}"'),
         metadata={"description": "Token contract principal"},
     )
     token_id = fields.Integer(required=True, metadata={"description": "Token ID to retrieve"})

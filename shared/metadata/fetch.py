@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import http.client
 import math
@@ -14,15 +15,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.cookiejar import DefaultCookiePolicy
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
 import requests
 import urllib3.exceptions
-from requests.adapters import HTTPAdapter
-from urllib3 import HTTPConnectionPool, HTTPSConnectionPool, PoolManager
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import BaseHTTPConnection
 
 from shared.errors import (
     MetadataHttpError,
@@ -30,10 +27,13 @@ from shared.errors import (
     MetadataTimeoutError,
     TooManyRequestsError,
 )
-from shared.metadata.netguard import NetGuard
+from shared.metadata.netguard import GuardedAdapter, NetGuard
+
+if TYPE_CHECKING:
+    from urllib3._base_connection import BaseHTTPConnection
+    from urllib3.response import BaseHTTPResponse
 
 _CHUNK_BYTES = 64 * 1024
-_FALLBACK_CONNECT_TIMEOUT_S = 30.0
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _SECONDS = re.compile(r"\d+(?:\.\d+)?")
 _TRANSPORT_ERRORS = (
@@ -69,7 +69,7 @@ class MetadataFetcher:
         self._session.trust_env = False
         self._session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
         self._session.headers["User-Agent"] = user_agent
-        adapter = _GuardedAdapter(guard)
+        adapter = GuardedAdapter(guard, tracker=_EXCHANGES)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
 
@@ -126,6 +126,7 @@ class MetadataFetcher:
         response = self._session.get(
             url, headers=headers, stream=True, timeout=(timeout, timeout), allow_redirects=False
         )
+        exchange.watch(response)
         header_bytes = sum(len(k) + len(v) + 4 for k, v in response.headers.items())
         if header_bytes > self._limits.max_header_bytes:
             response.close()
@@ -241,13 +242,14 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
 
 
 class _Exchange:
-    """One fetch's deadline: at the deadline a timer shuts the sockets it is using."""
+    """One fetch's deadline: at the deadline a timer shuts the sockets it is reading from."""
 
     def __init__(self, total_timeout_s: float) -> None:
         self.deadline = time.monotonic() + total_timeout_s
         self.expired = False
         self._done = False
-        self._connections: list[BaseHTTPConnection] = []
+        self._connections: list[BaseHTTPConnection] = []  # shut while awaiting headers
+        self._responses: list[BaseHTTPResponse] = []  # shut while streaming a body
         self._timer = threading.Timer(total_timeout_s, self._expire)
         self._timer.daemon = True
 
@@ -265,6 +267,22 @@ class _Exchange:
         self._timer.cancel()
         self._timer.join()
 
+    def claim(self, connection: BaseHTTPConnection) -> None:
+        """Track a connection this fetch checked out of a pool."""
+        with _exchange_lock:
+            self._connections.append(connection)
+
+    def watch(self, response: requests.Response) -> None:
+        """Track a response whose body this fetch is about to stream."""
+        with _exchange_lock:
+            self._responses.append(response.raw)
+
+    def release(self, connection: BaseHTTPConnection) -> None:
+        """Forget a connection going back to its pool, so that no later fetch loses it."""
+        with _exchange_lock:
+            self._connections = [c for c in self._connections if c is not connection]
+            self._responses = [r for r in self._responses if r.connection is not connection]
+
     def _expire(self) -> None:
         """Wake a read blocked on a slow server; socket timeouts only bound each single read."""
         with _exchange_lock:
@@ -272,110 +290,28 @@ class _Exchange:
                 return
             self.expired = True
             for connection in self._connections:
-                _shutdown(getattr(connection, "sock", None))
+                sock = getattr(connection, "sock", None)
+                with contextlib.suppress(OSError):  # already closed
+                    if sock is not None:
+                        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+            for response in self._responses:
+                # A response that closes its connection owns the socket; urllib3 can shut it.
+                with contextlib.suppress(OSError, RuntimeError, ValueError):
+                    response.shutdown()
 
-    @staticmethod
-    def claim(connection: BaseHTTPConnection) -> None:
-        """Track a connection checked out of a pool by the current thread's fetch."""
+
+class _CurrentExchange:
+    """Hands pool check-outs and check-ins to the calling thread's exchange."""
+
+    def claim(self, connection: BaseHTTPConnection) -> None:
         exchange: _Exchange | None = getattr(_current, "exchange", None)
         if exchange is not None:
-            with _exchange_lock:
-                exchange._connections.append(connection)
+            exchange.claim(connection)
 
-    @staticmethod
-    def release(connection: BaseHTTPConnection | None) -> None:
-        """Stop tracking a connection going back to its pool, so no other fetch loses it."""
+    def release(self, connection: BaseHTTPConnection | None) -> None:
         exchange: _Exchange | None = getattr(_current, "exchange", None)
         if exchange is not None and connection is not None:
-            with _exchange_lock:
-                if connection in exchange._connections:
-                    exchange._connections.remove(connection)
+            exchange.release(connection)
 
 
-def _shutdown(sock: socket.socket | None) -> None:
-    """Shut a socket down (plain or TLS) so that a blocked read returns at once."""
-    if sock is not None:
-        try:
-            socket.socket.shutdown(sock, socket.SHUT_RDWR)
-        except OSError:
-            pass  # already closed
-
-
-class _GuardedHTTPConnection(HTTPConnection):
-    """An urllib3 connection whose socket comes from the NetGuard (TLS still uses the name)."""
-
-    def __init__(self, *args: Any, guard: NetGuard, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._guard = guard
-
-    def _new_conn(self) -> socket.socket:
-        timeout = self.timeout if isinstance(self.timeout, int | float) else None
-        try:
-            sock = self._guard.connect(self.host, self.port, timeout or _FALLBACK_CONNECT_TIMEOUT_S)
-        except socket.gaierror as exc:
-            raise urllib3.exceptions.NameResolutionError(self.host, self, exc) from exc
-        except TimeoutError as exc:
-            message = f"Connection to {self.host} timed out"
-            raise urllib3.exceptions.ConnectTimeoutError(self, message) from exc
-        except OSError as exc:
-            message = f"Failed to establish a new connection: {exc}"
-            raise urllib3.exceptions.NewConnectionError(self, message) from exc
-        for option in self.socket_options or ():
-            sock.setsockopt(*option)
-        return sock
-
-
-class _GuardedHTTPSConnection(_GuardedHTTPConnection, HTTPSConnection):
-    """The HTTPS variant; certificates are verified against the host name."""
-
-
-class _TrackedHTTPPool(HTTPConnectionPool):
-    """A pool that tells the current fetch which connection it is using."""
-
-    ConnectionCls = _GuardedHTTPConnection
-
-    def _get_conn(self, timeout: float | None = None) -> BaseHTTPConnection:
-        connection = super()._get_conn(timeout)
-        _Exchange.claim(connection)
-        return connection
-
-    def _put_conn(self, conn: BaseHTTPConnection | None) -> None:
-        _Exchange.release(conn)
-        super()._put_conn(conn)
-
-
-class _TrackedHTTPSPool(_TrackedHTTPPool, HTTPSConnectionPool):
-    """The HTTPS variant."""
-
-    ConnectionCls = _GuardedHTTPSConnection
-
-
-class _GuardedPoolManager(PoolManager):
-    """Builds pools of guarded, tracked connections."""
-
-    def __init__(self, guard: NetGuard, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._guard = guard
-        self.pool_classes_by_scheme = {"http": _TrackedHTTPPool, "https": _TrackedHTTPSPool}
-
-    def _new_pool(
-        self, scheme: str, host: str, port: int, request_context: dict[str, Any] | None = None
-    ) -> HTTPConnectionPool:
-        pool = super()._new_pool(scheme, host, port, request_context)
-        pool.conn_kw["guard"] = self._guard
-        return pool
-
-
-class _GuardedAdapter(HTTPAdapter):
-    """A requests adapter whose every connection goes through the guard."""
-
-    def __init__(self, guard: NetGuard) -> None:
-        self._guard = guard  # set first: the base constructor builds the pool manager
-        super().__init__(pool_connections=64, pool_maxsize=16, max_retries=0)
-
-    def init_poolmanager(
-        self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any
-    ) -> None:
-        self.poolmanager = _GuardedPoolManager(
-            self._guard, num_pools=connections, maxsize=maxsize, block=block, **pool_kwargs
-        )
+_EXCHANGES = _CurrentExchange()

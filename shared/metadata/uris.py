@@ -14,9 +14,9 @@ from shared.errors import MetadataParseError
 
 _ID_TEMPLATE = re.compile(r"\{id\}", re.IGNORECASE)
 _LOCALE_TEMPLATE = re.compile(r"\{locale\}", re.IGNORECASE)
-_TOKEN = r"[a-z0-9!#$&^_.+-]+"
+_WORD = r"[a-z0-9!#$&^_.+-]+"
 _DATA_URI = re.compile(
-    rf"^data:(?P<type>{_TOKEN}/{_TOKEN}(?:;{_TOKEN}={_TOKEN})*)?(?P<b64>;base64)?,(?P<data>.*)$",
+    rf"^data:(?P<type>{_WORD}/{_WORD}(?:;{_WORD}={_WORD})*)?(?P<b64>;base64)?,(?P<data>.*)$",
     re.IGNORECASE | re.DOTALL,
 )
 

@@ -6,8 +6,8 @@ import enum
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import MetaData, Numeric, TypeDecorator
 from sqlalchemy import Enum as SAEnum
+from sqlalchemy import MetaData, Numeric, TypeDecorator
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase
 

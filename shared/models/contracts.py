@@ -26,7 +26,5 @@ class SmartContract(Base):
     index_block_hash: Mapped[str] = mapped_column(Text)
     tx_id: Mapped[str] = mapped_column(Text)
     tx_index: Mapped[int] = mapped_column(Integer)
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -31,4 +31,8 @@ class TokenUpdateMode(enum.StrEnum):
     DYNAMIC = "dynamic"
 
 
-TOKEN_TYPE_BY_SIP = {Sip.SIP_009: TokenType.NFT, Sip.SIP_010: TokenType.FT, Sip.SIP_013: TokenType.SFT}
+TOKEN_TYPE_BY_SIP = {
+    Sip.SIP_009: TokenType.NFT,
+    Sip.SIP_010: TokenType.FT,
+    Sip.SIP_013: TokenType.SFT,
+}

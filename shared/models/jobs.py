@@ -48,9 +48,7 @@ class Job(Base):
         pg_enum(JobStatus, "job_status"), server_default="pending"
     )
     retry_count: Mapped[int] = mapped_column(Integer, server_default="0")
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     invalid_reason: Mapped[int | None] = mapped_column(Integer)
     retry_after: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -66,7 +64,5 @@ class RateLimitedHost(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     hostname: Mapped[str] = mapped_column(Text, unique=True)
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     retry_after: Mapped[datetime] = mapped_column(DateTime(timezone=True))

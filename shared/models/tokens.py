@@ -30,7 +30,9 @@ class Token(Base):
             "smart_contract_id", "token_number", name="tokens_smart_contract_id_token_number_unique"
         ),
         Index("tokens_smart_contract_id_index", "smart_contract_id"),
-        Index("tokens_coalesce_updated_at_created_at_index", text("COALESCE(updated_at, created_at)")),
+        Index(
+            "tokens_coalesce_updated_at_created_at_index", text("COALESCE(updated_at, created_at)")
+        ),
         Index("tokens_name_index", "name"),
         Index("tokens_symbol_index", "symbol"),
         Index("tokens_type_index", "type"),
@@ -64,9 +66,7 @@ class Token(Base):
     tx_id: Mapped[str] = mapped_column(Text)
     tx_index: Mapped[int] = mapped_column(Integer)
     event_index: Mapped[int | None] = mapped_column(Integer)
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     # NULL until the token has been processed once.
     updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 

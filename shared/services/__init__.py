@@ -1,1 +1,2 @@
-"""Business logic. Services take a session and clients, never commit; callers own the unit of work."""
+"""Business logic. Services take a session and clients and never commit: callers own the unit
+of work."""

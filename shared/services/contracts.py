@@ -89,8 +89,12 @@ def store_contract_tokens(
     job_ids: list[int] = []
     for first in range(1, count + 1, TOKEN_INSERT_BATCH):
         last = min(first + TOKEN_INSERT_BATCH - 1, count)
-        params = {"contract_id": contract.id, "type": token_type.value, "first": first, "last": last}
+        params = {
+            "contract_id": contract.id,
+            "type": token_type.value,
+            "first": first,
+            "last": last,
+        }
         job_ids.extend(session.scalars(_INSERT_TOKENS_WITH_JOBS, params).all())
     finish_job(session, job, JobOutcome(JobStatus.DONE))
     return job_ids
-

@@ -8,6 +8,7 @@ where it stopped and a contract is never imported twice.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -15,7 +16,9 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from shared.db import session_scope
 from shared.models import ChainTip, Job, SmartContract
+from shared.services.runner import JobContext, dispatch
 from shared.stacks.abi import classify_abi, first_token_name
 from shared.stacks.api_db import ChainBlock, DeployedContract, StacksApiDatabase
 
@@ -34,6 +37,24 @@ class ImportBatch:
     scanned: int = 0
     new_job_ids: list[int] = field(default_factory=list)
     checkpoint: ChainBlock | None = None
+
+
+def import_contracts(
+    ctx: JobContext, chain: StacksApiDatabase, batch_size: int, time_budget_s: float
+) -> int:
+    """Import batch after batch (each committed, then dispatched) until caught up or out of
+    time; returns the number of new contract jobs."""
+    deadline = time.monotonic() + time_budget_s
+    created = 0
+    while True:
+        with session_scope(ctx.sessions) as session:
+            batch = import_next_batch(session, chain, batch_size)
+        dispatch(ctx, batch.new_job_ids)
+        created += len(batch.new_job_ids)
+        if batch.checkpoint is not None:
+            log.info("imported up to block %d", batch.checkpoint.block_height)
+        if not batch.locked or batch.caught_up or time.monotonic() > deadline:
+            return created
 
 
 def import_next_batch(session: Session, chain: StacksApiDatabase, batch_size: int) -> ImportBatch:
@@ -114,4 +135,3 @@ def create_contract_jobs(session: Session, contract_ids: Sequence[int]) -> list[
             .returning(Job.id)
         ).all()
     )
-

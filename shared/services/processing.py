@@ -5,8 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sqlalchemy.orm import Session, sessionmaker
+
+from shared.config import ConfigError, Settings
 from shared.db import session_scope
+from shared.metadata.fetch import FetchLimits, MetadataFetcher
+from shared.metadata.netguard import NetGuard
+from shared.metadata.uris import GatewaySettings
 from shared.models import JobStatus
+from shared.queues import Enqueue
 from shared.services.contracts import load_contract, store_contract_tokens, token_count_for
 from shared.services.jobs import ClaimedJob, JobOutcome, finish_job
 from shared.services.metadata import MetadataService
@@ -53,3 +60,36 @@ class Processor:
             store_token_data(session, token, data)
             finish_job(session, job, JobOutcome(JobStatus.DONE))
         return []
+
+
+def build_processor(
+    settings: Settings, sessions: sessionmaker[Session], enqueue: Enqueue
+) -> Processor:
+    """Wire the clients a worker process needs from its settings."""
+    if not settings.stacks_node_rpc_url:
+        raise ConfigError(
+            "STACKS_NODE_RPC_URL is not set "
+            "(`make run` starts a simulated network when no node is configured)"
+        )
+    node = StacksNodeClient(settings.stacks_node_rpc_url, timeout_s=settings.stacks_node_timeout_s)
+    ctx = JobContext(settings, sessions, enqueue)
+    return Processor(ctx, node, metadata_service(settings))
+
+
+def metadata_service(settings: Settings) -> MetadataService:
+    timeout_s = settings.metadata_fetch_timeout_ms / 1000
+    limits = FetchLimits(
+        timeout_s=timeout_s,
+        total_timeout_s=timeout_s * 2,
+        max_bytes=settings.metadata_max_payload_byte_size,
+        max_redirects=settings.metadata_fetch_max_redirections,
+    )
+    guard = NetGuard(allow_private=settings.metadata_fetch_allow_private_networks)
+    gateways = GatewaySettings(
+        ipfs=settings.public_gateway_ipfs,
+        ipfs_extra_header=settings.public_gateway_ipfs_extra_header,
+        ipfs_replaced=settings.public_gateway_ipfs_replaced,
+        arweave=settings.public_gateway_arweave,
+    )
+    fetcher = MetadataFetcher(limits, guard)
+    return MetadataService(fetcher, gateways, settings.metadata_max_immediate_uri_retries)

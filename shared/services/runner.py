@@ -87,7 +87,9 @@ def remember_rate_limited_host(
     session.execute(
         insert(RateLimitedHost)
         .values(hostname=exc.hostname, retry_after=until)
-        .on_conflict_do_update(index_elements=[RateLimitedHost.hostname], set_={"retry_after": until})
+        .on_conflict_do_update(
+            index_elements=[RateLimitedHost.hostname], set_={"retry_after": until}
+        )
     )
 
 

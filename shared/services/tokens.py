@@ -48,8 +48,13 @@ class TokenData:
 
     def contract_fields(self) -> dict[str, object]:
         """The columns this token type owns (an NFT never touches FT columns)."""
-        return {"uri": self.uri, "name": self.name, "symbol": self.symbol,
-                "decimals": self.decimals, "total_supply": self.total_supply}
+        return {
+            "uri": self.uri,
+            "name": self.name,
+            "symbol": self.symbol,
+            "decimals": self.decimals,
+            "total_supply": self.total_supply,
+        }
 
 
 def load_token(session: Session, token_id: int) -> TokenRef | None:
@@ -141,13 +146,20 @@ def _insert_metadata(session: Session, token_id: int, row: ParsedMetadata) -> No
         session.execute(
             insert(MetadataAttribute),
             [
-                {"metadata_id": metadata_id, "trait_type": a.trait_type, "value": a.value,
-                 "display_type": a.display_type}
+                {
+                    "metadata_id": metadata_id,
+                    "trait_type": a.trait_type,
+                    "value": a.value,
+                    "display_type": a.display_type,
+                }
                 for a in row.attributes
             ],
         )
     if row.properties:
         session.execute(
             insert(MetadataProperty),
-            [{"metadata_id": metadata_id, "name": k, "value": v} for k, v in row.properties.items()],
+            [
+                {"metadata_id": metadata_id, "name": k, "value": v}
+                for k, v in row.properties.items()
+            ],
         )

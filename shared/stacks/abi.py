@@ -78,7 +78,7 @@ def _function_signatures(functions: Any) -> dict[str, list[tuple[AbiType, ...]]]
         args = function.get("args")
         if not isinstance(args, list):
             continue
-        types = tuple(arg.get("type") for arg in args if isinstance(arg, Mapping))
+        types = tuple(arg["type"] for arg in args if isinstance(arg, Mapping) and "type" in arg)
         if len(types) == len(args):
             signatures.setdefault(function["name"], []).append(types)
     return signatures

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import logging
-import time
 from datetime import timedelta
 
 from celery import current_app, shared_task
 
 from shared.db import session_scope
 from shared.queues import DISPATCH_JOBS_TASK, IMPORT_CONTRACTS_TASK
-from shared.services.importer import import_next_batch
+from shared.services import importer
 from shared.services.jobs import queue_due_jobs, requeue_stale_jobs
-from shared.services.runner import dispatch
 from workers.runtime import get_runtime
 
 log = logging.getLogger(__name__)
@@ -24,23 +22,14 @@ DISPATCH_BATCH_SIZE = 5000
 
 @shared_task(name=IMPORT_CONTRACTS_TASK, ignore_result=True)
 def import_contracts() -> int:
-    """Import batches until caught up or out of time; returns new contract jobs."""
+    """Import new token contracts from the Stacks API database; returns new contract jobs."""
     runtime = get_runtime(current_app)
     if runtime.chain is None:
         log.error("STACKS_API_DATABASE_URL is not set: nothing to import")
         return 0
-    deadline = time.monotonic() + IMPORT_TIME_BUDGET_S
-    created = 0
-    while time.monotonic() < deadline:
-        with session_scope(runtime.ctx.sessions) as session:
-            batch = import_next_batch(session, runtime.chain, IMPORT_BATCH_SIZE)
-        dispatch(runtime.ctx, batch.new_job_ids)
-        created += len(batch.new_job_ids)
-        if batch.checkpoint is not None:
-            log.info("imported up to block %d", batch.checkpoint.block_height)
-        if not batch.locked or batch.caught_up:
-            break
-    return created
+    return importer.import_contracts(
+        runtime.ctx, runtime.chain, IMPORT_BATCH_SIZE, IMPORT_TIME_BUDGET_S
+    )
 
 
 @shared_task(name=DISPATCH_JOBS_TASK, ignore_result=True)

@@ -45,7 +45,10 @@ def test_reference_node_host_and_port_build_the_rpc_url() -> None:
     [
         ({"API_PORT": "http"}, "API_PORT"),
         ({"JOB_QUEUE_MAX_RETRIES": "ten"}, "JOB_QUEUE_MAX_RETRIES"),
-        ({"METADATA_FETCH_ALLOW_PRIVATE_NETWORKS": "maybe"}, "METADATA_FETCH_ALLOW_PRIVATE_NETWORKS"),
+        (
+            {"METADATA_FETCH_ALLOW_PRIVATE_NETWORKS": "maybe"},
+            "METADATA_FETCH_ALLOW_PRIVATE_NETWORKS",
+        ),
         ({"DATABASE_URL": "mysql://x/y"}, "DATABASE_URL"),
         ({"DATABASE_URL": "postgresql://host"}, "DATABASE_URL"),
         ({"REDIS_URL": "localhost:6379"}, "REDIS_URL"),
