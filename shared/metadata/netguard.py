@@ -308,3 +308,11 @@ class _GuardedPoolManager(PoolManager):
         if isinstance(pool, _TrackedHTTPPool):
             pool.tracker = self._tracker
         return pool
+
+    def clear(self) -> None:
+        """Close idle pooled connections now; urllib3 2 otherwise waits for garbage collection."""
+        pools = [self.pools.get(key) for key in self.pools.keys()]  # noqa: SIM118  # not a dict
+        super().clear()
+        for pool in pools:
+            if pool is not None:
+                pool.close()
