@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from celery import Celery
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from shared.config import Settings
 from shared.queues import (
@@ -38,8 +38,13 @@ def create_celery_app(settings: Settings) -> Celery:
             "queue_order_strategy": "priority",
             "visibility_timeout": max(3600, int(job_timeout_s * 4)),
         },
-        task_queues=[Queue(name) for name in WORKER_QUEUES],
+        # One exchange per queue: a message routed to one queue never reaches another.
+        task_queues=[
+            Queue(name, Exchange(name, type="direct"), routing_key=name) for name in WORKER_QUEUES
+        ],
         task_default_queue=TOKENS_QUEUE,
+        task_default_exchange=TOKENS_QUEUE,
+        task_default_routing_key=TOKENS_QUEUE,
         task_routes={
             PROCESS_CONTRACT_TASK: {"queue": CONTRACTS_QUEUE},
             PROCESS_TOKEN_TASK: {"queue": TOKENS_QUEUE},

@@ -69,9 +69,9 @@ class MetadataFetcher:
         self._session.trust_env = False
         self._session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
         self._session.headers["User-Agent"] = user_agent
-        adapter = GuardedAdapter(guard, tracker=_EXCHANGES)
-        self._session.mount("http://", adapter)
-        self._session.mount("https://", adapter)
+        self._adapter = GuardedAdapter(guard, tracker=_EXCHANGES)
+        self._session.mount("http://", self._adapter)
+        self._session.mount("https://", self._adapter)
 
     def fetch_text(self, url: str, headers: Mapping[str, str] | None = None) -> str:
         """The body of a metadata URL as text (UTF-8, invalid bytes replaced)."""
@@ -123,14 +123,15 @@ class MetadataFetcher:
         timeout = min(self._limits.timeout_s, exchange.deadline - time.monotonic())
         if timeout <= 0:
             raise MetadataTimeoutError(f"Timed out fetching {url}")
-        response = self._session.get(
-            url, headers=headers, stream=True, timeout=(timeout, timeout), allow_redirects=False
-        )
+        # The adapter, not Session.send: that would parse redirects and store cookies itself.
+        request = self._session.prepare_request(requests.Request("GET", url, headers=headers))
+        response = self._adapter.send(request, stream=True, timeout=(timeout, timeout))
         exchange.watch(response)
         header_bytes = sum(len(k) + len(v) + 4 for k, v in response.headers.items())
         if header_bytes > self._limits.max_header_bytes:
             response.close()
-            raise MetadataHttpError(f"Response headers over {header_bytes} bytes from {url}")
+            limit = self._limits.max_header_bytes
+            raise MetadataHttpError(f"Headers of {header_bytes} bytes (max {limit}) from {url}")
         return response
 
 
@@ -157,8 +158,13 @@ def _aware(moment: datetime) -> datetime:
 
 def _require_http(url: str, origin: str) -> None:
     """Only http(s) URLs may be fetched."""
-    parts = urlsplit(url)
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        valid = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+        valid = valid and (parts.port or 0) >= 0  # `.port` raises on a malformed port
+    except ValueError:
+        valid = False
+    if not valid:
         raise MetadataHttpError(f"Refusing to fetch {url} (from {origin}): not an http(s) URL")
 
 
@@ -167,7 +173,10 @@ def _redirect_target(response: requests.Response, current: str) -> str | None:
     location = response.headers.get("Location")
     if response.status_code not in _REDIRECT_STATUSES or not location:
         return None
-    target = urljoin(current, location.strip())
+    try:
+        target = urljoin(current, location.strip())
+    except ValueError:
+        target = location  # _require_http refuses it with a clear message
     _require_http(target, current)
     return target
 

@@ -192,7 +192,10 @@ def test_null_description_is_none() -> None:
 
 def test_attribute_values_of_any_type_are_kept_including_falsy_ones() -> None:
     values = ["s", 1, 0, False, "", None, [1, 2], {"k": "v"}]
-    doc = {"name": "n", "attributes": [{"trait_type": f"t{i}", "value": v} for i, v in enumerate(values)]}
+    doc = {
+        "name": "n",
+        "attributes": [{"trait_type": f"t{i}", "value": v} for i, v in enumerate(values)],
+    }
 
     [row] = build_metadata(doc, URL)
 

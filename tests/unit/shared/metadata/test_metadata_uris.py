@@ -31,7 +31,7 @@ CID = "QmYCnfeseno5cLpC75rmy6LQhsNYQCJabiuwqNUXMaA3Fo"
         ("http://m.io/{id}-{locale}.json", "es", "http://m.io/7-es.json"),
         ("http://m.io/{id}-{LOCALE}.json", None, "http://m.io/7-.json"),
         ("http://m.io/{id}/{id}", None, "http://m.io/7/7"),
-        ("data:application/json,{\"name\":\"#{id}\"}", None, 'data:application/json,{"name":"#7"}'),
+        ('data:application/json,{"name":"#{id}"}', None, 'data:application/json,{"name":"#7"}'),
         ("http://m.io/static.json", "es", "http://m.io/static.json"),
     ],
 )
@@ -60,7 +60,9 @@ def test_token_specific_uri_does_not_interpret_backslashes_in_locales() -> None:
         (f"ipfs://{CID}", FetchableUrl(f"https://cloudflare-ipfs.com/ipfs/{CID}", "ipfs", AUTH)),
         (
             "ipns://k51qzi5uqu5dl/meta/1.json",
-            FetchableUrl("https://cloudflare-ipfs.com/ipns/k51qzi5uqu5dl/meta/1.json", "ipfs", AUTH),
+            FetchableUrl(
+                "https://cloudflare-ipfs.com/ipns/k51qzi5uqu5dl/meta/1.json", "ipfs", AUTH
+            ),
         ),
         (
             "ipns://ipns/example.eth/1.json",
@@ -72,9 +74,7 @@ def test_token_specific_uri_does_not_interpret_backslashes_in_locales() -> None:
         ),
         (
             f"https://gateway.pinata.cloud:8443/ipfs/{CID}?filename=1.json#frag",
-            FetchableUrl(
-                f"https://cloudflare-ipfs.com/ipfs/{CID}?filename=1.json", "ipfs", AUTH
-            ),
+            FetchableUrl(f"https://cloudflare-ipfs.com/ipfs/{CID}?filename=1.json", "ipfs", AUTH),
         ),
         (
             f"ipfs://{CID}/1.json?v=2",
