@@ -13,7 +13,6 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.cookiejar import DefaultCookiePolicy
 from types import TracebackType
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
@@ -67,7 +66,6 @@ class MetadataFetcher:
         self._session = requests.Session()
         # Proxies and .netrc from the environment would bypass the guard or leak credentials.
         self._session.trust_env = False
-        self._session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
         self._session.headers["User-Agent"] = user_agent
         self._adapter = GuardedAdapter(guard, tracker=_EXCHANGES)
         self._session.mount("http://", self._adapter)
@@ -125,7 +123,7 @@ class MetadataFetcher:
             raise MetadataTimeoutError(f"Timed out fetching {url}")
         # The adapter, not Session.send: that would parse redirects and store cookies itself.
         request = self._session.prepare_request(requests.Request("GET", url, headers=headers))
-        response = self._adapter.send(request, stream=True, timeout=(timeout, timeout))
+        response = self._adapter.send(request, stream=True, timeout=(timeout, timeout), verify=True)
         exchange.watch(response)
         header_bytes = sum(len(k) + len(v) + 4 for k, v in response.headers.items())
         if header_bytes > self._limits.max_header_bytes:

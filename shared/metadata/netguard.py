@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
@@ -146,14 +147,18 @@ class NetGuard:
     connector: Connector = field(default=tcp_connector)
 
     def connect(self, host: str, port: int, timeout: float) -> socket.socket:
-        """Connect to the first reachable checked address of a host."""
-        last_error: OSError | None = None
+        """Connect to the first reachable checked address; `timeout` covers all attempts."""
+        deadline = time.monotonic() + timeout
+        last_error: OSError = TimeoutError(f"Connecting to {host} timed out")
         for address in self.checked_addresses(host, port):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
             try:
-                return self.connector(address, port, timeout)
+                return self.connector(address, port, remaining)
             except OSError as exc:
                 last_error = exc
-        raise last_error or OSError(f"No address to connect to for {host}")
+        raise last_error
 
     def checked_addresses(self, host: str, port: int) -> list[str]:
         """Every address of a host, refusing the host if any one of them is not public."""
@@ -237,7 +242,12 @@ class GuardedAdapter(HTTPAdapter):
         self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any
     ) -> None:
         self.poolmanager = _GuardedPoolManager(
-            self._guard, self._tracker, num_pools=connections, maxsize=maxsize, block=block
+            self._guard,
+            self._tracker,
+            num_pools=connections,
+            maxsize=maxsize,
+            block=block,
+            **pool_kwargs,
         )
 
 

@@ -50,7 +50,8 @@ def mark_queued(session: Session, job_ids: Sequence[int]) -> list[JobMessage]:
             .returning(Job.id, Job.smart_contract_id)
         ).all()
         messages.extend(JobMessage(row.id, row.smart_contract_id is not None) for row in rows)
-    return messages
+    position = {job_id: index for index, job_id in enumerate(job_ids)}
+    return sorted(messages, key=lambda message: position[message.job_id])  # RETURNING is unordered
 
 
 def queue_due_jobs(session: Session, limit: int) -> list[JobMessage]:

@@ -1,13 +1,18 @@
 """MetadataFetcher against real HTTP servers on 127.0.0.1; nothing ever leaves the machine."""
 
+import contextlib
 import email.utils
+import shutil
 import socket
+import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -154,16 +159,23 @@ def slow_headers(handler: Handler) -> None:
         reply(handler, 200, b'{"name": "late"}')
 
 
-@pytest.fixture
-def server() -> Iterator[LocalServer]:
-    local = LocalServer()
+@contextlib.contextmanager
+def running(local: LocalServer) -> Iterator[LocalServer]:
     thread = threading.Thread(target=local.serve_forever, kwargs={"poll_interval": 0.05})
     thread.start()
-    yield local
-    local.stop.set()
-    local.shutdown()
-    local.server_close()
-    thread.join()
+    try:
+        yield local
+    finally:
+        local.stop.set()
+        local.shutdown()
+        local.server_close()
+        thread.join()
+
+
+@pytest.fixture
+def server() -> Iterator[LocalServer]:
+    with running(LocalServer()) as local:
+        yield local
 
 
 @pytest.fixture
@@ -470,6 +482,48 @@ def test_dns_failure_is_an_http_error(make_fetcher: Callable[..., MetadataFetche
 def test_tls_failure_is_an_http_error(server: LocalServer, fetcher: MetadataFetcher) -> None:
     with pytest.raises(MetadataHttpError, match="SSL"):
         fetcher.fetch_text(f"https://127.0.0.1:{server.port}/1.json")
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path) -> Iterator[tuple[LocalServer, list[str]]]:
+    """TLS with a self-signed certificate for good.test; also yields the SNI names seen."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-nodes", "-days", "1", "-newkey", "ec"),
+            *("-pkeyopt", "ec_paramgen_curve:prime256v1", "-keyout", str(key), "-out", str(cert)),
+            *("-subj", "/CN=good.test", "-addext", "subjectAltName=DNS:good.test"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    names: list[str] = []
+    context.sni_callback = lambda sock, name, ctx: names.append(name)
+    local = LocalServer()
+    local.socket = context.wrap_socket(local.socket, server_side=True)
+    with running(local):
+        yield local, names
+
+
+def test_tls_is_verified_against_the_host_name_not_the_address(
+    tls_server: tuple[LocalServer, list[str]],
+) -> None:
+    server, names = tls_server
+    guard = NetGuard(allow_private=True, resolver=lambda host, port: ["127.0.0.1"])
+    server.routes["/1.json"] = body(b'{"name": "self-signed"}')
+
+    with (
+        MetadataFetcher(FetchLimits(timeout_s=2.0), guard) as fetcher,
+        pytest.raises(MetadataHttpError, match="CERTIFICATE_VERIFY_FAILED"),
+    ):
+        fetcher.fetch_text(f"https://good.test:{server.port}/1.json")
+
+    assert names == ["good.test"]
+    assert server.seen == []
 
 
 @pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://127.0.0.1/", "http://[::1/"])

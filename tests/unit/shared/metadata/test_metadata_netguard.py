@@ -1,10 +1,12 @@
 import ipaddress
 import pickle
 import socket
+from types import SimpleNamespace
 
 import pytest
 
 from shared.errors import MetadataHttpError
+from shared.metadata import netguard
 from shared.metadata.netguard import (
     BlockedAddressError,
     NetGuard,
@@ -23,6 +25,7 @@ DNS = {
     "garbage.test": ["not-an-ip"],
     "public.test": ["93.184.216.34"],
     "two-public.test": ["93.184.216.34", "2606:4700::1111"],
+    "three-public.test": ["93.184.216.34", "2606:4700::1111", "1.1.1.1"],
     "empty.test": [],
 }
 
@@ -175,7 +178,7 @@ def test_public_addresses_reach_the_connector_with_the_checked_ip(
 
     sock = guard.connect(host, 8080, 2.5)
 
-    assert connector.calls == [(expected_ip, 8080, 2.5)]
+    assert connector.calls == [(expected_ip, 8080, pytest.approx(2.5, abs=0.1))]
     assert sock is connector.opened[0]
 
 
@@ -185,7 +188,7 @@ def test_allow_private_lets_loopback_through(connector: RecordingConnector) -> N
     guard.connect("127.0.0.1", 80, 1.0)
     guard.connect("localhost.test", 81, 1.0)
 
-    assert connector.calls == [("127.0.0.1", 80, 1.0), ("127.0.0.1", 81, 1.0)]
+    assert [(ip, port) for ip, port, _ in connector.calls] == [("127.0.0.1", 80), ("127.0.0.1", 81)]
 
 
 def test_allow_private_still_refuses_unparseable_resolver_answers() -> None:
@@ -212,6 +215,23 @@ def test_last_connect_error_is_raised_when_every_address_fails(
 
     with pytest.raises(ConnectionRefusedError):
         guard.connect("public.test", 443, 1.0)
+
+
+def test_connect_timeout_is_one_budget_for_all_addresses(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = [100.0]
+    calls: list[tuple[str, float]] = []
+    monkeypatch.setattr(netguard, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+
+    def slow(ip: str, port: int, timeout: float) -> socket.socket:
+        calls.append((ip, timeout))
+        clock[0] += 0.75
+        raise TimeoutError(f"{ip} timed out")
+
+    guard = NetGuard(resolver=stub_resolver, connector=slow)
+
+    with pytest.raises(TimeoutError):
+        guard.connect("three-public.test", 443, 1.0)
+    assert calls == [("93.184.216.34", 1.0), ("2606:4700::1111", 0.25)]
 
 
 def test_resolution_failures_surface_as_gaierror() -> None:

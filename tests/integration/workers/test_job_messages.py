@@ -1,0 +1,54 @@
+"""Job messages on the real Redis broker: each lands on exactly one queue, by kind."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from dataclasses import replace
+
+import pytest
+import redis
+
+from shared.config import Settings
+from shared.queues import (
+    CONTRACTS_QUEUE,
+    PROCESS_CONTRACT_TASK,
+    PROCESS_TOKEN_TASK,
+    TOKENS_QUEUE,
+    JobMessage,
+)
+from workers.celery_app import create_celery_app
+from workers.runtime import JobEnqueuer
+
+
+@pytest.fixture
+def broker(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url)
+    client.delete(CONTRACTS_QUEUE, TOKENS_QUEUE, "chain")
+    yield client
+    client.delete(CONTRACTS_QUEUE, TOKENS_QUEUE, "chain")
+    client.close()
+
+
+def test_contract_and_token_messages_go_to_their_own_queues(
+    settings: Settings, broker: redis.Redis
+) -> None:
+    app = create_celery_app(replace(settings))
+    JobEnqueuer(app)([JobMessage(1, True), JobMessage(2, False), JobMessage(3, False)])
+    assert broker.llen(CONTRACTS_QUEUE) == 1
+    assert broker.llen(TOKENS_QUEUE) == 2
+    assert broker.llen("chain") == 0
+    contract = json.loads(broker.lindex(CONTRACTS_QUEUE, 0))
+    assert contract["headers"]["task"] == PROCESS_CONTRACT_TASK
+    assert task_args(contract) == [1]
+    tokens = [json.loads(raw) for raw in broker.lrange(TOKENS_QUEUE, 0, -1)]
+    assert {t["headers"]["task"] for t in tokens} == {PROCESS_TOKEN_TASK}
+    assert sorted(task_args(t) for t in tokens) == [[2], [3]]  # ids only, nothing else
+    app.close()
+
+
+def task_args(message: dict) -> list:
+    args, kwargs, _embed = json.loads(base64.b64decode(message["body"]))
+    assert kwargs == {}
+    return args
