@@ -157,7 +157,7 @@ def call_read_only(
     if signature["access"] == "public":
         raise CallError("NotReadOnly")
     _check_arguments(signature["args"], arguments)
-    if contract.clarity_error:
+    if contract.clarity_error or function in contract.erroring_functions:
         return ResponseErr(UInt(1))
     return _GETTERS[contract.kind][function](contract, arguments, metadata_url)
 

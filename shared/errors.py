@@ -73,6 +73,9 @@ class TooManyRequestsError(RetryableJobError):
         self.url = url
         self.hostname = hostname
 
+    def __reduce__(self) -> tuple[type[TooManyRequestsError], tuple[str, str, float | None]]:
+        return (type(self), (self.url, self.hostname, self.retry_after_s))
+
 
 class UserError(JobError):
     """The token's own data is at fault: the job ends `invalid` with a reason code."""

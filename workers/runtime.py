@@ -47,15 +47,15 @@ def get_runtime(app: Celery) -> Runtime:
 
 def build_runtime(settings: Settings, app: Celery) -> Runtime:
     engine = make_engine(settings.database_url, pool_size=10, application_name="tm-worker")
-    processor = build_processor(settings, make_session_factory(engine), JobEnqueuer(app))
     chain = None
     engines: tuple[Engine, ...] = (engine,)
     if settings.stacks_api_database_url:
         chain_engine = make_engine(
-            settings.stacks_api_database_url, pool_size=2, application_name="tm-importer"
+            settings.stacks_api_database_url, pool_size=2, application_name="tm-chain-reader"
         )
         chain = StacksApiDatabase(chain_engine)
         engines = (engine, chain_engine)
+    processor = build_processor(settings, make_session_factory(engine), JobEnqueuer(app), chain)
     return Runtime(processor, chain, engines)
 
 

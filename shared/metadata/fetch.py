@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import email.utils
 import http.client
 import math
 import re
-import socket
-import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from types import TracebackType
-from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -26,11 +21,8 @@ from shared.errors import (
     MetadataTimeoutError,
     TooManyRequestsError,
 )
-from shared.metadata.netguard import GuardedAdapter, NetGuard
-
-if TYPE_CHECKING:
-    from urllib3._base_connection import BaseHTTPConnection
-    from urllib3.response import BaseHTTPResponse
+from shared.metadata.netguard import NetGuard
+from shared.metadata.transport import EXCHANGES, Exchange, GuardedAdapter
 
 _CHUNK_BYTES = 64 * 1024
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -41,8 +33,6 @@ _TRANSPORT_ERRORS = (
     http.client.HTTPException,
     OSError,
 )
-_exchange_lock = threading.Lock()
-_current = threading.local()
 
 
 @dataclass(frozen=True)
@@ -67,7 +57,7 @@ class MetadataFetcher:
         # Proxies and .netrc from the environment would bypass the guard or leak credentials.
         self._session.trust_env = False
         self._session.headers["User-Agent"] = user_agent
-        self._adapter = GuardedAdapter(guard, tracker=_EXCHANGES)
+        self._adapter = GuardedAdapter(guard, tracker=EXCHANGES)
         self._session.mount("http://", self._adapter)
         self._session.mount("https://", self._adapter)
 
@@ -81,7 +71,7 @@ class MetadataFetcher:
         """The body of a URL, mapping every failure to the domain error that ends the job."""
         limit = self._limits.max_bytes if max_bytes is None else max_bytes
         _require_http(url, url)
-        with _Exchange(self._limits.total_timeout_s) as exchange:
+        with Exchange(self._limits.total_timeout_s) as exchange:
             try:
                 body = self._follow(url, dict(headers or {}), limit, exchange)
             except _TRANSPORT_ERRORS as exc:
@@ -101,7 +91,7 @@ class MetadataFetcher:
         self.close()
 
     def _follow(
-        self, url: str, headers: dict[str, str], max_bytes: int, exchange: _Exchange
+        self, url: str, headers: dict[str, str], max_bytes: int, exchange: Exchange
     ) -> bytes:
         """Follow redirects by hand so that every hop is checked and counted."""
         current = url
@@ -116,7 +106,7 @@ class MetadataFetcher:
             current = target
         raise MetadataHttpError(f"Too many redirects (over {self._limits.max_redirects}): {url}")
 
-    def _get(self, url: str, headers: dict[str, str], exchange: _Exchange) -> requests.Response:
+    def _get(self, url: str, headers: dict[str, str], exchange: Exchange) -> requests.Response:
         """One GET whose timeouts never outlast the exchange's deadline."""
         timeout = min(self._limits.timeout_s, exchange.deadline - time.monotonic())
         if timeout <= 0:
@@ -246,79 +236,3 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
             current = nested
         else:
             current = current.__cause__
-
-
-class _Exchange:
-    """One fetch's deadline: at the deadline a timer shuts the sockets it is reading from."""
-
-    def __init__(self, total_timeout_s: float) -> None:
-        self.deadline = time.monotonic() + total_timeout_s
-        self.expired = False
-        self._done = False
-        self._connections: list[BaseHTTPConnection] = []  # shut while awaiting headers
-        self._responses: list[BaseHTTPResponse] = []  # shut while streaming a body
-        self._timer = threading.Timer(total_timeout_s, self._expire)
-        self._timer.daemon = True
-
-    def __enter__(self) -> _Exchange:
-        _current.exchange = self
-        self._timer.start()
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        with _exchange_lock:
-            self._done = True
-        _current.exchange = None
-        self._timer.cancel()
-        self._timer.join()
-
-    def claim(self, connection: BaseHTTPConnection) -> None:
-        """Track a connection this fetch checked out of a pool."""
-        with _exchange_lock:
-            self._connections.append(connection)
-
-    def watch(self, response: requests.Response) -> None:
-        """Track a response whose body this fetch is about to stream."""
-        with _exchange_lock:
-            self._responses.append(response.raw)
-
-    def release(self, connection: BaseHTTPConnection) -> None:
-        """Forget a connection going back to its pool, so that no later fetch loses it."""
-        with _exchange_lock:
-            self._connections = [c for c in self._connections if c is not connection]
-            self._responses = [r for r in self._responses if r.connection is not connection]
-
-    def _expire(self) -> None:
-        """Wake a read blocked on a slow server; socket timeouts only bound each single read."""
-        with _exchange_lock:
-            if self._done:
-                return
-            self.expired = True
-            for connection in self._connections:
-                sock = getattr(connection, "sock", None)
-                with contextlib.suppress(OSError):  # already closed
-                    if sock is not None:
-                        socket.socket.shutdown(sock, socket.SHUT_RDWR)
-            for response in self._responses:
-                # A response that closes its connection owns the socket; urllib3 can shut it.
-                with contextlib.suppress(OSError, RuntimeError, ValueError):
-                    response.shutdown()
-
-
-class _CurrentExchange:
-    """Hands pool check-outs and check-ins to the calling thread's exchange."""
-
-    def claim(self, connection: BaseHTTPConnection) -> None:
-        exchange: _Exchange | None = getattr(_current, "exchange", None)
-        if exchange is not None:
-            exchange.claim(connection)
-
-    def release(self, connection: BaseHTTPConnection | None) -> None:
-        exchange: _Exchange | None = getattr(_current, "exchange", None)
-        if exchange is not None and connection is not None:
-            exchange.release(connection)
-
-
-_EXCHANGES = _CurrentExchange()

@@ -9,17 +9,8 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
-from typing import TYPE_CHECKING, Any, Protocol
-
-from requests.adapters import HTTPAdapter
-from urllib3 import HTTPConnectionPool, HTTPSConnectionPool, PoolManager
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 
 from shared.errors import MetadataHttpError
-
-if TYPE_CHECKING:
-    from urllib3._base_connection import BaseHTTPConnection
 
 IPAddress = IPv4Address | IPv6Address
 Resolver = Callable[[str, int], list[str]]
@@ -74,7 +65,6 @@ _IPV6_RULES = _rules(
 _GLOBAL_UNICAST = IPv6Network("2000::/3")
 _NAT64 = IPv6Network("64:ff9b::/96")
 _IPV4_COMPATIBLE = IPv6Network("::/96")
-_FALLBACK_TIMEOUT_S = 30.0  # only if urllib3 was given no connect timeout
 _INET_ATON_PART = re.compile(r"0[xX][0-9a-fA-F]*|0[0-7]*|[1-9][0-9]*")
 
 
@@ -220,109 +210,3 @@ def _inet_aton_number(part: str) -> int:
     if part.startswith("0"):
         return int(part, 8)
     return int(part)
-
-
-class ConnectionTracker(Protocol):
-    """Told which pooled connection a thread checks out and back in (for fetch deadlines)."""
-
-    def claim(self, connection: BaseHTTPConnection) -> None: ...
-
-    def release(self, connection: BaseHTTPConnection | None) -> None: ...
-
-
-class GuardedAdapter(HTTPAdapter):
-    """A requests adapter whose every connection, HTTP or HTTPS, is opened by the guard."""
-
-    def __init__(self, guard: NetGuard, tracker: ConnectionTracker | None = None) -> None:
-        self._guard = guard  # set first: the base constructor builds the pool manager
-        self._tracker = tracker
-        super().__init__(pool_connections=64, pool_maxsize=16, max_retries=0)
-
-    def init_poolmanager(
-        self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any
-    ) -> None:
-        self.poolmanager = _GuardedPoolManager(
-            self._guard,
-            self._tracker,
-            num_pools=connections,
-            maxsize=maxsize,
-            block=block,
-            **pool_kwargs,
-        )
-
-
-class _GuardedHTTPConnection(HTTPConnection):
-    """An urllib3 connection whose socket comes from the guard; TLS still uses the host name."""
-
-    def __init__(self, *args: Any, guard: NetGuard, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._guard = guard
-
-    def _new_conn(self) -> socket.socket:
-        timeout = self.timeout if isinstance(self.timeout, int | float) else None
-        try:
-            sock = self._guard.connect(self.host, self.port, timeout or _FALLBACK_TIMEOUT_S)
-        except socket.gaierror as exc:
-            raise NameResolutionError(self.host, self, exc) from exc
-        except TimeoutError as exc:
-            raise ConnectTimeoutError(self, f"Connection to {self.host} timed out") from exc
-        except OSError as exc:
-            raise NewConnectionError(self, f"Failed to establish a connection: {exc}") from exc
-        for option in self.socket_options or ():
-            sock.setsockopt(*option)
-        return sock
-
-
-class _GuardedHTTPSConnection(_GuardedHTTPConnection, HTTPSConnection):
-    """The HTTPS variant: certificates are verified against the host name (SNI too)."""
-
-
-class _TrackedHTTPPool(HTTPConnectionPool):
-    """A pool of guarded connections that reports check-outs and check-ins to a tracker."""
-
-    ConnectionCls = _GuardedHTTPConnection
-    tracker: ConnectionTracker | None = None
-
-    def _get_conn(self, timeout: float | None = None) -> BaseHTTPConnection:
-        connection = super()._get_conn(timeout)
-        if self.tracker is not None:
-            self.tracker.claim(connection)
-        return connection
-
-    def _put_conn(self, conn: BaseHTTPConnection | None) -> None:
-        if self.tracker is not None:
-            self.tracker.release(conn)
-        super()._put_conn(conn)
-
-
-class _TrackedHTTPSPool(_TrackedHTTPPool, HTTPSConnectionPool):
-    """The HTTPS variant."""
-
-    ConnectionCls = _GuardedHTTPSConnection
-
-
-class _GuardedPoolManager(PoolManager):
-    """Builds per-host pools of guarded, tracked connections."""
-
-    def __init__(self, guard: NetGuard, tracker: ConnectionTracker | None, **kw: Any) -> None:
-        super().__init__(**kw)
-        self._guard = guard
-        self._tracker = tracker
-        self.pool_classes_by_scheme = {"http": _TrackedHTTPPool, "https": _TrackedHTTPSPool}
-
-    def _new_pool(
-        self, scheme: str, host: str, port: int, request_context: dict[str, Any] | None = None
-    ) -> HTTPConnectionPool:
-        pool = super()._new_pool(scheme, host, port, request_context)
-        pool.conn_kw["guard"] = self._guard
-        if isinstance(pool, _TrackedHTTPPool):
-            pool.tracker = self._tracker
-        return pool
-
-    def clear(self) -> None:
-        """Close idle pooled connections now; urllib3 2 otherwise waits for garbage collection."""
-        pools = [self.pools.get(key) for key in self.pools.keys()]  # noqa: SIM118  # not a dict
-        super().clear()
-        for pool in pools:
-            if pool is not None:
-                pool.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select, text, update
@@ -10,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from shared.models import TOKEN_TYPE_BY_SIP, JobStatus, Sip, SmartContract, TokenType
 from shared.services.jobs import ClaimedJob, JobOutcome, finish_job
+from shared.stacks.api_db import SftMint
 from shared.stacks.node import StacksNodeClient
 
 log = logging.getLogger(__name__)
@@ -27,6 +29,28 @@ _INSERT_TOKENS_WITH_JOBS = text(
              c.tx_id, c.tx_index
       FROM smart_contracts c, generate_series(CAST(:first AS bigint), CAST(:last AS bigint)) AS n
       WHERE c.id = :contract_id
+      ON CONFLICT ON CONSTRAINT tokens_smart_contract_id_token_number_unique DO NOTHING
+      RETURNING id
+    )
+    INSERT INTO jobs (token_id, status, updated_at)
+    SELECT id, 'pending', NOW() FROM new_tokens
+    ON CONFLICT (token_id) WHERE smart_contract_id IS NULL DO NOTHING
+    RETURNING id
+    """
+)
+
+
+# Minted tokens (SIP-013 `sft_mint` prints) with their pending jobs, in one statement.
+_INSERT_MINTED_TOKENS_WITH_JOBS = text(
+    """
+    WITH new_tokens AS (
+      INSERT INTO tokens (smart_contract_id, type, token_number, block_height,
+                          index_block_hash, tx_id, tx_index, event_index)
+      SELECT :contract_id, CAST(:type AS token_type), m.n, m.h, m.ibh, m.tx, m.txi, m.ei
+      FROM unnest(CAST(:numbers AS numeric[]), CAST(:heights AS int[]),
+                  CAST(:hashes AS text[]), CAST(:tx_ids AS text[]),
+                  CAST(:tx_indexes AS int[]), CAST(:event_indexes AS int[]))
+           AS m(n, h, ibh, tx, txi, ei)
       ON CONFLICT ON CONSTRAINT tokens_smart_contract_id_token_number_unique DO NOTHING
       RETURNING id
     )
@@ -70,6 +94,28 @@ def token_count_for(node: StacksNodeClient, contract: ContractRef, max_tokens: i
         )
         return 0
     return last
+
+
+def store_minted_tokens(
+    session: Session, contract: ContractRef, mints: Sequence[SftMint], job: ClaimedJob
+) -> list[int]:
+    """Create the minted SFT tokens with pending jobs, mark the contract job done."""
+    job_ids: list[int] = []
+    for start in range(0, len(mints), TOKEN_INSERT_BATCH):
+        batch = mints[start : start + TOKEN_INSERT_BATCH]
+        params = {
+            "contract_id": contract.id,
+            "type": TokenType.SFT.value,
+            "numbers": [m.token_number for m in batch],
+            "heights": [m.block_height for m in batch],
+            "hashes": [m.index_block_hash for m in batch],
+            "tx_ids": [m.tx_id for m in batch],
+            "tx_indexes": [m.tx_index for m in batch],
+            "event_indexes": [m.event_index for m in batch],
+        }
+        job_ids.extend(session.scalars(_INSERT_MINTED_TOKENS_WITH_JOBS, params).all())
+    finish_job(session, job, JobOutcome(JobStatus.DONE))
+    return job_ids
 
 
 def store_contract_tokens(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import urlsplit
 
 from shared.errors import MetadataParseError, MetadataTimeoutError
 from shared.metadata.fetch import MetadataFetcher
@@ -20,6 +21,7 @@ from shared.metadata.uris import (
     is_data_uri,
     token_specific_uri,
 )
+from shared.services.rate_limits import RateLimitedHosts
 
 log = logging.getLogger(__name__)
 
@@ -27,10 +29,17 @@ log = logging.getLogger(__name__)
 class MetadataService:
     """Loads a token's metadata documents; one instance per process (it pools connections)."""
 
-    def __init__(self, fetcher: MetadataFetcher, gateways: GatewaySettings, attempts: int) -> None:
+    def __init__(
+        self,
+        fetcher: MetadataFetcher,
+        gateways: GatewaySettings,
+        attempts: int,
+        rate_limits: RateLimitedHosts | None = None,
+    ) -> None:
         self.fetcher = fetcher
         self.gateways = gateways
         self.attempts = max(1, attempts)
+        self.rate_limits = rate_limits
 
     def load(self, uri: str, token_number: int) -> list[ParsedMetadata]:
         """Timeouts and parse errors are retried at once; other errors end the token."""
@@ -56,7 +65,10 @@ class MetadataService:
         return build_metadata(document, token_uri, locales)
 
     def document(self, uri: str) -> dict[str, Any]:
-        if is_data_uri(uri):
+        if is_data_uri(uri):  # no host to rate-limit (fix 4)
             return parse_metadata_json(decode_data_uri(uri), uri)
         target = fetchable_url(uri, self.gateways)
+        hostname = urlsplit(target.url).hostname
+        if self.rate_limits is not None and hostname:
+            self.rate_limits.check(hostname)
         return parse_metadata_json(self.fetcher.fetch_text(target.url, target.headers), uri)

@@ -9,16 +9,25 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shared.config import ConfigError, Settings
 from shared.db import session_scope
+from shared.errors import RetryableJobError
 from shared.metadata.fetch import FetchLimits, MetadataFetcher
 from shared.metadata.netguard import NetGuard
 from shared.metadata.uris import GatewaySettings
-from shared.models import JobStatus
+from shared.models import JobStatus, Sip
 from shared.queues import Enqueue
-from shared.services.contracts import load_contract, store_contract_tokens, token_count_for
+from shared.services.contracts import (
+    ContractRef,
+    load_contract,
+    store_contract_tokens,
+    store_minted_tokens,
+    token_count_for,
+)
 from shared.services.jobs import ClaimedJob, JobOutcome, finish_job
 from shared.services.metadata import MetadataService
+from shared.services.rate_limits import RateLimitedHosts
 from shared.services.runner import JobContext, run_job
 from shared.services.tokens import load_token, read_token_data, store_token_data
+from shared.stacks.api_db import StacksApiDatabase
 from shared.stacks.node import StacksNodeClient
 
 
@@ -29,6 +38,7 @@ class Processor:
     ctx: JobContext
     node: StacksNodeClient
     metadata: MetadataService
+    chain: StacksApiDatabase | None = None
 
     def process_contract(self, job_id: int) -> JobOutcome | None:
         return run_job(self.ctx, job_id, self._contract_work)
@@ -43,10 +53,21 @@ class Processor:
             if contract is None:
                 finish_job(session, job, JobOutcome(JobStatus.DONE))
                 return []
+        if contract.sip == Sip.SIP_013:
+            return self._sft_contract_work(contract, job)
         limit = self.ctx.settings.metadata_max_nft_contract_token_count
         count = token_count_for(self.node, contract, limit)
         with session_scope(self.ctx.sessions) as session:
             return store_contract_tokens(session, contract, count, job)
+
+    def _sft_contract_work(self, contract: ContractRef, job: ClaimedJob) -> Sequence[int]:
+        """SFT tokens exist once minted: read the contract's `sft_mint` prints so far."""
+        if self.chain is None:
+            raise RetryableJobError("no Stacks API database configured to read SFT mints from")
+        tip = self.chain.chain_tip()
+        mints = self.chain.sft_mints(contract.principal, tip.block_height if tip else 0)
+        with session_scope(self.ctx.sessions) as session:
+            return store_minted_tokens(session, contract, mints, job)
 
     def _token_work(self, job: ClaimedJob) -> Sequence[int]:
         assert job.token_id is not None  # noqa: S101 - claim_job guarantees the kind
@@ -63,7 +84,10 @@ class Processor:
 
 
 def build_processor(
-    settings: Settings, sessions: sessionmaker[Session], enqueue: Enqueue
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    enqueue: Enqueue,
+    chain: StacksApiDatabase | None = None,
 ) -> Processor:
     """Wire the clients a worker process needs from its settings."""
     if not settings.stacks_node_rpc_url:
@@ -73,10 +97,13 @@ def build_processor(
         )
     node = StacksNodeClient(settings.stacks_node_rpc_url, timeout_s=settings.stacks_node_timeout_s)
     ctx = JobContext(settings, sessions, enqueue)
-    return Processor(ctx, node, metadata_service(settings))
+    metadata = metadata_service(settings, RateLimitedHosts(sessions))
+    return Processor(ctx, node, metadata, chain)
 
 
-def metadata_service(settings: Settings) -> MetadataService:
+def metadata_service(
+    settings: Settings, rate_limits: RateLimitedHosts | None = None
+) -> MetadataService:
     timeout_s = settings.metadata_fetch_timeout_ms / 1000
     limits = FetchLimits(
         timeout_s=timeout_s,
@@ -92,4 +119,5 @@ def metadata_service(settings: Settings) -> MetadataService:
         arweave=settings.public_gateway_arweave,
     )
     fetcher = MetadataFetcher(limits, guard)
-    return MetadataService(fetcher, gateways, settings.metadata_max_immediate_uri_retries)
+    retries = settings.metadata_max_immediate_uri_retries
+    return MetadataService(fetcher, gateways, retries, rate_limits)

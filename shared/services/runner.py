@@ -5,17 +5,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.config import Settings
 from shared.db import session_scope
 from shared.errors import JobError, RetryableJobError, TooManyRequestsError, UserError
-from shared.models import JobStatus, RateLimitedHost
+from shared.models import JobStatus
 from shared.queues import Enqueue
 from shared.services.jobs import ClaimedJob, JobOutcome, claim_job, finish_job, mark_queued
+from shared.services.rate_limits import remember_rate_limited_host
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,9 @@ def run_job(ctx: JobContext, job_id: int, work: Work) -> JobOutcome | None:
         return JobOutcome(JobStatus.DONE)
     with session_scope(ctx.sessions) as session:
         if rate_limited is not None:
-            remember_rate_limited_host(session, rate_limited, ctx.settings)
+            remember_rate_limited_host(
+                session, rate_limited, ctx.settings.metadata_rate_limited_host_retry_after
+            )
         finish_job(session, job, outcome)
     return outcome
 
@@ -77,20 +79,6 @@ def outcome_for_error(exc: JobError, job: ClaimedJob, settings: Settings) -> Job
     if isinstance(exc, UserError):
         return JobOutcome(JobStatus.INVALID, invalid_reason=exc.reason, error=str(exc))
     return JobOutcome(JobStatus.FAILED, error=str(exc))
-
-
-def remember_rate_limited_host(
-    session: Session, exc: TooManyRequestsError, settings: Settings
-) -> None:
-    seconds = exc.retry_after_s or settings.metadata_rate_limited_host_retry_after
-    until = datetime.now(UTC) + timedelta(seconds=seconds)
-    session.execute(
-        insert(RateLimitedHost)
-        .values(hostname=exc.hostname, retry_after=until)
-        .on_conflict_do_update(
-            index_elements=[RateLimitedHost.hostname], set_={"retry_after": until}
-        )
-    )
 
 
 def dispatch(ctx: JobContext, job_ids: Sequence[int]) -> None:

@@ -12,6 +12,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
+from shared import clarity
+
 
 @dataclass(frozen=True)
 class ChainBlock:
@@ -29,6 +31,28 @@ class DeployedContract:
     tx_index: int
     sender_address: str
 
+
+@dataclass(frozen=True)
+class SftMint:
+    """The first `sft_mint` print of one token id: where the token came into being."""
+
+    token_number: int
+    block_height: int
+    index_block_hash: str
+    tx_id: str
+    tx_index: int
+    event_index: int
+
+
+_SFT_MINT_LOGS = text(
+    """
+    SELECT value, block_height, index_block_hash, tx_id, tx_index, event_index
+    FROM contract_logs
+    WHERE contract_identifier = :contract_id AND canonical AND microblock_canonical
+      AND topic = 'print' AND block_height <= :upto
+    ORDER BY block_height, microblock_sequence, tx_index, event_index
+    """
+)
 
 _BATCH_BOUNDARY = text(
     """
@@ -89,6 +113,24 @@ class StacksApiDatabase:
             rows = conn.execute(_DEPLOYMENTS, {"after": after_height, "upto": upto}).all()
         return upto, [contract for row in rows if (contract := _deployment(row)) is not None]
 
+    def sft_mints(self, contract_id: str, upto_height: int) -> list[SftMint]:
+        """Token ids minted by `contract_id`'s `sft_mint` prints up to a height, first mint each."""
+        mints: dict[int, SftMint] = {}
+        with self.engine.connect() as conn:
+            rows = conn.execute(_SFT_MINT_LOGS, {"contract_id": contract_id, "upto": upto_height})
+            for row in rows:
+                token_number = sft_mint_token_id(bytes(row.value))
+                if token_number is not None and token_number not in mints:
+                    mints[token_number] = SftMint(
+                        token_number,
+                        row.block_height,
+                        _hex(row.index_block_hash),
+                        _hex(row.tx_id),
+                        row.tx_index,
+                        row.event_index,
+                    )
+        return list(mints.values())
+
     def block_at(self, height: int) -> ChainBlock | None:
         with self.engine.connect() as conn:
             return _block_at(conn, height)
@@ -136,3 +178,18 @@ def _hex(value: bytes | memoryview | str | None) -> str:
     if isinstance(value, str):
         return value if value.startswith("0x") else "0x" + value
     return "0x" + bytes(value).hex()
+
+
+def sft_mint_token_id(value: bytes) -> int | None:
+    """The `token-id` of a SIP-013 `{type: "sft_mint", token-id: uint, ...}` print, else None."""
+    try:
+        printed = clarity.deserialize(value, max_depth=clarity.MAX_TYPE_DEPTH)
+    except clarity.ClarityDecodeError:
+        return None
+    if not isinstance(printed, clarity.ClarityTuple):
+        return None
+    kind = printed.fields.get("type")
+    token_id = printed.fields.get("token-id")
+    if not isinstance(kind, clarity.StringAscii | clarity.StringUtf8) or kind.value != "sft_mint":
+        return None
+    return token_id.value if isinstance(token_id, clarity.UInt) else None

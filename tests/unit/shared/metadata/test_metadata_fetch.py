@@ -488,7 +488,9 @@ def test_tls_failure_is_an_http_error(server: LocalServer, fetcher: MetadataFetc
 def tls_server(tmp_path: Path) -> Iterator[tuple[LocalServer, list[str]]]:
     """TLS with a self-signed certificate for good.test; also yields the SNI names seen."""
     if shutil.which("openssl") is None:
-        pytest.skip("needs the openssl command to make a certificate")
+        pytest.fail(
+            "the openssl command is not installed; this test needs it to make a certificate"
+        )
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
         [

@@ -1,0 +1,70 @@
+"""A scripted HTTP server on 127.0.0.1 for metadata-host behaviours tests need."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0
+
+
+class ScriptedServer:
+    """`with ScriptedServer() as host: host.route("/a.json", Reply(...)); host.url + "/a.json"`."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, Reply] = {}
+        self.hits: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                with server._lock:
+                    server.hits[self.path] += 1
+                reply = server.routes.get(self.path.split("?", 1)[0], Reply(404, b"not found"))
+                if reply.delay_s:
+                    time.sleep(reply.delay_s)  # the simulated host is slow on purpose
+                self.send_response(reply.status)
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(reply.body)))
+                self.end_headers()
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self.wfile.write(reply.body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+
+    def route(self, path: str, reply: Reply) -> str:
+        self.routes[path] = reply
+        return self.url + path
+
+    def __enter__(self) -> ScriptedServer:
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.server.shutdown()
+        self.server.server_close()
