@@ -25,6 +25,7 @@ class ScriptedServer:
     def __init__(self) -> None:
         self.routes: dict[str, Reply] = {}
         self.hits: Counter[str] = Counter()
+        self.headers: dict[str, dict[str, str]] = {}  # last request headers by path
         self._lock = threading.Lock()
         server = self
 
@@ -34,6 +35,7 @@ class ScriptedServer:
             def do_GET(self) -> None:
                 with server._lock:
                     server.hits[self.path] += 1
+                    server.headers[self.path] = dict(self.headers.items())
                 reply = server.routes.get(self.path.split("?", 1)[0], Reply(404, b"not found"))
                 if reply.delay_s:
                     time.sleep(reply.delay_s)  # the simulated host is slow on purpose

@@ -466,3 +466,51 @@ def test_rate_limited_host_is_remembered_and_skipped(indexer, host, sessions) ->
     assert job2.status == JobStatus.PENDING
     assert "rate-limited" in job2.last_error
     assert host.hits["/2.json"] == 0
+
+
+# --- gateways, contract-level outcomes -----------------------------------------------------
+
+
+def test_ipfs_uris_go_through_the_configured_gateway_with_its_header(indexer, host) -> None:
+    cid = "QmXoypizjW3WknFiJnKLwHCnL72vedxjQkDDP1mXWo6uco"
+    host.route(f"/ipfs/{cid}/1.json", doc(name="From IPFS"))
+    indexer.settings = replace(
+        indexer.settings,
+        public_gateway_ipfs=host.url,
+        public_gateway_ipfs_extra_header="Authorization: Bearer 1234567890",
+    )
+    nft = nft_collection("ipfs", 1, 2, token_uri=f"ipfs://ipfs/{cid}/{{id}}.json")
+    indexer.run(nft)
+    token, job = indexer.token(nft)
+    assert job.status == JobStatus.DONE
+    assert token.uri == f"ipfs://ipfs/{cid}/1.json"  # stored as the contract gave it
+    assert indexer.metadata(token)[0]["name"] == "From IPFS"
+    sent = {k.lower(): v for k, v in host.headers[f"/ipfs/{cid}/1.json"].items()}
+    assert sent["authorization"] == "Bearer 1234567890"
+
+
+def test_token_without_uri_is_processed_without_metadata(indexer) -> None:
+    nft = nft_collection("no-uri", 1, 2, token_uri=None)
+    indexer.run(nft)
+    token, job = indexer.token(nft)
+    assert (job.status, token.uri, token.updated_at is not None) == (JobStatus.DONE, None, True)
+    assert indexer.metadata(token) == []
+
+
+def test_contract_whose_last_token_id_fails_is_invalid_109(indexer, sessions) -> None:
+    nft = nft_collection("broken-nft", 3, 2, clarity_error=True)
+    indexer.run(nft)
+    with session_scope(sessions) as s:
+        job = s.scalars(select(Job).where(Job.smart_contract_id.is_not(None))).one()
+        tokens = s.scalars(select(Token)).all()
+    assert (job.status, job.invalid_reason, tokens) == (JobStatus.INVALID, 109, [])
+
+
+def test_collections_above_the_token_cap_are_not_enumerated(indexer, sessions) -> None:
+    indexer.settings = replace(indexer.settings, metadata_max_nft_contract_token_count=10)
+    nft = nft_collection("huge", 11, 2)
+    indexer.run(nft)
+    with session_scope(sessions) as s:
+        job = s.scalars(select(Job).where(Job.smart_contract_id.is_not(None))).one()
+        assert job.status == JobStatus.DONE
+        assert s.scalars(select(Token)).all() == []
