@@ -45,6 +45,8 @@ class Settings:
     metadata_rate_limited_host_retry_after: int = 60
     metadata_fetch_max_redirections: int = 5
     metadata_fetch_allow_private_networks: bool = False
+    metadata_host_concurrency_limit: int = 16
+    public_gateway_concurrency_limit: int = 64
 
     public_gateway_ipfs: str = "https://cloudflare-ipfs.com"
     public_gateway_ipfs_extra_header: str | None = None

@@ -77,6 +77,17 @@ class TooManyRequestsError(RetryableJobError):
         return (type(self), (self.url, self.hostname, self.retry_after_s))
 
 
+class HostBusyError(RetryableJobError):
+    """The host has as many fetches in flight as allowed: try again shortly, no retry used."""
+
+    def __init__(self, hostname: str, retry_after_s: float = 1.0) -> None:
+        super().__init__(f"{hostname} is at its concurrency limit", retry_after_s=retry_after_s)
+        self.hostname = hostname
+
+    def __reduce__(self) -> tuple[type[HostBusyError], tuple[str, float]]:
+        return (type(self), (self.hostname, self.retry_after_s or 1.0))
+
+
 class UserError(JobError):
     """The token's own data is at fault: the job ends `invalid` with a reason code."""
 

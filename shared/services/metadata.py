@@ -21,6 +21,7 @@ from shared.metadata.uris import (
     is_data_uri,
     token_specific_uri,
 )
+from shared.services.host_slots import HostSlots
 from shared.services.rate_limits import RateLimitedHosts
 
 log = logging.getLogger(__name__)
@@ -35,11 +36,13 @@ class MetadataService:
         gateways: GatewaySettings,
         attempts: int,
         rate_limits: RateLimitedHosts | None = None,
+        host_slots: HostSlots | None = None,
     ) -> None:
         self.fetcher = fetcher
         self.gateways = gateways
         self.attempts = max(1, attempts)
         self.rate_limits = rate_limits
+        self.host_slots = host_slots
 
     def load(self, uri: str, token_number: int) -> list[ParsedMetadata]:
         """Timeouts and parse errors are retried at once; other errors end the token."""
@@ -68,7 +71,11 @@ class MetadataService:
         if is_data_uri(uri):  # no host to rate-limit (fix 4)
             return parse_metadata_json(decode_data_uri(uri), uri)
         target = fetchable_url(uri, self.gateways)
-        hostname = urlsplit(target.url).hostname
+        hostname = urlsplit(target.url).hostname or ""
         if self.rate_limits is not None and hostname:
             self.rate_limits.check(hostname)
-        return parse_metadata_json(self.fetcher.fetch_text(target.url, target.headers), uri)
+        if self.host_slots is None or not hostname:
+            return parse_metadata_json(self.fetcher.fetch_text(target.url, target.headers), uri)
+        with self.host_slots.slot(hostname):
+            text = self.fetcher.fetch_text(target.url, target.headers)
+        return parse_metadata_json(text, uri)

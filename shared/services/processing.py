@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
+import redis
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.config import ConfigError, Settings
@@ -22,6 +24,7 @@ from shared.services.contracts import (
     store_minted_tokens,
     token_count_for,
 )
+from shared.services.host_slots import HostSlots
 from shared.services.jobs import ClaimedJob, JobOutcome, finish_job
 from shared.services.metadata import MetadataService
 from shared.services.rate_limits import RateLimitedHosts
@@ -97,12 +100,30 @@ def build_processor(
         )
     node = StacksNodeClient(settings.stacks_node_rpc_url, timeout_s=settings.stacks_node_timeout_s)
     ctx = JobContext(settings, sessions, enqueue)
-    metadata = metadata_service(settings, RateLimitedHosts(sessions))
+    metadata = metadata_service(settings, RateLimitedHosts(sessions), host_slots(settings))
     return Processor(ctx, node, metadata, chain)
 
 
+def host_slots(settings: Settings) -> HostSlots:
+    """Per-host fetch caps shared through Redis; the gateways get their own, larger cap."""
+    gateways = (
+        urlsplit(settings.public_gateway_ipfs).hostname or "",
+        urlsplit(settings.public_gateway_arweave).hostname or "",
+    )
+    hold_s = settings.metadata_fetch_timeout_ms / 1000 * 2 + 5  # outlasts the longest fetch
+    return HostSlots(
+        redis.Redis.from_url(settings.redis_url),
+        settings.metadata_host_concurrency_limit,
+        settings.public_gateway_concurrency_limit,
+        gateways,
+        hold_s,
+    )
+
+
 def metadata_service(
-    settings: Settings, rate_limits: RateLimitedHosts | None = None
+    settings: Settings,
+    rate_limits: RateLimitedHosts | None = None,
+    slots: HostSlots | None = None,
 ) -> MetadataService:
     timeout_s = settings.metadata_fetch_timeout_ms / 1000
     limits = FetchLimits(
@@ -120,4 +141,4 @@ def metadata_service(
     )
     fetcher = MetadataFetcher(limits, guard)
     retries = settings.metadata_max_immediate_uri_retries
-    return MetadataService(fetcher, gateways, retries, rate_limits)
+    return MetadataService(fetcher, gateways, retries, rate_limits, slots)

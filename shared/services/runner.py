@@ -7,12 +7,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
+from sqlalchemy import func, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.config import Settings
 from shared.db import session_scope
-from shared.errors import JobError, RetryableJobError, TooManyRequestsError, UserError
-from shared.models import JobStatus
+from shared.errors import (
+    HostBusyError,
+    JobError,
+    RetryableJobError,
+    TooManyRequestsError,
+    UserError,
+)
+from shared.models import Job, JobStatus
 from shared.queues import Enqueue
 from shared.services.jobs import ClaimedJob, JobOutcome, claim_job, finish_job, mark_queued
 from shared.services.rate_limits import remember_rate_limited_host
@@ -44,6 +51,10 @@ def run_job(ctx: JobContext, job_id: int, work: Work) -> JobOutcome | None:
         return None
     try:
         follow_up = work(job)
+    except HostBusyError as exc:
+        with session_scope(ctx.sessions) as session:
+            defer_job(session, job, exc.retry_after_s or 1.0)
+        return JobOutcome(JobStatus.PENDING, retry_after_s=exc.retry_after_s)
     except JobError as exc:
         outcome = outcome_for_error(exc, job, ctx.settings)
         log.info("job %s ended %s: %s", job_id, outcome.status.value, exc)
@@ -73,12 +84,34 @@ def outcome_for_error(exc: JobError, job: ClaimedJob, settings: Settings) -> Job
         if settings.job_queue_strict_mode or retries <= settings.job_queue_max_retries:
             delay = exc.retry_after_s
             if delay is None:
-                delay = settings.job_queue_retry_after_ms / 1000
+                delay = backoff_s(settings.job_queue_retry_after_ms / 1000, job.retry_count)
             return JobOutcome(JobStatus.PENDING, retry_after_s=delay, error=str(exc))
         return JobOutcome(JobStatus.FAILED, error=f"gave up after {retries - 1} retries: {exc}")
     if isinstance(exc, UserError):
         return JobOutcome(JobStatus.INVALID, invalid_reason=exc.reason, error=str(exc))
     return JobOutcome(JobStatus.FAILED, error=str(exc))
+
+
+MAX_BACKOFF_S = 3600.0
+
+
+def backoff_s(base_s: float, retries_so_far: int) -> float:
+    """Exponential back-off: base, 2x base, 4x base ... capped at an hour."""
+    return float(min(base_s * 2 ** min(retries_so_far, 20), MAX_BACKOFF_S))
+
+
+def defer_job(session: Session, job: ClaimedJob, delay_s: float) -> None:
+    """Back to pending for a moment without using a retry (the host was busy, not failing)."""
+    session.execute(
+        update(Job)
+        .where(Job.id == job.id, Job.status == JobStatus.QUEUED)
+        .values(
+            status=JobStatus.PENDING,
+            locked_until=None,
+            retry_after=func.now() + timedelta(seconds=delay_s),
+            updated_at=func.now(),
+        )
+    )
 
 
 def dispatch(ctx: JobContext, job_ids: Sequence[int]) -> None:

@@ -68,3 +68,12 @@ def test_node_failure_ends_failed() -> None:
     outcome = outcome_for_error(StacksNodeHttpError("HTTP 500"), job(), Settings())
     assert outcome.status == JobStatus.FAILED
     assert outcome.invalid_reason is None
+
+
+def test_retry_delays_grow_exponentially_up_to_an_hour() -> None:
+    settings = Settings(job_queue_retry_after_ms=5000, job_queue_strict_mode=True)
+    delays = [
+        outcome_for_error(RetryableJobError("x"), job(n), settings).retry_after_s for n in range(4)
+    ]
+    assert delays == [5.0, 10.0, 20.0, 40.0]
+    assert outcome_for_error(RetryableJobError("x"), job(30), settings).retry_after_s == 3600.0
