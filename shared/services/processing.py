@@ -26,6 +26,7 @@ from shared.services.contracts import (
 )
 from shared.services.host_slots import HostSlots
 from shared.services.jobs import ClaimedJob, JobOutcome, finish_job
+from shared.services.leases import LeaseKeeper
 from shared.services.metadata import MetadataService
 from shared.services.rate_limits import RateLimitedHosts
 from shared.services.runner import JobContext, run_job
@@ -99,7 +100,7 @@ def build_processor(
             "(`make run` starts a simulated network when no node is configured)"
         )
     node = StacksNodeClient(settings.stacks_node_rpc_url, timeout_s=settings.stacks_node_timeout_s)
-    ctx = JobContext(settings, sessions, enqueue)
+    ctx = JobContext(settings, sessions, enqueue, LeaseKeeper(sessions))
     metadata = metadata_service(settings, RateLimitedHosts(sessions), host_slots(settings))
     return Processor(ctx, node, metadata, chain)
 

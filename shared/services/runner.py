@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -22,6 +23,7 @@ from shared.errors import (
 from shared.models import Job, JobStatus
 from shared.queues import Enqueue
 from shared.services.jobs import ClaimedJob, JobOutcome, claim_job, finish_job, mark_queued
+from shared.services.leases import LeaseKeeper
 from shared.services.rate_limits import remember_rate_limited_host
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,8 @@ class JobContext:
     settings: Settings
     sessions: sessionmaker[Session]
     enqueue: Enqueue
+    # Renews running jobs' leases; without one a claim simply lasts twice the job timeout.
+    leases: LeaseKeeper | None = None
 
 
 # A job's work: does its own final write (calling `finish_job`) and returns job ids to
@@ -43,14 +47,19 @@ Work = Callable[[ClaimedJob], Sequence[int]]
 
 def run_job(ctx: JobContext, job_id: int, work: Work) -> JobOutcome | None:
     """Claim `job_id` and run `work`; None when another delivery already has the job."""
-    lease = timedelta(milliseconds=ctx.settings.job_queue_timeout_ms * 2)
+    if ctx.leases is not None:
+        lease = ctx.leases.lease
+    else:
+        lease = timedelta(milliseconds=ctx.settings.job_queue_timeout_ms * 2)
     with session_scope(ctx.sessions) as session:
         job = claim_job(session, job_id, lease)
     if job is None:
         log.info("job %s is not claimable (done, pending again or held elsewhere)", job_id)
         return None
+    keeping = ctx.leases.holding(job.id) if ctx.leases is not None else nullcontext()
     try:
-        follow_up = work(job)
+        with keeping:
+            follow_up = work(job)
     except HostBusyError as exc:
         with session_scope(ctx.sessions) as session:
             defer_job(session, job, exc.retry_after_s or 1.0)
