@@ -114,6 +114,10 @@ class SmartContractClarityError(UserError):
     reason = InvalidReason.TOKEN_CONTRACT_CLARITY_ERROR
 
 
+class JobTimeoutError(JobError):
+    """The job ran past JOB_QUEUE_TIMEOUT_MS: it ends `failed`."""
+
+
 class StacksNodeError(JobError):
     """The node itself failed (HTTP error, bad JSON, unreachable): the job ends `failed`."""
 

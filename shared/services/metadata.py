@@ -6,6 +6,7 @@ import logging
 from typing import Any
 from urllib.parse import urlsplit
 
+from shared.deadline import check_deadline
 from shared.errors import MetadataParseError, MetadataTimeoutError
 from shared.metadata.fetch import MetadataFetcher
 from shared.metadata.parse import (
@@ -68,6 +69,7 @@ class MetadataService:
         return build_metadata(document, token_uri, locales)
 
     def document(self, uri: str) -> dict[str, Any]:
+        check_deadline(f"fetching {uri[:100]}")
         if is_data_uri(uri):  # no host to rate-limit (fix 4)
             return parse_metadata_json(decode_data_uri(uri), uri)
         target = fetchable_url(uri, self.gateways)

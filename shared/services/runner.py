@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shared.config import Settings
 from shared.db import session_scope
+from shared.deadline import job_deadline
 from shared.errors import (
     HostBusyError,
     JobError,
@@ -58,7 +59,7 @@ def run_job(ctx: JobContext, job_id: int, work: Work) -> JobOutcome | None:
         return None
     keeping = ctx.leases.holding(job.id) if ctx.leases is not None else nullcontext()
     try:
-        with keeping:
+        with keeping, job_deadline(ctx.settings.job_queue_timeout_ms / 1000):
             follow_up = work(job)
     except HostBusyError as exc:
         with session_scope(ctx.sessions) as session:

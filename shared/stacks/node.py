@@ -9,6 +9,7 @@ from typing import Any
 import requests
 
 from shared import clarity
+from shared.deadline import check_deadline
 from shared.errors import (
     RetryableJobError,
     SmartContractClarityError,
@@ -37,6 +38,7 @@ class StacksNodeClient:
         self, contract_id: str, function: str, args: Sequence[clarity.ClarityValue] = ()
     ) -> clarity.ClarityValue:
         """Call a read-only function; return its decoded Clarity value."""
+        check_deadline(f"calling {function}")
         address, name = contract_id.split(".", 1)
         url = f"{self.base_url}/v2/contracts/call-read/{address}/{name}/{function}"
         body = {"sender": address, "arguments": [clarity.to_hex(arg) for arg in args]}
