@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
+from api.encoders import json_response
 from shared.services.token_reads import (
     ContractNotFound,
     LocaleNotFound,
@@ -24,43 +25,55 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, http_error)
 
 
-def token_lookup_error(exc: TokenLookupError) -> tuple[Response, int]:
+def token_lookup_error(exc: TokenLookupError) -> Response:
+    """Section 2.9's bodies; the caching headers are never set on them."""
     if isinstance(exc, ContractNotFound):
-        return jsonify(error="Contract not found"), 404
+        return json_response({"error": "Contract not found"}, 404)
     if isinstance(exc, TokenNotFound):
-        return jsonify(error="Token not found"), 404
+        return json_response({"error": "Token not found"}, 404)
     if isinstance(exc, LocaleNotFound):
-        return jsonify(error="Locale not found"), 422
+        return json_response({"error": "Locale not found"}, 422)
     if isinstance(exc, MetadataFetchInProgress):
-        return jsonify(error="Token metadata fetch in progress"), 422
+        return json_response({"error": "Token metadata fetch in progress"}, 422)
     if isinstance(exc, TokenInvalid):
-        return jsonify(error="Token error", message=exc.message), 422
-    return jsonify(error="Unknown error"), 500
+        return json_response({"error": "Token error", "message": exc.message}, 422)
+    return json_response({"error": "Unknown error"}, 500)
 
 
-def http_error(exc: HTTPException) -> tuple[Response, int]:
+def http_error(exc: HTTPException) -> Response:
+    """Fastify's bodies; a route without the method is a 404 there, as an unknown route."""
     code = exc.code or 500
-    if code == 404:
-        return jsonify(
-            message=f"Route {request.method}:{request.path} not found",
-            error="Not Found",
-            statusCode=404,
-        ), 404
-    body: dict[str, Any] = {"statusCode": code, "error": exc.name}
+    if code in (404, 405):
+        message = f"Route {request.method}:{request.path} not found"
+        return json_response({"message": message, "error": "Not Found", "statusCode": 404}, 404)
+    body: dict[str, Any] = {"statusCode": code}
     messages = getattr(exc, "data", {}).get("messages") if hasattr(exc, "data") else None
     if code == 400 and messages:
         body["code"] = "FST_ERR_VALIDATION"
+        body["error"] = exc.name
         body["message"] = validation_message(messages)
     else:
+        body["error"] = exc.name
         body["message"] = exc.description or exc.name
-    return jsonify(body), code
+    return json_response(body, code)
 
 
-def validation_message(messages: dict[str, dict[str, Any]]) -> str:
+def validation_message(messages: dict[str, Any]) -> str:
     """`params/principal must match pattern ...`: the part, the field, what is wrong."""
     parts = []
     for location, fields in messages.items():
-        for field, errors in fields.items():
-            text = errors[0] if isinstance(errors, list) and errors else str(errors)
-            parts.append(f"{LOCATION_NAMES.get(location, location)}/{field} {text}")
+        parts += _flatten(LOCATION_NAMES.get(location, location), fields)
     return "; ".join(parts)
+
+
+def _flatten(path: str, errors: Any) -> list[str]:
+    """webargs nests list items' errors by index: `querystring/contract/0 must match ...`."""
+    if isinstance(errors, dict):
+        found: list[str] = []
+        for key, nested in errors.items():
+            found += _flatten(path if key == "_schema" else f"{path}/{key}", nested)
+        return found
+    if isinstance(errors, list) and errors and not all(isinstance(e, str) for e in errors):
+        return [message for e in errors for message in _flatten(path, e)]
+    text = errors[0] if isinstance(errors, list) and errors else str(errors)
+    return [f"{path} {text}"]

@@ -2,7 +2,9 @@
 
 The API and the services enqueue by task name, so neither needs to import `workers`.
 Queues are consumed in the order of `WORKER_QUEUES` (the Redis transport's `priority`
-queue-order strategy), so a new contract is never stuck behind thousands of token jobs.
+queue-order strategy), so a new contract is never stuck behind thousands of token jobs, and
+refreshes of tokens that already answer (SIP-019 notifications, dynamic tokens, re-mints) wait
+behind tokens that have never been fetched.
 """
 
 from __future__ import annotations
@@ -12,15 +14,16 @@ from dataclasses import dataclass
 
 PROCESS_CONTRACT_TASK = "token_metadata.process_contract"
 PROCESS_TOKEN_TASK = "token_metadata.process_token"  # noqa: S105 - a task name
-IMPORT_CONTRACTS_TASK = "token_metadata.import_contracts"
+MONITOR_CHAIN_TASK = "token_metadata.monitor_chain"
 DISPATCH_JOBS_TASK = "token_metadata.dispatch_jobs"
 
 CONTRACTS_QUEUE = "contracts"
 TOKENS_QUEUE = "tokens"
 CHAIN_QUEUE = "chain"
+REFRESH_QUEUE = "refresh"
 
 # Highest priority first.
-WORKER_QUEUES: tuple[str, ...] = (CHAIN_QUEUE, CONTRACTS_QUEUE, TOKENS_QUEUE)
+WORKER_QUEUES: tuple[str, ...] = (CHAIN_QUEUE, CONTRACTS_QUEUE, TOKENS_QUEUE, REFRESH_QUEUE)
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,8 @@ class JobMessage:
 
     job_id: int
     is_contract: bool
+    # A token processed before: it already answers, so its new fetch can wait.
+    is_refresh: bool = False
 
     @property
     def task_name(self) -> str:
@@ -36,7 +41,9 @@ class JobMessage:
 
     @property
     def queue(self) -> str:
-        return CONTRACTS_QUEUE if self.is_contract else TOKENS_QUEUE
+        if self.is_contract:
+            return CONTRACTS_QUEUE
+        return REFRESH_QUEUE if self.is_refresh else TOKENS_QUEUE
 
 
 # The port through which services hand job messages to the broker (after their commit).

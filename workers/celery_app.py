@@ -10,7 +10,7 @@ from shared.queues import (
     CHAIN_QUEUE,
     CONTRACTS_QUEUE,
     DISPATCH_JOBS_TASK,
-    IMPORT_CONTRACTS_TASK,
+    MONITOR_CHAIN_TASK,
     PROCESS_CONTRACT_TASK,
     PROCESS_TOKEN_TASK,
     TOKENS_QUEUE,
@@ -32,7 +32,7 @@ def create_celery_app(settings: Settings) -> Celery:
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         broker_connection_retry_on_startup=True,
-        # Consume queues strictly in the order given (chain, contracts, tokens); the
+        # Consume queues strictly in the order given (chain, contracts, tokens, refresh); the
         # visibility timeout must outlast the longest job or Redis redelivers it.
         broker_transport_options={
             "queue_order_strategy": "priority",
@@ -48,7 +48,7 @@ def create_celery_app(settings: Settings) -> Celery:
         task_routes={
             PROCESS_CONTRACT_TASK: {"queue": CONTRACTS_QUEUE},
             PROCESS_TOKEN_TASK: {"queue": TOKENS_QUEUE},
-            IMPORT_CONTRACTS_TASK: {"queue": CHAIN_QUEUE},
+            MONITOR_CHAIN_TASK: {"queue": CHAIN_QUEUE},
             DISPATCH_JOBS_TASK: {"queue": CHAIN_QUEUE},
         },
         task_annotations={
@@ -56,8 +56,8 @@ def create_celery_app(settings: Settings) -> Celery:
             for name in (PROCESS_CONTRACT_TASK, PROCESS_TOKEN_TASK)
         },
         beat_schedule={
-            "import-contracts": {
-                "task": IMPORT_CONTRACTS_TASK,
+            "monitor-chain": {
+                "task": MONITOR_CHAIN_TASK,
                 "schedule": settings.chain_poll_interval_s,
                 "options": {"expires": settings.chain_poll_interval_s},
             },

@@ -1,33 +1,38 @@
-"""`GET /metadata/v1/nft/{principal}/{token_id}`: one SIP-009 token."""
+"""`GET /nft/{principal}/{token_id}`: one SIP-009 token."""
 
 from __future__ import annotations
 
-from typing import Any
-
+from flask import Response
 from flask_smorest import Blueprint
 
 from api.db import get_session
-from api.schemas.params import LocaleQuerySchema, TokenPathSchema
+from api.encoders import json_response, nft_body
+from api.resources.token_routes import token_route
+from api.schemas.params import path_schema, principal_field
 from api.schemas.responses import NftMetadataResponseSchema
 from shared.services.token_reads import get_token
 
+NftPathSchema = path_schema(
+    "NftPathSchema",
+    principal_field(
+        "Non-Fungible Token Contract Principal",
+        "SIP-009 compliant smart contract principal",
+        "SP497E7RX3233ATBS2AB9G4WTHB63X5PBSP5VGAQ.boomboxes-cycle-12",
+    ),
+    with_token_id=True,
+)
 
-def make_blueprint(suffix: str) -> Blueprint:
-    blp = Blueprint(f"nft_{suffix}", __name__, description="Token metadata endpoints")
 
-    @blp.route("/nft/<principal>/<token_id>")
-    @blp.arguments(TokenPathSchema, location="path", error_status_code=400, as_kwargs=True)
-    @blp.arguments(LocaleQuerySchema, location="query", error_status_code=400, as_kwargs=True)
-    @blp.response(200, NftMetadataResponseSchema)
-    @blp.doc(operationId="getNftMetadata", summary="Non-Fungible Token Metadata", tags=["Tokens"])
-    def get_nft(principal: str, token_id: int, locale: str | None) -> dict[str, Any]:
-        """Retrieves metadata for a SIP-009 Non-Fungible Token."""
+def register(blp: Blueprint) -> None:
+    @token_route(
+        blp,
+        "/nft/<principal>/<token_id>",
+        NftPathSchema,
+        NftMetadataResponseSchema,
+        operationId="getNftMetadata",
+        summary="Non-Fungible Token Metadata",
+        description="Retrieves metadata for a SIP-009 Non-Fungible Token",
+    )
+    def get_nft_metadata(principal: str, token_id: int, locale: str | None = None) -> Response:
         token = get_token(get_session(), principal, token_id, locale)
-        body: dict[str, Any] = {}
-        if token.uri is not None:
-            body["token_uri"] = token.uri
-        if token.metadata is not None:
-            body["metadata"] = token.metadata
-        return body
-
-    return blp
+        return json_response(nft_body(token))

@@ -1,32 +1,33 @@
-"""`GET /metadata/v1/`: the service's status."""
+"""`GET /` under both prefixes: the service's status."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from flask import Response
 from flask_smorest import Blueprint
 
-from api.db import get_session
+from api.caching import revalidated
+from api.db import get_counts_cache, get_session
+from api.encoders import json_response
 from api.schemas.responses import ApiStatusResponseSchema
 from api.version import server_version
-from shared.services.status import service_status
+from shared.services.status import chain_tip_etag, service_status
 
 
-def make_blueprint(suffix: str) -> Blueprint:
-    blp = Blueprint(f"status_{suffix}", __name__, description="Service status endpoints")
+def _etag(session: Any) -> str:
+    return chain_tip_etag(session)
 
+
+def register(blp: Blueprint) -> None:
     @blp.route("/", strict_slashes=False)
-    @blp.response(200, ApiStatusResponseSchema)
-    @blp.doc(operationId="getApiStatus", summary="API Status", tags=["Status"])
-    def get_status() -> dict[str, Any]:
-        """Displays the status of the API."""
-        status = service_status(get_session())
-        chain_tip = status.pop("chain_tip")
-        return {
-            "server_version": server_version(),
-            "status": "ready",
-            "chain_tip": chain_tip if "index_block_hash" in chain_tip else None,
-            **status,
-        }
-
-    return blp
+    @blp.response(200, ApiStatusResponseSchema, description="Default Response")
+    @blp.doc(
+        operationId="getApiStatus",
+        summary="API Status",
+        description="Displays the status of the API",
+    )
+    @revalidated(_etag)
+    def get_api_status() -> Response:
+        status = service_status(get_session(), get_counts_cache())
+        return json_response({"server_version": server_version(), "status": "ready", **status})

@@ -1,7 +1,7 @@
 """SQLAlchemy models of the service's own database (reference section 3, with our fixes)."""
 
 from shared.models.base import Base
-from shared.models.chain import ChainTip
+from shared.models.chain import AppliedSupplyDelta, ChainTip, ProcessedBlock
 from shared.models.contracts import SmartContract
 from shared.models.enums import TOKEN_TYPE_BY_SIP, JobStatus, Sip, TokenType, TokenUpdateMode
 from shared.models.jobs import Job, RateLimitedHost
@@ -15,6 +15,7 @@ from shared.models.tokens import (
 
 __all__ = [
     "TOKEN_TYPE_BY_SIP",
+    "AppliedSupplyDelta",
     "Base",
     "ChainTip",
     "Job",
@@ -22,6 +23,7 @@ __all__ = [
     "Metadata",
     "MetadataAttribute",
     "MetadataProperty",
+    "ProcessedBlock",
     "RateLimitedHost",
     "Sip",
     "SmartContract",

@@ -1,13 +1,23 @@
-"""How far into the chain this index has read."""
+"""How far into the chain this index has read, and what re-org detection needs to remember."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, DateTime, Integer, Text
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    Text,
+    func,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
-from shared.models.base import Base
+from shared.models.base import Base, BigInteger
+from shared.models.tokens import Token, UpdateNotification
 
 
 class ChainTip(Base):
@@ -21,3 +31,37 @@ class ChainTip(Base):
     # Ours: NULL until the first import; lets a re-org be noticed at the checkpoint.
     index_block_hash: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ProcessedBlock(Base):
+    """A block the monitor applied, by height: compared with the Stacks API database's
+    canonical blocks to find a re-org's fork point. Only the most recent ones are kept."""
+
+    __tablename__ = "chain_blocks"
+
+    block_height: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    index_block_hash: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class AppliedSupplyDelta(Base):
+    """An FT mint/burn delta as applied to a token's supply, so a re-org reverses exactly
+    what was applied (not what the orphaned rows say later)."""
+
+    __tablename__ = "chain_supply_deltas"
+    __table_args__ = (
+        Index("chain_supply_deltas_block_height_index", "block_height"),
+        Index("chain_supply_deltas_token_id_index", "token_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    block_height: Mapped[int] = mapped_column(
+        ForeignKey("chain_blocks.block_height", ondelete="CASCADE")
+    )
+    token_id: Mapped[int] = mapped_column(ForeignKey("tokens.id", ondelete="CASCADE"))
+    delta: Mapped[int] = mapped_column(BigInteger)
+
+
+# A re-org deletes the rows its orphaned blocks created, found by height (then hash).
+Index("tokens_block_height_index", Token.block_height)
+Index("update_notifications_block_height_index", UpdateNotification.block_height)

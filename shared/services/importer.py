@@ -1,31 +1,44 @@
-"""The contract importer: token contracts deployed on chain become contract jobs.
+"""The history import: on a cold start, the token contracts deployed so far become contract
+jobs, fast, without walking every block; then the monitor follows block by block.
 
-It scans the SBA database's deployments after its checkpoint (`chain_tip`) in batches of
+It scans the SBA database's deployments after the checkpoint (`chain_tip`) in batches of
 whole blocks; each batch and its checkpoint commit together, so a restart resumes exactly
-where it stopped and a contract is never imported twice.
+where it stopped and a contract is never imported twice. Tokens come from the contract jobs
+(enumeration, SFT mint prints) and read current facts, so history's mints, notifications and
+supply changes need no replay (like the reference's importer, section 7.8, from height 1).
+Once caught up it remembers the last blocks, which switches the monitor to following.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select, text, update
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from shared.db import session_scope
-from shared.models import ChainTip, Job, SmartContract
+from shared.services.chain_state import (
+    move_checkpoint,
+    read_checkpoint,
+    remember_blocks,
+    try_chain_lock,
+)
+from shared.services.contract_import import store_token_contracts
 from shared.services.runner import JobContext, dispatch
-from shared.stacks.abi import classify_abi, first_token_name
-from shared.stacks.api_db import ChainBlock, DeployedContract, StacksApiDatabase
+from shared.stacks.api_db import (
+    ChainBlock,
+    StacksApiDatabase,
+    block_at,
+    canonical_blocks,
+    chain_tip,
+    next_deployment_batch,
+)
 
 log = logging.getLogger(__name__)
 
-# Any constant works; it only has to be the same in every process running the importer.
-IMPORTER_LOCK_KEY = 0x544D5F494D50  # "TM_IMP"
+# Blocks remembered when the import catches up: how deep a re-org right after it can be.
+REMEMBERED_AT_CATCH_UP = 100
 
 
 @dataclass
@@ -59,79 +72,31 @@ def import_contracts(
 
 def import_next_batch(session: Session, chain: StacksApiDatabase, batch_size: int) -> ImportBatch:
     """Import one batch of deployments after the checkpoint (caller commits)."""
-    if not session.execute(
-        text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": IMPORTER_LOCK_KEY}
-    ).scalar():
+    if not try_chain_lock(session):
         return ImportBatch(locked=False)
-    checkpoint = session.execute(
-        select(ChainTip.block_height, ChainTip.index_block_hash).with_for_update()
-    ).one()
-    sba_tip = chain.chain_tip()
-    if sba_tip is None or sba_tip.block_height <= checkpoint.block_height:
-        return ImportBatch()
-    # Before the first import the checkpoint row says height 1 with no hash: start at 0.
-    after = checkpoint.block_height if checkpoint.index_block_hash else -1
-    upto, deployments = chain.next_deployment_batch(after, sba_tip.block_height, batch_size)
+    return import_history_batch(session, chain, batch_size)
+
+
+def import_history_batch(
+    session: Session, chain: StacksApiDatabase, batch_size: int
+) -> ImportBatch:
+    """One batch under the chain lock the caller holds, read from one SBA snapshot."""
+    checkpoint = read_checkpoint(session)
+    # Before the first import the checkpoint has no block: start at height 0.
+    after = checkpoint.block_height if checkpoint else -1
+    with chain.snapshot() as conn:
+        sba_tip = chain_tip(conn)
+        if sba_tip is None or sba_tip.block_height <= after:
+            return ImportBatch()
+        upto, deployments = next_deployment_batch(conn, after, sba_tip.block_height, batch_size)
+        block = sba_tip if upto == sba_tip.block_height else block_at(conn, upto)
+        block = block or ChainBlock(upto, sba_tip.index_block_hash)
+        caught_up = upto >= sba_tip.block_height
+        recent = canonical_blocks(conn, after, upto, REMEMBERED_AT_CATCH_UP) if caught_up else []
     job_ids = store_token_contracts(session, deployments)
-    block = sba_tip if upto == sba_tip.block_height else chain.block_at(upto)
-    block = block or ChainBlock(upto, sba_tip.index_block_hash)
-    session.execute(
-        update(ChainTip).values(
-            block_height=block.block_height,
-            index_block_hash=block.index_block_hash,
-            updated_at=func.now(),
-        )
-    )
+    move_checkpoint(session, block)
+    if caught_up:
+        remember_blocks(session, recent or [block])
     return ImportBatch(
-        caught_up=upto >= sba_tip.block_height,
-        scanned=len(deployments),
-        new_job_ids=job_ids,
-        checkpoint=block,
-    )
-
-
-def store_token_contracts(session: Session, deployments: Sequence[DeployedContract]) -> list[int]:
-    """Insert the token contracts among `deployments` with pending jobs; returns new job ids."""
-    rows = []
-    for deployment in deployments:
-        sip = classify_abi(deployment.abi)
-        if sip is None:
-            continue
-        rows.append(
-            {
-                "principal": deployment.contract_id,
-                "sip": sip,
-                "fungible_token_name": first_token_name(deployment.abi, "fungible_tokens"),
-                "non_fungible_token_name": first_token_name(deployment.abi, "non_fungible_tokens"),
-                "sender_address": deployment.sender_address,
-                "block_height": deployment.block_height,
-                "index_block_hash": deployment.index_block_hash,
-                "tx_id": deployment.tx_id,
-                "tx_index": deployment.tx_index,
-            }
-        )
-    if not rows:
-        return []
-    contract_ids = session.scalars(
-        insert(SmartContract)
-        .values(rows)
-        .on_conflict_do_nothing(index_elements=[SmartContract.principal])
-        .returning(SmartContract.id)
-    ).all()
-    log.info("imported %d token contracts of %d deployments", len(contract_ids), len(deployments))
-    return create_contract_jobs(session, contract_ids)
-
-
-def create_contract_jobs(session: Session, contract_ids: Sequence[int]) -> list[int]:
-    if not contract_ids:
-        return []
-    return list(
-        session.scalars(
-            insert(Job)
-            .values([{"smart_contract_id": cid, "updated_at": func.now()} for cid in contract_ids])
-            .on_conflict_do_nothing(
-                index_elements=[Job.smart_contract_id], index_where=Job.token_id.is_(None)
-            )
-            .returning(Job.id)
-        ).all()
+        caught_up=caught_up, scanned=len(deployments), new_job_ids=job_ids, checkpoint=block
     )

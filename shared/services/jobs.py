@@ -6,16 +6,16 @@ message delivered twice, or to two workers, is processed once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import Integer, bindparam, func, or_, select, update
+from sqlalchemy import ColumnElement, Integer, and_, bindparam, case, func, or_, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from shared.errors import InvalidReason
-from shared.models import Job, JobStatus
+from shared.models import Job, JobStatus, Token
 from shared.queues import JobMessage
 
 DISPATCH_CHUNK = 1000
@@ -38,7 +38,14 @@ class JobOutcome:
 
 
 def mark_queued(session: Session, job_ids: Sequence[int]) -> list[JobMessage]:
-    """pending -> queued for these jobs; returns the messages to send after the commit."""
+    """pending -> queued for these jobs; returns the messages to send after the commit.
+
+    A token that was processed before (`tokens.updated_at` set) already answers on the API,
+    so its message is a refresh and goes to the lowest-priority queue.
+    """
+    processed_before = (
+        select(Token.updated_at.is_not(None)).where(Token.id == Job.token_id).scalar_subquery()
+    )
     messages: list[JobMessage] = []
     for start in range(0, len(job_ids), DISPATCH_CHUNK):
         chunk = list(job_ids[start : start + DISPATCH_CHUNK])
@@ -47,22 +54,30 @@ def mark_queued(session: Session, job_ids: Sequence[int]) -> list[JobMessage]:
             .where(Job.id == func.any(bindparam("ids", chunk, type_=ARRAY(Integer))))
             .where(Job.status == JobStatus.PENDING)
             .values(status=JobStatus.QUEUED, updated_at=func.now())
-            .returning(Job.id, Job.smart_contract_id)
+            .returning(Job.id, Job.smart_contract_id, processed_before.label("refresh"))
         ).all()
-        messages.extend(JobMessage(row.id, row.smart_contract_id is not None) for row in rows)
+        messages.extend(
+            JobMessage(row.id, row.smart_contract_id is not None, bool(row.refresh)) for row in rows
+        )
     position = {job_id: index for index, job_id in enumerate(job_ids)}
     return sorted(messages, key=lambda message: position[message.job_id])  # RETURNING is unordered
 
 
 def queue_due_jobs(session: Session, limit: int) -> list[JobMessage]:
-    """Pending jobs whose retry time has come, contract jobs first, oldest first."""
+    """Pending jobs whose retry time has come: contract jobs, then tokens never processed,
+    then refreshes; oldest first within each."""
     due = (
         select(Job.id)
+        .outerjoin(Token, Token.id == Job.token_id)
         .where(Job.status == JobStatus.PENDING)
         .where(or_(Job.retry_after.is_(None), Job.retry_after <= func.now()))
-        .order_by(Job.smart_contract_id.is_(None), func.coalesce(Job.updated_at, Job.created_at))
+        .order_by(
+            Job.smart_contract_id.is_(None),
+            Token.updated_at.is_not(None),
+            func.coalesce(Job.updated_at, Job.created_at),
+        )
         .limit(limit)
-        .with_for_update(skip_locked=True)
+        .with_for_update(of=Job, skip_locked=True)
     )
     return mark_queued(session, session.scalars(due).all())
 
@@ -111,3 +126,68 @@ def finish_job(session: Session, job: ClaimedJob, outcome: JobOutcome) -> None:
     session.execute(
         update(Job).where(Job.id == job.id, Job.status == JobStatus.QUEUED).values(**values)
     )
+
+
+FINISHED = (JobStatus.DONE, JobStatus.FAILED, JobStatus.INVALID)
+
+
+def repend_token_jobs(
+    session: Session,
+    token_ids: Sequence[int],
+    statuses: Collection[JobStatus] = FINISHED,
+    *,
+    running_too: bool = True,
+    invalid_after: timedelta | None = None,
+) -> list[int]:
+    """Pend these tokens' jobs again (a refresh); returns the ids of those due at once.
+
+    Pending jobs, and queued ones waiting for a worker, will fetch anyway and are left
+    alone. A job running right now (`running_too`) may have started before the reason for
+    the refresh: it becomes pending, due when its lease ends, so its finish changes nothing
+    and a fresh run follows. With `invalid_after`, an invalid job is pended only that long
+    after it became invalid (fix 10: re-mints do not re-fetch an invalid token every time).
+    """
+    due: list[int] = []
+    for start in range(0, len(token_ids), DISPATCH_CHUNK):
+        chunk = list(token_ids[start : start + DISPATCH_CHUNK])
+        which = and_(
+            Job.token_id == func.any(bindparam("ids", chunk, type_=ARRAY(Integer))),
+            Job.smart_contract_id.is_(None),
+        )
+        due.extend(_repend(session, which, statuses, running_too, invalid_after))
+    return sorted(due)
+
+
+def repend_contract_job(session: Session, contract_id: int) -> list[int]:
+    """Pend a contract's job again (re-enumeration); returns its id if due at once."""
+    which = and_(Job.smart_contract_id == contract_id, Job.token_id.is_(None))
+    return _repend(session, which, FINISHED, True, None)
+
+
+def _repend(
+    session: Session,
+    which: ColumnElement[bool],
+    statuses: Collection[JobStatus],
+    running_too: bool,
+    invalid_after: timedelta | None,
+) -> list[int]:
+    eligible: ColumnElement[bool] = Job.status.in_(list(statuses))
+    if running_too:
+        eligible = or_(
+            eligible, and_(Job.status == JobStatus.QUEUED, Job.locked_until > func.now())
+        )
+    if invalid_after is not None:
+        recent = and_(Job.status == JobStatus.INVALID, Job.updated_at >= func.now() - invalid_after)
+        eligible = and_(eligible, ~recent)
+    rows = session.execute(
+        update(Job)
+        .where(which, eligible)
+        .values(
+            status=JobStatus.PENDING,
+            updated_at=func.now(),
+            retry_after=case((Job.status == JobStatus.QUEUED, Job.locked_until), else_=None),
+        )
+        .returning(Job.id, Job.retry_after.is_(None).label("due"))
+        .execution_options(synchronize_session=False)
+    ).all()
+    return [row.id for row in rows if row.due]

@@ -1,7 +1,8 @@
 """What the token routes answer, with the reference's error order (section 2.9).
 
 One query per request: the contract, both jobs, the token and the selected metadata row
-with its attributes and properties aggregated in place.
+with its attributes and properties aggregated in place. `token_etag` is the cheaper query that
+lets a revalidation be answered 304 without it.
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ class TokenView:
     fungible_token_name: str | None
 
 
+# Each related row is a LATERAL ... LIMIT 1 so that it is always an index lookup: left to
+# itself the planner may merge-join the whole contract-jobs index.
 _TOKEN_QUERY = text(
     """
     SELECT c.principal, c.tx_id, c.fungible_token_name,
@@ -68,16 +71,49 @@ _TOKEN_QUERY = text(
            (SELECT json_agg(json_build_array(p.name, p.value) ORDER BY p.id)
               FROM metadata_properties p WHERE p.metadata_id = m.id) AS properties
     FROM smart_contracts c
-    JOIN jobs cj ON cj.smart_contract_id = c.id AND cj.token_id IS NULL
+    CROSS JOIN LATERAL (
+        SELECT j.status, j.invalid_reason FROM jobs j
+        WHERE j.smart_contract_id = c.id AND j.token_id IS NULL LIMIT 1) cj
     LEFT JOIN tokens t ON t.smart_contract_id = c.id AND t.token_number = :token_number
-    LEFT JOIN jobs tj ON tj.token_id = t.id AND tj.smart_contract_id IS NULL
-    LEFT JOIN metadata m ON m.token_id = t.id AND CASE
-        WHEN CAST(:locale AS text) IS NULL THEN m.l10n_default
-        ELSE m.l10n_locale = CAST(:locale AS text) END
+    LEFT JOIN LATERAL (
+        SELECT j.id, j.status, j.invalid_reason FROM jobs j
+        WHERE j.token_id = t.id AND j.smart_contract_id IS NULL LIMIT 1) tj ON true
+    LEFT JOIN LATERAL (
+        SELECT m.* FROM metadata m
+        WHERE m.token_id = t.id AND CASE
+            WHEN CAST(:locale AS text) IS NULL THEN m.l10n_default
+            ELSE m.l10n_locale = CAST(:locale AS text) END
+        ORDER BY m.id LIMIT 1) m ON true
     WHERE c.principal = :principal
-    LIMIT 1
     """
 )
+
+_TOKEN_ETAG_QUERY = text(
+    """
+    SELECT EXTRACT(epoch FROM t.updated_at)::text
+    FROM smart_contracts c
+    JOIN tokens t ON t.smart_contract_id = c.id AND t.token_number = :token_number
+    CROSS JOIN LATERAL (
+        SELECT j.status FROM jobs j
+        WHERE j.smart_contract_id = c.id AND j.token_id IS NULL LIMIT 1) cj
+    LEFT JOIN LATERAL (
+        SELECT j.status FROM jobs j
+        WHERE j.token_id = t.id AND j.smart_contract_id IS NULL LIMIT 1) tj ON true
+    WHERE c.principal = :principal AND t.updated_at IS NOT NULL
+      AND cj.status <> 'invalid' AND tj.status IS DISTINCT FROM 'invalid'
+    """
+)
+
+
+def token_etag(session: Session, principal: str, token_number: int) -> str | None:
+    """The reference's token ETag: `updated_at` as epoch seconds.
+
+    None (no ETag, so never a 304) while the token is unprocessed or its token or contract job
+    is invalid: a client must not keep a body the API no longer answers.
+    """
+    params = {"principal": principal, "token_number": token_number}
+    etag: str | None = session.execute(_TOKEN_ETAG_QUERY, params).scalar()
+    return etag
 
 
 def get_token(

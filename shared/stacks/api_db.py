@@ -7,12 +7,14 @@ Hashes and tx ids are `bytea` there and `0x`-prefixed hex here.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
-from shared import clarity
+from shared.stacks.prints import sft_mint_token_id
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,15 @@ class DeployedContract:
     tx_id: str
     tx_index: int
     sender_address: str
+
+
+@dataclass(frozen=True)
+class DeploymentLookup:
+    """A contract's latest canonical successful deployment; `deployment` is None when the
+    deploy row has no ABI."""
+
+    found: bool
+    deployment: DeployedContract | None = None
 
 
 @dataclass(frozen=True)
@@ -63,7 +74,7 @@ _BATCH_BOUNDARY = text(
     """
 )
 
-_DEPLOYMENTS = text(
+DEPLOYMENTS = text(
     """
     SELECT * FROM (
       SELECT DISTINCT ON (sc.contract_id)
@@ -82,6 +93,30 @@ _DEPLOYMENTS = text(
     """
 )
 
+_DEPLOYMENT_OF = text(
+    """
+    SELECT sc.contract_id, sc.abi, sc.block_height, sc.index_block_hash, sc.tx_id,
+      t.tx_index, t.sender_address
+    FROM smart_contracts sc
+    JOIN txs t ON t.tx_id = sc.tx_id AND t.index_block_hash = sc.index_block_hash
+      AND t.microblock_hash = sc.microblock_hash
+    WHERE sc.contract_id = :contract_id AND sc.canonical AND sc.microblock_canonical
+      AND t.canonical AND t.microblock_canonical AND t.status = 1
+    ORDER BY sc.block_height DESC, sc.microblock_sequence DESC
+    LIMIT 1
+    """
+)
+
+_CANONICAL_AMONG = text(
+    "SELECT index_block_hash FROM blocks WHERE canonical AND index_block_hash = ANY(:hashes)"
+)
+
+_CANONICAL_BLOCKS = text(
+    "SELECT block_height, index_block_hash FROM blocks"
+    " WHERE canonical AND block_height > :after AND block_height <= :upto"
+    " ORDER BY block_height DESC LIMIT :limit"
+)
+
 
 class StacksApiDatabase:
     """Queries of the SBA database; the engine is owned by the caller (one per process)."""
@@ -89,29 +124,42 @@ class StacksApiDatabase:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
+    @contextmanager
+    def snapshot(self) -> Iterator[Connection]:
+        """One read-only REPEATABLE READ transaction: every query sees the same chain, even
+        while the API writes a re-org."""
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(
+                isolation_level="REPEATABLE READ", postgresql_readonly=True
+            )
+            with conn.begin():
+                yield conn
+
     def chain_tip(self) -> ChainBlock | None:
         with self.engine.connect() as conn:
-            row = conn.execute(
-                text("SELECT block_height, index_block_hash FROM chain_tip LIMIT 1")
-            ).first()
-        return None if row is None else ChainBlock(row.block_height, _hex(row.index_block_hash))
+            return chain_tip(conn)
 
     def next_deployment_batch(
         self, after_height: int, tip_height: int, limit: int
     ) -> tuple[int, list[DeployedContract]]:
-        """Deployments in whole blocks after `after_height`: (last block covered, contracts).
-
-        A batch holds about `limit` rows but never splits a block, so the caller can
-        checkpoint the returned height and resume exactly there.
-        """
+        """Deployments in whole blocks after `after_height`: (last block covered, contracts)."""
         with self.engine.connect() as conn:
-            boundary = conn.execute(
-                _BATCH_BOUNDARY, {"after": after_height, "upto": tip_height, "limit": limit}
-            ).scalar()
-            upto = tip_height if boundary is None else max(boundary - 1, after_height + 1)
-            upto = min(upto, tip_height)
-            rows = conn.execute(_DEPLOYMENTS, {"after": after_height, "upto": upto}).all()
-        return upto, [contract for row in rows if (contract := _deployment(row)) is not None]
+            return next_deployment_batch(conn, after_height, tip_height, limit)
+
+    def canonical_among(self, index_block_hashes: Sequence[str]) -> set[str]:
+        """Which of these blocks are canonical now."""
+        with self.engine.connect() as conn:
+            hashes = [bytes_of(h) for h in index_block_hashes]
+            rows = conn.execute(_CANONICAL_AMONG, {"hashes": hashes}).scalars()
+            return {hex_of(h) for h in rows}
+
+    def deployment_of(self, contract_id: str) -> DeploymentLookup:
+        """The contract's latest canonical successful deployment (admin import)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(_DEPLOYMENT_OF, {"contract_id": contract_id}).first()
+        if row is None:
+            return DeploymentLookup(found=False)
+        return DeploymentLookup(found=True, deployment=_deployment(row))
 
     def sft_mints(self, contract_id: str, upto_height: int) -> list[SftMint]:
         """Token ids minted by `contract_id`'s `sft_mint` prints up to a height, first mint each."""
@@ -124,8 +172,8 @@ class StacksApiDatabase:
                     mints[token_number] = SftMint(
                         token_number,
                         row.block_height,
-                        _hex(row.index_block_hash),
-                        _hex(row.tx_id),
+                        hex_of(row.index_block_hash),
+                        hex_of(row.tx_id),
                         row.tx_index,
                         row.event_index,
                     )
@@ -133,10 +181,15 @@ class StacksApiDatabase:
 
     def block_at(self, height: int) -> ChainBlock | None:
         with self.engine.connect() as conn:
-            return _block_at(conn, height)
+            return block_at(conn, height)
 
 
-def _block_at(conn: Connection, height: int) -> ChainBlock | None:
+def chain_tip(conn: Connection) -> ChainBlock | None:
+    row = conn.execute(text("SELECT block_height, index_block_hash FROM chain_tip LIMIT 1")).first()
+    return None if row is None else ChainBlock(row.block_height, hex_of(row.index_block_hash))
+
+
+def block_at(conn: Connection, height: int) -> ChainBlock | None:
     row = conn.execute(
         text(
             "SELECT block_height, index_block_hash FROM blocks "
@@ -144,7 +197,36 @@ def _block_at(conn: Connection, height: int) -> ChainBlock | None:
         ),
         {"h": height},
     ).first()
-    return None if row is None else ChainBlock(row.block_height, _hex(row.index_block_hash))
+    return None if row is None else ChainBlock(row.block_height, hex_of(row.index_block_hash))
+
+
+def canonical_blocks(conn: Connection, after: int, upto: int, limit: int) -> list[ChainBlock]:
+    """The highest `limit` canonical blocks in (after, upto], lowest first."""
+    rows = conn.execute(_CANONICAL_BLOCKS, {"after": after, "upto": upto, "limit": limit}).all()
+    return [ChainBlock(row.block_height, hex_of(row.index_block_hash)) for row in reversed(rows)]
+
+
+def next_deployment_batch(
+    conn: Connection, after_height: int, tip_height: int, limit: int
+) -> tuple[int, list[DeployedContract]]:
+    """Deployments in whole blocks after `after_height`: (last block covered, contracts).
+
+    A batch holds about `limit` rows but never splits a block, so the caller can
+    checkpoint the returned height and resume exactly there.
+    """
+    boundary = conn.execute(
+        _BATCH_BOUNDARY, {"after": after_height, "upto": tip_height, "limit": limit}
+    ).scalar()
+    upto = tip_height if boundary is None else max(boundary - 1, after_height + 1)
+    upto = min(upto, tip_height)
+    rows = conn.execute(DEPLOYMENTS, {"after": after_height, "upto": upto}).all()
+    return upto, [contract for row in rows if (contract := _deployment(row)) is not None]
+
+
+def deployments(conn: Connection, after: int, upto: int) -> list[DeployedContract]:
+    """Successful canonical deployments with an ABI in blocks (after, upto], in chain order."""
+    rows = conn.execute(DEPLOYMENTS, {"after": after, "upto": upto}).all()
+    return [contract for row in rows if (contract := _deployment(row)) is not None]
 
 
 def _deployment(row: Any) -> DeployedContract | None:
@@ -155,8 +237,8 @@ def _deployment(row: Any) -> DeployedContract | None:
         contract_id=row.contract_id,
         abi=abi,
         block_height=row.block_height,
-        index_block_hash=_hex(row.index_block_hash),
-        tx_id=_hex(row.tx_id),
+        index_block_hash=hex_of(row.index_block_hash),
+        tx_id=hex_of(row.tx_id),
         tx_index=row.tx_index,
         sender_address=row.sender_address,
     )
@@ -172,7 +254,7 @@ def _abi_object(raw: Any) -> dict[str, Any] | None:
     return raw if isinstance(raw, dict) else None
 
 
-def _hex(value: bytes | memoryview | str | None) -> str:
+def hex_of(value: bytes | memoryview | str | None) -> str:
     if value is None:
         return ""
     if isinstance(value, str):
@@ -180,16 +262,6 @@ def _hex(value: bytes | memoryview | str | None) -> str:
     return "0x" + bytes(value).hex()
 
 
-def sft_mint_token_id(value: bytes) -> int | None:
-    """The `token-id` of a SIP-013 `{type: "sft_mint", token-id: uint, ...}` print, else None."""
-    try:
-        printed = clarity.deserialize(value, max_depth=clarity.MAX_TYPE_DEPTH)
-    except clarity.ClarityDecodeError:
-        return None
-    if not isinstance(printed, clarity.ClarityTuple):
-        return None
-    kind = printed.fields.get("type")
-    token_id = printed.fields.get("token-id")
-    if not isinstance(kind, clarity.StringAscii | clarity.StringUtf8) or kind.value != "sft_mint":
-        return None
-    return token_id.value if isinstance(token_id, clarity.UInt) else None
+def bytes_of(value: str) -> bytes:
+    """`0x`-prefixed hex (our form) -> the SBA's bytea."""
+    return bytes.fromhex(value.removeprefix("0x"))

@@ -1,4 +1,5 @@
-"""The whole path in one process: SBA database -> importer -> contract job -> token jobs -> API.
+"""The whole path in one process: SBA database -> importer / monitor -> contract job -> token
+jobs -> API.
 
 Real Postgres for both databases, the simulated node and metadata host on loopback; the
 broker is replaced by a recorder so each step can be driven and checked.
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api import create_app
 from devnet import chain_db
+from devnet.chain_writer import ChainWriter
 from devnet.scenario import Scenario, nft_collection, plain_contract
 from devnet.server import Devnet
 from shared.config import Settings
@@ -22,6 +24,7 @@ from shared.db import make_engine, session_scope
 from shared.models import ChainTip, Job, JobStatus, Metadata, SmartContract, Token
 from shared.queues import JobMessage
 from shared.services.importer import import_contracts, import_next_batch
+from shared.services.monitor import MonitorSettings, follow_chain
 from shared.services.processing import Processor, build_processor
 from shared.stacks.api_db import StacksApiDatabase
 
@@ -167,3 +170,41 @@ def test_contract_and_token_jobs_index_a_collection_end_to_end(
     assert body["token_uri"].endswith("/7.json")
     assert body["metadata"]["name"] == names[6]
     assert body["metadata"]["attributes"]
+
+
+def run_all_jobs(processor: Processor, broker: RecordingBroker) -> int:
+    processed = 0
+    while messages := broker.take():
+        for message in messages:
+            run = processor.process_contract if message.is_contract else processor.process_token
+            assert run(message.job_id).status == JobStatus.DONE
+            processed += 1
+    return processed
+
+
+def test_the_monitor_follows_a_collection_deployed_after_the_cold_start(
+    chain, stacks_api_database_url, processor, broker, settings, devnet
+) -> None:
+    seed(stacks_api_database_url, SCENARIO)
+    params = MonitorSettings.from_settings(settings)
+    first = follow_chain(processor.ctx, chain, params)  # history import, then following
+    assert first.checkpoint.block_height == SCENARIO.chain_tip_height
+    assert run_all_jobs(processor, broker) == 2 + 15
+
+    late = nft_collection("late", 2, SCENARIO.chain_tip_height + 1)
+    devnet.deploy(late)
+    with chain_db.connect(stacks_api_database_url, autocommit=True) as conn:
+        writer = ChainWriter(conn)
+        block = writer.append_block()
+        writer.deploy_contract(late, block)
+        writer.set_tip(block)
+    assert follow_chain(processor.ctx, chain, params).blocks == 1
+    assert run_all_jobs(processor, broker) == 1 + 2
+
+    app = create_app(settings)
+    response = app.test_client().get(f"/metadata/v1/nft/{late.contract_id}/2")
+    status = app.test_client().get("/metadata/v1/").json
+    app.extensions["token_metadata_engine"].dispose()
+    assert response.status_code == 200
+    assert response.json["token_uri"].endswith("/2.json")
+    assert status["chain_tip"]["block_height"] == block.height

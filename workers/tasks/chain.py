@@ -1,4 +1,4 @@
-"""Beat tasks: import new token contracts; hand due and stale jobs to the workers."""
+"""Beat tasks: follow the chain; hand due and stale jobs to the workers."""
 
 from __future__ import annotations
 
@@ -8,28 +8,26 @@ from datetime import timedelta
 from celery import current_app, shared_task
 
 from shared.db import session_scope
-from shared.queues import DISPATCH_JOBS_TASK, IMPORT_CONTRACTS_TASK
-from shared.services import importer
+from shared.queues import DISPATCH_JOBS_TASK, MONITOR_CHAIN_TASK
+from shared.services import monitor
 from shared.services.jobs import queue_due_jobs, requeue_stale_jobs
 from workers.runtime import get_runtime
 
 log = logging.getLogger(__name__)
 
-IMPORT_BATCH_SIZE = 500
-IMPORT_TIME_BUDGET_S = 30.0
 DISPATCH_BATCH_SIZE = 5000
 
 
-@shared_task(name=IMPORT_CONTRACTS_TASK, ignore_result=True)
-def import_contracts() -> int:
-    """Import new token contracts from the Stacks API database; returns new contract jobs."""
+@shared_task(name=MONITOR_CHAIN_TASK, ignore_result=True)
+def monitor_chain() -> int:
+    """Apply new blocks of the Stacks API database (history import on a cold start);
+    returns the number of blocks applied."""
     runtime = get_runtime(current_app)
     if runtime.chain is None:
-        log.error("STACKS_API_DATABASE_URL is not set: nothing to import")
+        log.error("STACKS_API_DATABASE_URL is not set: no chain to follow")
         return 0
-    return importer.import_contracts(
-        runtime.ctx, runtime.chain, IMPORT_BATCH_SIZE, IMPORT_TIME_BUDGET_S
-    )
+    params = monitor.MonitorSettings.from_settings(runtime.ctx.settings)
+    return monitor.follow_chain(runtime.ctx, runtime.chain, params).blocks
 
 
 @shared_task(name=DISPATCH_JOBS_TASK, ignore_result=True)

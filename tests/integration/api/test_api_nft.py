@@ -1,33 +1,12 @@
-"""The NFT route and the status route against a real, migrated Postgres (reference 2.3, 2.6-2.9)."""
+"""The NFT route against a real, migrated Postgres (reference 2.6-2.9, tests/api/nft.test.ts)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import update
-from sqlalchemy.orm import Session, sessionmaker
 from support.builders import add_contract, add_metadata, add_token, new_principal
 
-from api import create_app
-from shared.config import Settings
-from shared.db import make_engine
-from shared.models import ChainTip, JobStatus, Sip
-
-
-@pytest.fixture
-def db(settings: Settings) -> Iterator[sessionmaker[Session]]:
-    engine = make_engine(settings.database_url, pool_size=2)
-    yield sessionmaker(bind=engine, expire_on_commit=False)
-    engine.dispose()
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[FlaskClient]:
-    app = create_app(settings)
-    yield app.test_client()
-    app.extensions["token_metadata_engine"].dispose()
+from shared.models import JobStatus
 
 
 def nft_url(principal: str, token_id: int | str = 1, prefix: str = "/metadata/v1") -> str:
@@ -183,30 +162,3 @@ def test_unknown_route_is_a_json_404(client: FlaskClient) -> None:
         "error": "Not Found",
         "statusCode": 404,
     }
-
-
-def test_status_of_an_empty_index(client: FlaskClient) -> None:
-    for path in ("/metadata/v1/", "/metadata/v1", "/metadata/", "/metadata"):
-        response = client.get(path)
-        assert response.status_code == 200, path
-        body = response.json
-        assert body["status"] == "ready"
-        assert body["server_version"].startswith("stacks-token-metadata v")
-        assert body["chain_tip"] is None
-        assert "tokens" not in body
-        assert "job_queue" not in body
-
-
-def test_status_counts_tokens_contracts_and_jobs(client, db) -> None:
-    with db.begin() as s:
-        contract = add_contract(s, sip=Sip.SIP_009, job_status=JobStatus.DONE)
-        for number, status in enumerate(
-            (JobStatus.PENDING, JobStatus.FAILED, JobStatus.INVALID, JobStatus.QUEUED), start=1
-        ):
-            add_token(s, contract, number, job_status=status)
-        s.execute(update(ChainTip).values(block_height=100, index_block_hash="0xabc"))
-    body = client.get("/metadata/v1/").json
-    assert body["chain_tip"] == {"block_height": 100, "index_block_hash": "0xabc"}
-    assert body["tokens"] == {"nft": 4}
-    assert body["token_contracts"] == {"sip-009": 1}
-    assert body["job_queue"] == {"pending": 1, "failed": 1, "invalid": 1, "queued": 1, "done": 1}

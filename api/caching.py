@@ -1,0 +1,59 @@
+"""ETags and `Cache-Control` as the reference sends them (section 2.2, with fix 12).
+
+`revalidated(etag_of)` wraps a view after its parameters are validated: `etag_of` is one cheap
+query on those parameters (never a split of the URL), a matching `If-None-Match` is answered 304
+before the view runs, and only a 200 gets the headers: errors are never cacheable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from flask import Response, current_app, request
+from sqlalchemy.orm import Session
+
+from api.db import get_session
+
+CACHE_CONTROL = "public, no-cache, must-revalidate"
+
+EtagOf = Callable[..., str | None]
+View = Callable[..., Response]
+
+
+def if_none_match(header: str | None) -> set[str]:
+    """The reference's permissive parsing: a comma list, quotes and `W/` stripped."""
+    if not header:
+        return set()
+    tags = set()
+    for part in header.split(","):
+        tag = part.strip()
+        if tag.startswith("W/"):
+            tag = tag[2:]
+        tags.add(tag.strip('"'))
+    return tags
+
+
+def revalidated(etag_of: EtagOf) -> Callable[[View], View]:
+    """`etag_of(session, *view_args, **view_kwargs)`: the current ETag, or None for no caching."""
+
+    def decorator(view: View) -> View:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Response:
+            session: Session = get_session()
+            etag = etag_of(session, *args, **kwargs)
+            if etag is not None and etag in if_none_match(request.headers.get("If-None-Match")):
+                # The reference repeats only Cache-Control on a 304.
+                return current_app.response_class(
+                    status=304, headers={"Cache-Control": CACHE_CONTROL}
+                )
+            response = view(*args, **kwargs)
+            if etag is not None and response.status_code == 200:
+                response.headers["Cache-Control"] = CACHE_CONTROL
+                response.headers["ETag"] = f'"{etag}"'
+            return response
+
+        return wrapper
+
+    return decorator

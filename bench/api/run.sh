@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Benchmarks the Procfile's `api` process with wrk (50 connections) on 127.0.0.1 only.
+#   bench/api/run.sh            # seeds tm_bench_api first if it does not exist
+#   DURATION=30s API_WORKERS=2 API_THREADS=4 bench/api/run.sh
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+DATABASE=${BENCH_DATABASE:-tm_bench_api}
+export DATABASE_URL="postgresql+psycopg://postgres@127.0.0.1:5432/${DATABASE}"
+export API_HOST=127.0.0.1 API_PORT=${BENCH_PORT:-3999}
+DURATION=${DURATION:-30s}
+CONNECTIONS=${CONNECTIONS:-50}
+PSQL=(psql -h 127.0.0.1 -U postgres -d "$DATABASE" -Atq)
+WORK=$(mktemp -d)
+trap 'kill "${API_PID:-0}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"' EXIT
+
+command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install -y wrk)" >&2; exit 1; }
+if ! psql -h 127.0.0.1 -U postgres -Atqc "SELECT 1 FROM pg_database WHERE datname = '$DATABASE'" \
+    | grep -q 1; then
+  .venv/bin/python bench/api/seed.py --database-url "$DATABASE_URL"
+fi
+
+API_LINE=$(sed -n 's/^api: //p' Procfile)
+PATH="$PWD/.venv/bin:$PATH" bash -c "exec $API_LINE" >"$WORK/api.log" 2>&1 &
+API_PID=$!
+BASE="http://${API_HOST}:${API_PORT}"
+for _ in $(seq 100); do curl -fs "$BASE/metadata/v1/" >/dev/null && break; sleep 0.2; done
+curl -fs "$BASE/metadata/v1/" >/dev/null || { cat "$WORK/api.log"; exit 1; }
+
+"${PSQL[@]}" -c "SELECT principal FROM smart_contracts WHERE sip = 'sip-009'" >"$WORK/nfts.txt"
+PER_COLLECTION=$("${PSQL[@]}" -c "SELECT max(token_number) FROM tokens WHERE type = 'nft'")
+FTS=$("${PSQL[@]}" -c "SELECT count(*) FROM tokens WHERE type = 'ft'")
+ONE_NFT="/metadata/v1/nft/$(head -1 "$WORK/nfts.txt")/7"
+ETAG=$(curl -fsI "$BASE$ONE_NFT" | sed -n 's/^ETag: //Ip' | tr -d '\r')
+
+echo "api: $API_LINE"
+echo "workers=${API_WORKERS:-2} threads=${API_THREADS:-4} connections=$CONNECTIONS duration=$DURATION"
+echo "data: $("${PSQL[@]}" -c "SELECT count(*) FROM tokens") tokens, $FTS FTs"
+for curl_url in "$ONE_NFT" "/metadata/v1/ft"; do curl -fs "$BASE$curl_url" >/dev/null; done
+
+run() {
+  local name=$1
+  shift
+  echo
+  echo "== $name"
+  wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency "$@" | grep -E \
+    "Requests/sec|Non-2xx|Socket errors|^ +(50|75|90|99)%|Latency  "
+}
+run "GET /nft (random token of 990k)" -s bench/api/nft.lua "$BASE" -- "$WORK/nfts.txt" "$PER_COLLECTION"
+run "GET /nft (one token)" "$BASE$ONE_NFT"
+run "GET /nft 304 (If-None-Match)" -H "If-None-Match: $ETAG" "$BASE$ONE_NFT"
+run "GET /ft (first page)" "$BASE/metadata/v1/ft"
+run "GET /ft (random page and order)" -s bench/api/ft_list.lua "$BASE" -- "$FTS"
+run "GET / (status)" "$BASE/metadata/v1/"

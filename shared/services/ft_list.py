@@ -1,0 +1,165 @@
+"""`GET /ft`: a page of fungible tokens and the full filtered count, in one query (2.4, fix 6).
+
+One row per token (its default-locale metadata only). `type = 'ft'` is a literal so that the
+partial `(type, LOWER(name|symbol)) WHERE type = 'ft'` indexes give the order; ties are broken
+by token id so that pages never overlap. The page is chosen on `tokens` alone and only its rows
+are joined to their contract and metadata, so a deep offset skips index entries, not joins.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, Literal
+
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    Select,
+    Text,
+    bindparam,
+    exists,
+    func,
+    literal,
+    literal_column,
+    select,
+    text,
+    true,
+)
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from shared.models import Metadata, SmartContract, Token
+from shared.services.api_summaries import (
+    LIKE_ESCAPE,
+    TokenSummary,
+    like_escape,
+    metadata_row,
+    summary_columns,
+    with_contract,
+)
+
+# The chain tip (as the reference) and the latest token change, both read through an index.
+_LIST_ETAG_QUERY = text(
+    """
+    SELECT (SELECT block_height FROM chain_tip LIMIT 1)::text || '-'
+        || coalesce((SELECT EXTRACT(epoch FROM max(COALESCE(updated_at, created_at)))
+                     FROM tokens)::text, '0')
+    """
+)
+
+OrderBy = Literal["name", "symbol"]
+Order = Literal["asc", "desc"]
+
+
+@dataclass(frozen=True)
+class FtListQuery:
+    name: str | None = None
+    symbol: str | None = None
+    address: str | None = None
+    valid_metadata_only: bool = False
+    offset: int = 0
+    limit: int = 20
+    order_by: OrderBy = "name"
+    order: Order = "asc"
+
+    def shape(self) -> tuple[bool, bool, bool, bool, OrderBy, Order]:
+        """What decides the statement's text; empty strings filter nothing, as in the reference."""
+        return (
+            bool(self.name),
+            bool(self.symbol),
+            bool(self.address),
+            self.valid_metadata_only,
+            self.order_by,
+            self.order,
+        )
+
+    def parameters(self) -> dict[str, Any]:
+        return {
+            "name_pattern": f"%{like_escape(self.name or '')}%",
+            "symbol": self.symbol,
+            "address_prefix": f"{like_escape(self.address or '')}%",
+            "limit": self.limit,
+            "offset": self.offset,
+        }
+
+
+@dataclass(frozen=True)
+class FtPage:
+    total: int
+    results: list[TokenSummary]
+
+
+def _conditions(
+    name: bool, symbol: bool, address: bool, valid_only: bool
+) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [Token.type == literal_column("'ft'")]
+    if name:
+        pattern = func.lower(bindparam("name_pattern", type_=Text))
+        conditions.append(func.lower(Token.name).like(pattern, escape=LIKE_ESCAPE))
+    if symbol:
+        conditions.append(func.lower(Token.symbol) == func.lower(bindparam("symbol", type_=Text)))
+    if address:
+        prefix = bindparam("address_prefix", type_=Text)
+        conditions.append(SmartContract.principal.like(prefix, escape=LIKE_ESCAPE))
+    if valid_only:
+        default_row = Metadata.l10n_default.is_(True)
+        conditions.append(exists().where(Metadata.token_id == Token.id, default_row))
+    return conditions
+
+
+@cache
+def _statement(
+    name: bool, symbol: bool, address: bool, valid_only: bool, order_by: OrderBy, order: Order
+) -> Select[Any]:
+    """Built once per shape; the values are bound parameters."""
+    conditions = _conditions(name, symbol, address, valid_only)
+
+    def filtered(query: Select[Any]) -> Select[Any]:
+        query = query.select_from(Token)
+        # The contract is only needed to filter by address: every token has one.
+        return (with_contract(query) if address else query).where(*conditions)
+
+    key = func.lower(Token.name if order_by == "name" else Token.symbol).label("sort_key")
+    ids = (
+        filtered(select(Token.id.label("id"), key))
+        .order_by(*_order(key, Token.id, order))
+        .limit(bindparam("limit", type_=Integer))
+        .offset(bindparam("offset", type_=BigInteger))
+        .subquery("ids")
+    )
+    metadata = metadata_row()
+    page = (
+        with_contract(
+            select(ids.c.sort_key, ids.c.id.label("token_id"), *summary_columns(metadata))
+        )
+        .select_from(ids.join(Token, Token.id == ids.c.id))
+        .outerjoin(metadata, true())
+        .subquery("page")
+    )
+    total = filtered(select(func.count())).scalar_subquery()
+    # One row even past the last page, so that the count always comes back (fix 6).
+    one = select(literal(1).label("one")).subquery("one")
+    return (
+        select(total.label("total"), *page.c)
+        .select_from(one.outerjoin(page, true()))
+        .order_by(*_order(page.c.sort_key, page.c.token_id, order))
+    )
+
+
+def _order(key: Any, tie_breaker: Any, order: Order) -> list[ColumnElement[Any]]:
+    if order == "desc":
+        return [key.desc(), tie_breaker.desc()]
+    return [key.asc(), tie_breaker.asc()]
+
+
+def list_fungible_tokens(session: Session, query: FtListQuery) -> FtPage:
+    rows = session.execute(_statement(*query.shape()), query.parameters()).all()
+    results = [TokenSummary.from_row(row) for row in rows if row.contract_principal is not None]
+    return FtPage(total=int(rows[0].total), results=results)
+
+
+def list_etag(session: Session) -> str:
+    """Changes when the chain tip moves (the reference's list ETag) and when any token changes."""
+    etag: str = session.execute(_LIST_ETAG_QUERY).scalar_one()
+    return etag

@@ -1,0 +1,220 @@
+"""What the chain monitor reads for a batch of blocks, all from one snapshot of the SBA
+database: the blocks after the checkpoint and, per block, the token contracts deployed, the
+SIP-019 notifications, NFT and SFT mints and FT supply changes (reference 7.2-7.5)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from shared.stacks.api_db import (
+    ChainBlock,
+    DeployedContract,
+    bytes_of,
+    chain_tip,
+    deployments,
+    hex_of,
+)
+from shared.stacks.prints import (
+    NOTIFICATION_MARKER,
+    SFT_MINT_MARKER,
+    MetadataUpdate,
+    nft_token_id,
+    parse_metadata_update,
+    sft_mint_token_id,
+)
+
+
+@dataclass(frozen=True)
+class EventPosition:
+    block_height: int
+    index_block_hash: str
+    tx_id: str
+    tx_index: int
+    event_index: int
+
+
+@dataclass(frozen=True)
+class Notification:
+    update: MetadataUpdate
+    position: EventPosition
+
+
+@dataclass(frozen=True)
+class Mint:
+    contract_id: str
+    token_number: int
+    position: EventPosition
+
+
+@dataclass
+class BlockEvents:
+    """One canonical block and what it does to the index, each list in chain order."""
+
+    block: ChainBlock
+    deployments: list[DeployedContract] = field(default_factory=list)
+    notifications: list[Notification] = field(default_factory=list)
+    nft_mints: list[Mint] = field(default_factory=list)
+    sft_mints: list[Mint] = field(default_factory=list)
+    supply_deltas: dict[str, int] = field(default_factory=dict)  # FT contract -> minted - burnt
+
+
+@dataclass(frozen=True)
+class BatchLimits:
+    """A batch ends after `max_blocks` blocks or once it holds `max_txs` transactions
+    (whichever comes first; a block is never split)."""
+
+    max_blocks: int = 500
+    max_txs: int = 5000
+
+
+@dataclass(frozen=True)
+class BlockBatch:
+    tip: ChainBlock | None  # the SBA's chain tip; None while it has none
+    checkpoint_canonical: bool  # False: a re-org orphaned the last block we applied
+    blocks: list[BlockEvents]
+
+
+_IS_CANONICAL = text("SELECT canonical FROM blocks WHERE index_block_hash = :hash")
+
+_NEXT_BLOCKS = text(
+    "SELECT block_height, index_block_hash, tx_count FROM blocks"
+    " WHERE canonical AND block_height > :after AND block_height <= :upto"
+    " ORDER BY block_height LIMIT :limit"
+)
+
+# Only prints that can be a notification or an sft_mint are read (a substring test on the
+# serialized value); the decoder decides.
+_PRINTS = text(
+    """
+    SELECT l.block_height, l.index_block_hash, l.tx_id, l.tx_index, l.event_index,
+           l.contract_identifier, l.value, t.sender_address
+    FROM contract_logs l
+    JOIN txs t ON t.tx_id = l.tx_id AND t.index_block_hash = l.index_block_hash
+      AND t.microblock_hash = l.microblock_hash
+    WHERE l.canonical AND l.microblock_canonical AND l.topic = 'print' AND t.status = 1
+      AND l.block_height > :after AND l.block_height <= :upto
+      AND (position(:notification IN l.value) > 0 OR position(:sft_mint IN l.value) > 0)
+    ORDER BY l.block_height, l.microblock_sequence, l.tx_index, l.event_index
+    """
+)
+
+_NFT_MINTS = text(
+    """
+    SELECT block_height, index_block_hash, tx_id, tx_index, event_index, asset_identifier, value
+    FROM nft_events
+    WHERE canonical AND microblock_canonical AND asset_event_type_id = 2
+      AND block_height > :after AND block_height <= :upto
+    ORDER BY block_height, microblock_sequence, tx_index, event_index
+    """
+)
+
+_SUPPLY_DELTAS = text(
+    """
+    SELECT block_height, index_block_hash, split_part(asset_identifier, '::', 1) AS contract_id,
+           sum(CASE WHEN asset_event_type_id = 2 THEN amount ELSE -amount END) AS delta
+    FROM ft_events
+    WHERE canonical AND microblock_canonical AND asset_event_type_id IN (2, 3)
+      AND block_height > :after AND block_height <= :upto
+    GROUP BY block_height, index_block_hash, split_part(asset_identifier, '::', 1)
+    """
+)
+
+
+def read_block_batch(conn: Connection, checkpoint: ChainBlock, limits: BatchLimits) -> BlockBatch:
+    """The next blocks after `checkpoint` with their events (call inside one snapshot)."""
+    tip = chain_tip(conn)
+    if tip is None:
+        return BlockBatch(None, True, [])
+    canonical = conn.execute(_IS_CANONICAL, {"hash": bytes_of(checkpoint.index_block_hash)})
+    if not canonical.scalar():
+        return BlockBatch(tip, False, [])
+    blocks = _next_blocks(conn, checkpoint.block_height, tip.block_height, limits)
+    if not blocks:
+        return BlockBatch(tip, True, [])
+    by_height = {block.block_height: BlockEvents(block) for block in blocks}
+    span = {"after": checkpoint.block_height, "upto": blocks[-1].block_height}
+    for deployment in deployments(conn, span["after"], span["upto"]):
+        events = _events(by_height, deployment.block_height, deployment.index_block_hash)
+        if events is not None:
+            events.deployments.append(deployment)
+    _read_prints(conn, span, by_height)
+    _read_nft_mints(conn, span, by_height)
+    for row in conn.execute(_SUPPLY_DELTAS, span):
+        events = _events(by_height, row.block_height, hex_of(row.index_block_hash))
+        if events is not None and row.delta:
+            events.supply_deltas[row.contract_id] = int(row.delta)
+    return BlockBatch(tip, True, list(by_height.values()))
+
+
+def _next_blocks(conn: Connection, after: int, upto: int, limits: BatchLimits) -> list[ChainBlock]:
+    """Consecutive canonical blocks after `after`, within the limits (at least one)."""
+    rows = conn.execute(_NEXT_BLOCKS, {"after": after, "upto": upto, "limit": limits.max_blocks})
+    blocks: list[ChainBlock] = []
+    txs = 0
+    for row in rows:
+        if row.block_height != after + len(blocks) + 1:
+            break  # a gap: the API has not written that block yet
+        txs += row.tx_count or 0
+        if blocks and txs > limits.max_txs:
+            break
+        blocks.append(ChainBlock(row.block_height, hex_of(row.index_block_hash)))
+    return blocks
+
+
+def _read_prints(conn: Connection, span: dict[str, int], by_height: dict[int, BlockEvents]) -> None:
+    markers = {"notification": NOTIFICATION_MARKER, "sft_mint": SFT_MINT_MARKER}
+    for row in conn.execute(_PRINTS, span | markers):
+        events = _events(by_height, row.block_height, hex_of(row.index_block_hash))
+        if events is None:
+            continue
+        value = bytes(row.value)
+        position = _position(row)
+        update = parse_metadata_update(value, row.contract_identifier, row.sender_address)
+        if update is not None:
+            events.notifications.append(Notification(update, position))
+            continue
+        token_number = sft_mint_token_id(value)
+        if token_number is not None:  # only the token contract's own prints count
+            events.sft_mints.append(Mint(row.contract_identifier, token_number, position))
+    for events in by_height.values():
+        events.sft_mints = _first_of_each(events.sft_mints)  # duplicates collapse (#279)
+
+
+def _read_nft_mints(
+    conn: Connection, span: dict[str, int], by_height: dict[int, BlockEvents]
+) -> None:
+    for row in conn.execute(_NFT_MINTS, span):
+        events = _events(by_height, row.block_height, hex_of(row.index_block_hash))
+        token_number = nft_token_id(bytes(row.value))
+        if events is None or token_number is None:
+            continue
+        contract_id = row.asset_identifier.split("::", 1)[0]
+        events.nft_mints.append(Mint(contract_id, token_number, _position(row)))
+    for events in by_height.values():
+        events.nft_mints = _first_of_each(events.nft_mints)
+
+
+def _first_of_each(mints: Iterable[Mint]) -> list[Mint]:
+    first: dict[tuple[str, int], Mint] = {}
+    for mint in mints:
+        first.setdefault((mint.contract_id, mint.token_number), mint)
+    return list(first.values())
+
+
+def _events(by_height: dict[int, BlockEvents], height: int, block_hash: str) -> BlockEvents | None:
+    events = by_height.get(height)
+    return events if events is not None and events.block.index_block_hash == block_hash else None
+
+
+def _position(row: Any) -> EventPosition:
+    return EventPosition(
+        block_height=row.block_height,
+        index_block_hash=hex_of(row.index_block_hash),
+        tx_id=hex_of(row.tx_id),
+        tx_index=row.tx_index,
+        event_index=row.event_index,
+    )

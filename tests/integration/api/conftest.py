@@ -1,0 +1,77 @@
+"""The API under test: a Flask test client whose every response is checked against the
+reference OpenAPI document, and sessions on the test's own migrated database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from integration.api.openapi_check import ResponseChecker, load_ours, load_reference
+from sqlalchemy import Engine, event
+from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.test import TestResponse
+
+from api import create_app
+from shared.config import Settings
+from shared.db import make_engine
+
+
+class CheckedClient(FlaskClient):
+    """A test client that validates each response it receives."""
+
+    checker: ResponseChecker
+
+    def open(self, *args: Any, **kwargs: Any) -> TestResponse:
+        response = super().open(*args, **kwargs)
+        self.checker.check(response)
+        return response
+
+
+@pytest.fixture(scope="session")
+def openapi_checker() -> ResponseChecker:
+    app = create_app(Settings())  # builds the document only: no database needed
+    ours = app.test_client().get("/metadata/v1/openapi.json").json
+    app.extensions["token_metadata_engine"].dispose()
+    return ResponseChecker(load_reference(), load_ours(ours))
+
+
+@pytest.fixture
+def db(settings: Settings) -> Iterator[sessionmaker[Session]]:
+    engine = make_engine(settings.database_url, pool_size=2)
+    yield sessionmaker(bind=engine, expire_on_commit=False)
+    engine.dispose()
+
+
+@pytest.fixture
+def app(settings: Settings) -> Iterator[Flask]:
+    app = create_app(settings)
+    yield app
+    app.extensions["token_metadata_engine"].dispose()
+
+
+@pytest.fixture
+def client(app: Flask, openapi_checker: ResponseChecker) -> CheckedClient:
+    app.test_client_class = CheckedClient
+    client = app.test_client()
+    assert isinstance(client, CheckedClient)
+    client.checker = openapi_checker
+    return client
+
+
+@contextmanager
+def counted_queries(engine: Engine) -> Iterator[list[str]]:
+    """The SQL statements sent through `engine` while the block runs."""
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
