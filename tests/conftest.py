@@ -54,7 +54,9 @@ def _connect_admin() -> tuple[str, Engine]:
     errors = []
     for user in ("postgres", "root"):
         engine = create_engine(
-            f"postgresql+psycopg://{user}@{PG}/postgres", isolation_level="AUTOCOMMIT"
+            f"postgresql+psycopg://{user}@{PG}/postgres",
+            isolation_level="AUTOCOMMIT",
+            pool_pre_ping=True,  # survives the Postgres restart of the fault-tolerance test
         )
         try:
             with engine.connect() as conn:

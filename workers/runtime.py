@@ -8,6 +8,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import redis
 from celery import Celery
 from sqlalchemy import Engine
 
@@ -26,6 +27,7 @@ class Runtime:
     processor: Processor
     chain: StacksApiDatabase | None
     engines: tuple[Engine, ...]
+    redis: redis.Redis
 
     @property
     def ctx(self) -> JobContext:
@@ -56,7 +58,7 @@ def build_runtime(settings: Settings, app: Celery) -> Runtime:
         chain = StacksApiDatabase(chain_engine)
         engines = (engine, chain_engine)
     processor = build_processor(settings, make_session_factory(engine), JobEnqueuer(app), chain)
-    return Runtime(processor, chain, engines)
+    return Runtime(processor, chain, engines, redis.Redis.from_url(settings.redis_url))
 
 
 class JobEnqueuer:

@@ -82,18 +82,6 @@ def queue_due_jobs(session: Session, limit: int) -> list[JobMessage]:
     return mark_queued(session, session.scalars(due).all())
 
 
-def requeue_stale_jobs(session: Session, stale_after: timedelta) -> int:
-    """Queued jobs nobody has touched for `stale_after` (lost message, dead worker) -> pending."""
-    result = session.execute(
-        update(Job)
-        .where(Job.status == JobStatus.QUEUED)
-        .where(func.coalesce(Job.updated_at, Job.created_at) < func.now() - stale_after)
-        .where(or_(Job.locked_until.is_(None), Job.locked_until < func.now()))
-        .values(status=JobStatus.PENDING, locked_until=None, updated_at=func.now())
-    )
-    return int(getattr(result, "rowcount", 0) or 0)
-
-
 def claim_job(session: Session, job_id: int, lease: timedelta) -> ClaimedJob | None:
     """Take a queued job for `lease`; None if it is done, pending again, or held by another."""
     row = session.execute(

@@ -10,12 +10,16 @@ from celery import current_app, shared_task
 from shared.db import session_scope
 from shared.queues import DISPATCH_JOBS_TASK, MONITOR_CHAIN_TASK
 from shared.services import monitor
-from shared.services.jobs import queue_due_jobs, requeue_stale_jobs
+from shared.services.jobs import queue_due_jobs
+from shared.services.reaper import broker_lost_its_data, reap_stranded_jobs
 from workers.runtime import get_runtime
 
 log = logging.getLogger(__name__)
 
 DISPATCH_BATCH_SIZE = 5000
+# A queued job nobody claimed for this long lost its message (a crash between the commit and
+# the send); a flushed or restarted Redis is noticed at once instead.
+LOST_MESSAGE_AFTER = timedelta(minutes=10)
 
 
 @shared_task(name=MONITOR_CHAIN_TASK, ignore_result=True)
@@ -32,14 +36,18 @@ def monitor_chain() -> int:
 
 @shared_task(name=DISPATCH_JOBS_TASK, ignore_result=True)
 def dispatch_jobs() -> int:
-    """Queue pending jobs that are due (retries) and recover queued jobs nobody holds."""
+    """Recover stranded jobs (dead workers, lost messages), then queue the due ones."""
     runtime = get_runtime(current_app)
-    settings = runtime.ctx.settings
-    stale_after = timedelta(milliseconds=max(settings.job_queue_timeout_ms * 5, 600_000))
+    broker_reset = broker_lost_its_data(runtime.redis)
     with session_scope(runtime.ctx.sessions) as session:
-        recovered = requeue_stale_jobs(session, stale_after)
+        reaped = reap_stranded_jobs(session, broker_reset, LOST_MESSAGE_AFTER)
         messages = queue_due_jobs(session, DISPATCH_BATCH_SIZE)
-    if recovered:
-        log.warning("returned %d stale queued jobs to pending", recovered)
+    if reaped.expired_leases or reaped.lost_messages:
+        log.warning(
+            "recovered %d jobs of dead workers and %d jobs whose message was lost%s",
+            reaped.expired_leases,
+            reaped.lost_messages,
+            " (the broker came back empty)" if broker_reset else "",
+        )
     runtime.ctx.enqueue(messages)
     return len(messages)

@@ -22,7 +22,6 @@ from shared.services.jobs import (
     finish_job,
     mark_queued,
     queue_due_jobs,
-    requeue_stale_jobs,
 )
 from shared.services.runner import JobContext, run_job
 
@@ -110,15 +109,6 @@ def test_due_jobs_wait_for_retry_after_and_contracts_come_first(sessions) -> Non
     assert ids[0] == contract_job
     assert due in ids
     assert later not in ids
-
-
-def test_stale_queued_jobs_return_to_pending(sessions) -> None:
-    job_id = token_job(sessions)
-    with session_scope(sessions) as s:
-        s.execute(update(Job).where(Job.id == job_id).values(updated_at=Job.created_at - LEASE))
-    with session_scope(sessions) as s:
-        assert requeue_stale_jobs(s, timedelta(seconds=30)) >= 1
-    assert job_row(sessions, job_id).status == JobStatus.PENDING
 
 
 class Broker:

@@ -1,0 +1,184 @@
+"""No work is lost: real worker and beat processes survive kill -9, a Redis flush, a
+Postgres restart and SIGTERM; two workers never process a token twice; a new contract is not
+stuck behind thousands of token jobs. Reference sections 4.2-4.6, our issue on the job engine.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import redis
+from sqlalchemy import create_engine, text
+from support.processes import Running, process_env, procfile_command, running, wait_until
+
+from devnet import chain_db
+from devnet.scenario import Scenario, nft_collection
+from devnet.server import Devnet
+
+pytestmark = pytest.mark.e2e
+TOKENS = 2000
+DEADLINE_S = 240
+
+COUNTS = text(
+    "SELECT j.status::text AS status, COUNT(*) AS n FROM jobs j WHERE j.token_id IS NOT NULL "
+    "GROUP BY j.status"
+)
+
+
+@dataclass
+class Stack:
+    tmp: Path
+    env: dict[str, str]
+    database_url: str
+    devnet: Devnet
+    processes: ExitStack
+
+    def start(self, name: str) -> Running:
+        command = procfile_command(name.rstrip("0123456789"))
+        return self.processes.enter_context(running(name, command, self.env, self.tmp))
+
+    def counts(self) -> dict[str, int]:
+        engine = create_engine(self.database_url, pool_size=1)
+        try:
+            with engine.connect() as conn:
+                return {row.status: row.n for row in conn.execute(COUNTS)}
+        except Exception:  # Postgres restarting
+            return {}
+        finally:
+            engine.dispose()
+
+    def done(self) -> int:
+        return self.counts().get("done", 0)
+
+    def wait_all_done(self, what: str) -> float:
+        started = time.monotonic()
+        wait_until(lambda: self.done() == TOKENS, DEADLINE_S, what, interval=0.5)
+        return time.monotonic() - started
+
+    def metadata_rows_per_token(self) -> set[int]:
+        engine = create_engine(self.database_url, pool_size=1)
+        with engine.connect() as conn:
+            counts = conn.execute(
+                text(
+                    "SELECT COUNT(m.id) FROM tokens t LEFT JOIN metadata m ON m.token_id = t.id "
+                    "GROUP BY t.id"
+                )
+            ).scalars()
+            result = set(counts)
+        engine.dispose()
+        return result
+
+
+@pytest.fixture
+def stack(
+    tmp_path: Path, database_url: str, stacks_api_database_url: str, redis_url: str
+) -> Iterator[Callable[..., Stack]]:
+    with ExitStack() as cleanup:
+
+        def build(latency_ms: int = 5, tokens: int = TOKENS, **env: str) -> Stack:
+            scenario = Scenario.build(
+                [nft_collection("fault-monkeys", tokens, 2)],
+                chain_tip_height=3,
+                metadata_latency_ms=latency_ms,
+            )
+            with chain_db.connect(stacks_api_database_url, autocommit=True) as conn:
+                chain_db.create_schema(conn)
+                chain_db.seed(conn, scenario)
+            net = cleanup.enter_context(Devnet(scenario))
+            settings = process_env(
+                {
+                    "DATABASE_URL": database_url,
+                    "REDIS_URL": redis_url,
+                    "STACKS_API_DATABASE_URL": stacks_api_database_url,
+                    "STACKS_NODE_RPC_URL": net.node_url,
+                    "METADATA_FETCH_ALLOW_PRIVATE_NETWORKS": "true",
+                    "CHAIN_POLL_INTERVAL_S": "1",
+                    "CELERY_BEAT_SCHEDULE": str(tmp_path / "beat-schedule"),
+                    "WORKER_CONCURRENCY": "8",
+                    **env,
+                }
+            )
+            processes = cleanup.enter_context(ExitStack())
+            return Stack(tmp_path, settings, database_url, net, processes)
+
+        yield build
+
+
+def test_killing_a_worker_mid_run_loses_no_token(stack) -> None:
+    s = stack()
+    s.start("beat")
+    doomed = s.start("worker1")
+    wait_until(lambda: s.done() >= TOKENS // 5, DEADLINE_S, "a fifth of the tokens")
+    os.killpg(doomed.process.pid, signal.SIGKILL)
+    killed_at_done = s.done()
+    s.start("worker2")
+    recovery = s.wait_all_done("every token after kill -9")
+    print(f"\nkill -9 at {killed_at_done} done: all {TOKENS} done {recovery:.1f}s later")
+    assert s.metadata_rows_per_token() == {1}
+
+
+def test_flushing_redis_mid_run_loses_no_token(stack, redis_url: str) -> None:
+    s = stack()
+    s.start("beat")
+    s.start("worker")
+    wait_until(lambda: s.done() >= TOKENS // 5, DEADLINE_S, "a fifth of the tokens")
+    redis.Redis.from_url(redis_url).flushdb()
+    recovery = s.wait_all_done("every token after FLUSHDB")
+    print(f"\nRedis flushed mid-run: all {TOKENS} done {recovery:.1f}s later")
+    assert s.metadata_rows_per_token() == {1}
+
+
+def test_sigterm_lets_running_jobs_finish_and_strands_nothing(stack) -> None:
+    s = stack(latency_ms=20)
+    s.start("beat")
+    first = s.start("worker1")
+    wait_until(lambda: s.done() >= 100, DEADLINE_S, "the first tokens")
+    first.stop()  # SIGTERM: warm shutdown
+    assert first.process.returncode == 0
+    s.start("worker2")
+    recovery = s.wait_all_done("every token after a warm shutdown")
+    print(f"\nSIGTERM mid-run: all {TOKENS} done {recovery:.1f}s after the restart")
+    assert s.metadata_rows_per_token() == {1}
+
+
+def test_two_workers_never_process_a_token_twice(stack) -> None:
+    s = stack()
+    s.start("beat")
+    s.start("worker1")
+    s.start("worker2")
+    s.wait_all_done("every token with two workers")
+    fetched = {
+        path: n
+        for path, n in s.devnet.metadata_host.request_counts().items()
+        if path.endswith(".json")
+    }
+    assert len(fetched) == TOKENS
+    assert set(fetched.values()) == {1}
+
+
+def test_restarting_postgres_mid_run_loses_no_token(stack) -> None:
+    s = stack(latency_ms=10)
+    s.start("beat")
+    s.start("worker")
+    wait_until(lambda: s.done() >= TOKENS // 5, DEADLINE_S, "a fifth of the tokens")
+    restart_postgres()
+    recovery = s.wait_all_done("every token after a Postgres restart")
+    print(f"\nPostgres restarted mid-run: all {TOKENS} done {recovery:.1f}s later")
+    assert s.metadata_rows_per_token() == {1}
+
+
+def restart_postgres() -> None:
+    version = sorted(os.listdir("/etc/postgresql"))[0]
+    subprocess.run(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart"],
+        check=True,
+        timeout=120,
+    )
