@@ -1,0 +1,44 @@
+"""Rate-limited hosts (reference 4.5): skipped while their Retry-After runs, forgotten after."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from shared.config import Settings
+from shared.db import make_engine, session_scope
+from shared.errors import RetryableJobError
+from shared.models import RateLimitedHost
+from shared.services.rate_limits import RateLimitedHosts
+
+
+@pytest.fixture
+def sessions(settings: Settings) -> Iterator[sessionmaker[Session]]:
+    engine = make_engine(settings.database_url, pool_size=2)
+    yield sessionmaker(bind=engine, expire_on_commit=False)
+    engine.dispose()
+
+
+def limit(sessions: sessionmaker[Session], host: str, seconds: float) -> None:
+    until = datetime.now(UTC) + timedelta(seconds=seconds)
+    with session_scope(sessions) as s:
+        s.execute(insert(RateLimitedHost).values(hostname=host, retry_after=until))
+
+
+def test_a_host_is_skipped_until_its_retry_after(sessions) -> None:
+    limit(sessions, "m.example", 120)
+    with pytest.raises(RetryableJobError, match="rate-limited hostname m.example") as caught:
+        RateLimitedHosts(sessions).check("m.example")
+    assert caught.value.retry_after_s == pytest.approx(120, abs=5)
+    RateLimitedHosts(sessions).check("other.example")  # other hosts go ahead
+
+
+def test_an_expired_limit_is_forgotten_and_the_fetch_proceeds(sessions) -> None:
+    limit(sessions, "m.example", -1)
+    RateLimitedHosts(sessions).check("m.example")
+    with session_scope(sessions) as s:
+        assert s.scalars(select(RateLimitedHost.hostname)).all() == []
