@@ -31,7 +31,7 @@ def limit(sessions: sessionmaker[Session], host: str, seconds: float) -> None:
 
 def test_a_host_is_skipped_until_its_retry_after(sessions) -> None:
     limit(sessions, "m.example", 120)
-    with pytest.raises(RetryableJobError, match="rate-limited hostname m.example") as caught:
+    with pytest.raises(RetryableJobError, match=r"rate-limited hostname m\.example") as caught:
         RateLimitedHosts(sessions).check("m.example")
     assert caught.value.retry_after_s == pytest.approx(120, abs=5)
     RateLimitedHosts(sessions).check("other.example")  # other hosts go ahead
