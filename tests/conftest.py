@@ -17,8 +17,10 @@ import redis
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.orm import Session, sessionmaker
 
 from shared.config import Settings
+from shared.db import make_engine
 
 PG = "127.0.0.1:5432"
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
@@ -135,6 +137,14 @@ def redis_url() -> Iterator[str]:
             return
         client.close()
     pytest.fail("no free Redis DB number (1-15) for this test run", pytrace=False)
+
+
+@pytest.fixture
+def sessions(settings: Settings) -> Iterator[sessionmaker[Session]]:
+    """Sessions on this test's database (the caller commits, as services expect)."""
+    engine = make_engine(settings.database_url, pool_size=4)
+    yield sessionmaker(bind=engine, expire_on_commit=False)
+    engine.dispose()
 
 
 @pytest.fixture

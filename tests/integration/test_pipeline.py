@@ -12,15 +12,13 @@ from dataclasses import replace
 
 import pytest
 from sqlalchemy import create_engine, func, select
-from sqlalchemy.orm import Session, sessionmaker
 
 from api import create_app
 from devnet import chain_db
 from devnet.chain_writer import ChainWriter
 from devnet.scenario import Scenario, nft_collection, plain_contract
 from devnet.server import Devnet
-from shared.config import Settings
-from shared.db import make_engine, session_scope
+from shared.db import session_scope
 from shared.models import ChainTip, Job, JobStatus, Metadata, SmartContract, Token
 from shared.queues import JobMessage
 from shared.services.importer import import_contracts, import_next_batch
@@ -45,13 +43,6 @@ def seed(url: str, scenario: Scenario) -> None:
     with chain_db.connect(url, autocommit=True) as conn:
         chain_db.create_schema(conn)
         chain_db.seed(conn, scenario)
-
-
-@pytest.fixture
-def sessions(settings: Settings) -> Iterator[sessionmaker[Session]]:
-    engine = make_engine(settings.database_url, pool_size=4)
-    yield sessionmaker(bind=engine, expire_on_commit=False)
-    engine.dispose()
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from devnet.chain_events import BURN, MINT, EventWriter, Tx, metadata_update, sf
 from devnet.chain_writer import Block, ChainWriter
 from devnet.scenario import Contract, deployer_address
 from shared.config import Settings
-from shared.db import make_engine, session_scope
+from shared.db import session_scope
 from shared.models import (
     ChainTip,
     Job,
@@ -239,13 +239,6 @@ class Db:
     def count(self, model: type[Any]) -> int:
         with session_scope(self.sessions) as s:
             return int(s.scalar(select(func.count()).select_from(model)) or 0)
-
-
-@pytest.fixture
-def sessions(settings: Settings) -> Iterator[sessionmaker[Session]]:
-    engine = make_engine(settings.database_url, pool_size=4)
-    yield sessionmaker(bind=engine, expire_on_commit=False)
-    engine.dispose()
 
 
 @pytest.fixture

@@ -11,12 +11,10 @@ from dataclasses import replace
 import pytest
 import redis
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
 from support.builders import add_contract, add_token
 from support.processes import wait_until
 
-from shared.config import Settings
-from shared.db import make_engine, session_scope
+from shared.db import session_scope
 from shared.errors import HostBusyError
 from shared.models import Job, JobStatus
 from shared.services.host_slots import KEY_PREFIX, HostSlots
@@ -97,13 +95,6 @@ def test_two_holders_in_parallel_never_exceed_the_cap(client) -> None:
     for thread in threads:
         thread.join()
     assert 1 <= peak[0] <= 3
-
-
-@pytest.fixture
-def sessions(settings: Settings) -> Iterator[sessionmaker[Session]]:
-    engine = make_engine(settings.database_url, pool_size=2)
-    yield sessionmaker(bind=engine, expire_on_commit=False)
-    engine.dispose()
 
 
 def test_a_job_waiting_for_its_host_goes_back_to_pending_without_using_a_retry(

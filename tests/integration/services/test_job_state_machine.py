@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 from support.builders import add_contract, add_token
 
-from shared.config import Settings
-from shared.db import make_engine, session_scope
+from shared.db import session_scope
 from shared.errors import RetryableJobError, SmartContractClarityError
 from shared.models import Job, JobStatus, Sip
 from shared.queues import JobMessage
@@ -26,13 +24,6 @@ from shared.services.jobs import (
 from shared.services.runner import JobContext, run_job
 
 LEASE = timedelta(minutes=2)
-
-
-@pytest.fixture
-def sessions(settings: Settings) -> Iterator[sessionmaker[Session]]:
-    engine = make_engine(settings.database_url, pool_size=2)
-    yield sessionmaker(bind=engine, expire_on_commit=False)
-    engine.dispose()
 
 
 def token_job(sessions: sessionmaker[Session], status: JobStatus = JobStatus.QUEUED) -> int:

@@ -4,25 +4,16 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import pytest
-from sqlalchemy.orm import Session, sessionmaker
 from support.builders import add_contract, add_token
 from support.processes import ROOT, process_env
 
 from shared.config import Settings
-from shared.db import make_engine, session_scope
+from shared.db import session_scope
 from shared.models import JobStatus, Sip
 from shared.progress import render
 from shared.services.progress import index_progress
-
-
-@pytest.fixture
-def sessions(settings: Settings) -> Iterator[sessionmaker[Session]]:
-    engine = make_engine(settings.database_url, pool_size=2)
-    yield sessionmaker(bind=engine, expire_on_commit=False)
-    engine.dispose()
 
 
 @pytest.fixture

@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.config import Settings
-from shared.db import make_engine, session_scope
+from shared.db import session_scope
 from shared.errors import RetryableJobError
 from shared.models import RateLimitedHost
 from shared.services.rate_limits import RateLimitedHosts
-
-
-@pytest.fixture
-def sessions(settings: Settings) -> Iterator[sessionmaker[Session]]:
-    engine = make_engine(settings.database_url, pool_size=2)
-    yield sessionmaker(bind=engine, expire_on_commit=False)
-    engine.dispose()
 
 
 def limit(sessions: sessionmaker[Session], host: str, seconds: float) -> None:

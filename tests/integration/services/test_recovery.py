@@ -2,30 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
-import pytest
 import redis
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from support.builders import add_contract, add_token
 
-from shared.config import Settings
-from shared.db import make_engine, session_scope
+from shared.db import session_scope
 from shared.models import Job, JobStatus
 from shared.services.jobs import claim_job
 from shared.services.leases import LeaseKeeper
 from shared.services.reaper import BROKER_MARKER_KEY, broker_lost_its_data, reap_stranded_jobs
 
 STALE = timedelta(minutes=10)
-
-
-@pytest.fixture
-def sessions(settings: Settings) -> Iterator[sessionmaker[Session]]:
-    engine = make_engine(settings.database_url, pool_size=2)
-    yield sessionmaker(bind=engine, expire_on_commit=False)
-    engine.dispose()
 
 
 def queued_job(sessions: sessionmaker[Session]) -> int:

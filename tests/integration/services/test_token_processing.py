@@ -29,7 +29,7 @@ from devnet.scenario import (
 )
 from devnet.server import Devnet
 from shared.config import Settings
-from shared.db import make_engine, session_scope
+from shared.db import session_scope
 from shared.metadata.fetch import FetchLimits, MetadataFetcher
 from shared.metadata.netguard import NetGuard
 from shared.metadata.uris import GatewaySettings
@@ -130,13 +130,6 @@ class Indexer:
                     }
                 )
         return rows
-
-
-@pytest.fixture
-def sessions(settings: Settings) -> Iterator[sessionmaker[Session]]:
-    engine = make_engine(settings.database_url, pool_size=4)
-    yield sessionmaker(bind=engine, expire_on_commit=False)
-    engine.dispose()
 
 
 @pytest.fixture
