@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import func, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.config import Settings
@@ -65,6 +66,13 @@ def run_job(ctx: JobContext, job_id: int, work: Work) -> JobOutcome | None:
         with session_scope(ctx.sessions) as session:
             defer_job(session, job, exc.retry_after_s or 1.0)
         return JobOutcome(JobStatus.PENDING, retry_after_s=exc.retry_after_s)
+    except OperationalError:
+        # Postgres went away mid-job (restart, failover): not the token's fault. Try again
+        # later without using a retry; if Postgres is still down the lease runs out instead.
+        log.warning("job %s interrupted by a database error; retrying later", job_id)
+        with suppress(OperationalError), session_scope(ctx.sessions) as session:
+            defer_job(session, job, DATABASE_RETRY_S)
+        return JobOutcome(JobStatus.PENDING, retry_after_s=DATABASE_RETRY_S)
     except JobError as exc:
         outcome = outcome_for_error(exc, job, ctx.settings)
         log.info("job %s ended %s: %s", job_id, outcome.status.value, exc)
@@ -103,6 +111,7 @@ def outcome_for_error(exc: JobError, job: ClaimedJob, settings: Settings) -> Job
 
 
 MAX_BACKOFF_S = 3600.0
+DATABASE_RETRY_S = 5.0
 
 
 def backoff_s(base_s: float, retries_so_far: int) -> float:

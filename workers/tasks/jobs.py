@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import current_app, shared_task
+from sqlalchemy.exc import OperationalError
 
 from shared.queues import PROCESS_CONTRACT_TASK, PROCESS_TOKEN_TASK
 from workers.runtime import get_runtime
 
+# Postgres unreachable before the job could be claimed: deliver the message again shortly
+# (a claimed job is recovered through its lease instead).
+DATABASE_RETRY_S = 5
 
-@shared_task(name=PROCESS_CONTRACT_TASK, acks_late=True, ignore_result=True)
-def process_contract(job_id: int) -> str | None:
+JOB_TASK_OPTIONS: dict[str, Any] = {
+    "acks_late": True,
+    "ignore_result": True,
+    "bind": True,
+    "autoretry_for": (OperationalError,),
+    "retry_kwargs": {"countdown": DATABASE_RETRY_S, "max_retries": None},
+}
+
+
+@shared_task(name=PROCESS_CONTRACT_TASK, **JOB_TASK_OPTIONS)
+def process_contract(self: Any, job_id: int) -> str | None:
     outcome = get_runtime(current_app).processor.process_contract(int(job_id))
     return None if outcome is None else outcome.status.value
 
 
-@shared_task(name=PROCESS_TOKEN_TASK, acks_late=True, ignore_result=True)
-def process_token(job_id: int) -> str | None:
+@shared_task(name=PROCESS_TOKEN_TASK, **JOB_TASK_OPTIONS)
+def process_token(self: Any, job_id: int) -> str | None:
     outcome = get_runtime(current_app).processor.process_token(int(job_id))
     return None if outcome is None else outcome.status.value
