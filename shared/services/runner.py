@@ -30,6 +30,9 @@ from shared.services.rate_limits import remember_rate_limited_host
 
 log = logging.getLogger(__name__)
 
+# How long a job interrupted by a database outage waits before it is tried again.
+DATABASE_RETRY_S = 5.0
+
 
 @dataclass
 class JobContext:
@@ -111,7 +114,6 @@ def outcome_for_error(exc: JobError, job: ClaimedJob, settings: Settings) -> Job
 
 
 MAX_BACKOFF_S = 3600.0
-DATABASE_RETRY_S = 5.0
 
 
 def backoff_s(base_s: float, retries_so_far: int) -> float:

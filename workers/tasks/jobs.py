@@ -8,12 +8,11 @@ from celery import current_app, shared_task
 from sqlalchemy.exc import OperationalError
 
 from shared.queues import PROCESS_CONTRACT_TASK, PROCESS_TOKEN_TASK
+from shared.services.runner import DATABASE_RETRY_S
 from workers.runtime import get_runtime
 
 # Postgres unreachable before the job could be claimed: deliver the message again shortly
 # (a claimed job is recovered through its lease instead).
-DATABASE_RETRY_S = 5
-
 JOB_TASK_OPTIONS: dict[str, Any] = {
     "acks_late": True,
     "ignore_result": True,
