@@ -59,6 +59,21 @@ class Settings:
     image_cache_gcs_object_name_prefix: str | None = None
     image_cache_cdn_base_path: str | None = None
     image_cache_max_byte_size: int | None = None
+    # Beyond the reference: where cached images go. "local" writes under IMAGE_CACHE_LOCAL_DIR
+    # and the API serves them under /metadata/v1/images/; "s3" uploads to an S3-compatible bucket.
+    image_cache_storage: str = "local"
+    image_cache_local_dir: str = ".run/images"
+    image_cache_s3_bucket: str | None = None
+    image_cache_s3_prefix: str | None = None
+    image_cache_s3_endpoint_url: str | None = None
+    image_cache_max_pixels: int = 50_000_000
+
+    # Admin routes under /metadata/v1/admin/ exist only when this is set.
+    admin_api_token: str | None = None
+    # "text" (default) or "json": one JSON object per log line.
+    log_format: str = "text"
+    # Each worker process serves its Prometheus metrics on this port (0 disables them).
+    worker_metrics_port: int = 9808
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -93,6 +108,16 @@ class Settings:
             raise ConfigError(f"API_PORT must be a TCP port, got {self.api_port}")
         if self.chain_poll_interval_s <= 0:
             raise ConfigError("CHAIN_POLL_INTERVAL_S must be positive")
+        if self.image_cache_storage not in ("local", "s3"):
+            raise ConfigError(
+                f"IMAGE_CACHE_STORAGE must be local or s3, got {self.image_cache_storage!r}"
+            )
+        if self.log_format not in ("text", "json"):
+            raise ConfigError(f"LOG_FORMAT must be text or json, got {self.log_format!r}")
+        if not 0 <= self.worker_metrics_port < 65536:
+            raise ConfigError(
+                f"WORKER_METRICS_PORT must be a TCP port or 0, got {self.worker_metrics_port}"
+            )
 
     @property
     def uses_simulated_network(self) -> bool:

@@ -16,14 +16,23 @@ PROCESS_CONTRACT_TASK = "token_metadata.process_contract"
 PROCESS_TOKEN_TASK = "token_metadata.process_token"  # noqa: S105 - a task name
 MONITOR_CHAIN_TASK = "token_metadata.monitor_chain"
 DISPATCH_JOBS_TASK = "token_metadata.dispatch_jobs"
+CACHE_IMAGES_TASK = "token_metadata.cache_images"
 
 CONTRACTS_QUEUE = "contracts"
 TOKENS_QUEUE = "tokens"
 CHAIN_QUEUE = "chain"
 REFRESH_QUEUE = "refresh"
+# Image downloads and resizing: last, so a slow image never delays metadata.
+IMAGES_QUEUE = "images"
 
 # Highest priority first.
-WORKER_QUEUES: tuple[str, ...] = (CHAIN_QUEUE, CONTRACTS_QUEUE, TOKENS_QUEUE, REFRESH_QUEUE)
+WORKER_QUEUES: tuple[str, ...] = (
+    CHAIN_QUEUE,
+    CONTRACTS_QUEUE,
+    TOKENS_QUEUE,
+    REFRESH_QUEUE,
+    IMAGES_QUEUE,
+)
 
 
 @dataclass(frozen=True)
