@@ -7,7 +7,7 @@ from flask import Flask
 from api import cors, errors, metrics
 from api.db import init_db
 from api.openapi import PREFIX, make_api
-from api.resources import make_blueprints
+from api.resources import admin, make_blueprints
 from shared.config import Settings, load_settings
 
 API_VERSION = "v2.2.1"
@@ -27,6 +27,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         api.register_blueprint(blueprint, url_prefix=PREFIX)
     for blueprint in make_blueprints("unversioned"):
         app.register_blueprint(blueprint, url_prefix=UNVERSIONED_PREFIX)
+    admin.init_app(app, settings)  # only with ADMIN_API_TOKEN; not in the OpenAPI document
     errors.init_app(app)
     metrics.init_app(app)
     return app

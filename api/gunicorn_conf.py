@@ -5,6 +5,8 @@ adds up every worker; the directory is emptied at start and a dead worker's gaug
 prometheus_client must not be imported in the master before the variable is set: it picks its
 storage at import time and the workers inherit the master's modules. That is why gunicorn loads
 this file by path: as `python:api.gunicorn_conf` it would import the `api` package first.
+Log lines (gunicorn's and the app's) follow LOG_FORMAT through `ServiceLogger`; the shared
+modules it imports stay clear of prometheus_client.
 """
 
 from __future__ import annotations
@@ -14,6 +16,11 @@ import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
+
+from gunicorn.glogging import Logger
+
+from shared.config import load_settings
+from shared.logs import configure_logging, make_formatter
 
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _created: list[str] = []
@@ -40,3 +47,19 @@ def child_exit(server: Any, worker: Any) -> None:
 def on_exit(server: Any) -> None:
     for directory in _created:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+class ServiceLogger(Logger):
+    """gunicorn's logger; the app's loggers go through one root handler, and with LOG_FORMAT=json
+    gunicorn's error and access lines are JSON too (written where gunicorn's options say)."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        settings = load_settings()
+        configure_logging(settings, level=cfg.loglevel)
+        if settings.log_format == "json":
+            for handler in (*self.error_log.handlers, *self.access_log.handlers):
+                handler.setFormatter(make_formatter("json"))
+
+
+logger_class = ServiceLogger

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make run`: set up the databases, start the simulated Stacks network when no real node is
-# configured, then run api, worker and beat from the Procfile in the foreground (Ctrl-C stops all).
+# configured, then run api, worker, beat and flower from the Procfile in the foreground (Ctrl-C
+# stops all).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
@@ -12,7 +13,7 @@ python -m shared.manage ensure-database
 alembic upgrade head
 
 mkdir -p .run
-grep -E '^(api|worker|beat):' Procfile > .run/Procfile
+grep -E '^(api|worker|beat|flower):' Procfile > .run/Procfile
 
 node_configured="${STACKS_NODE_RPC_URL:-${STACKS_NODE_RPC_HOST:-}}"
 if [ -z "$node_configured" ] || [ -z "${STACKS_API_DATABASE_URL:-}" ]; then
@@ -32,6 +33,8 @@ cat <<MSG
 
   API status:  http://localhost:${API_PORT}/metadata/v1/
   API docs:    http://localhost:${API_PORT}/metadata/v1/openapi.json
+  Flower:      http://127.0.0.1:${FLOWER_PORT:-5555}/ (Celery tasks and queues)
+  Metrics:     http://localhost:${API_PORT}/metrics, worker: http://127.0.0.1:${WORKER_METRICS_PORT:-9808}/metrics
   Token:       curl http://localhost:${API_PORT}/metadata/v1/nft/<principal>/1
                (the devnet prints the principals it serves below)
   Ctrl-C stops everything.

@@ -46,6 +46,8 @@ class Settings:
     metadata_fetch_max_redirections: int = 5
     metadata_fetch_allow_private_networks: bool = False
     metadata_host_concurrency_limit: int = 16
+    # Beyond the reference: node calls and metadata fetches a worker process runs at once.
+    worker_fetch_concurrency: int = 100
     public_gateway_concurrency_limit: int = 64
 
     public_gateway_ipfs: str = "https://cloudflare-ipfs.com"
@@ -108,6 +110,8 @@ class Settings:
             raise ConfigError(f"API_PORT must be a TCP port, got {self.api_port}")
         if self.chain_poll_interval_s <= 0:
             raise ConfigError("CHAIN_POLL_INTERVAL_S must be positive")
+        if self.worker_fetch_concurrency < 1:
+            raise ConfigError("WORKER_FETCH_CONCURRENCY must be at least 1")
         if self.image_cache_storage not in ("local", "s3"):
             raise ConfigError(
                 f"IMAGE_CACHE_STORAGE must be local or s3, got {self.image_cache_storage!r}"

@@ -10,10 +10,12 @@ behind tokens that have never been fetched.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 PROCESS_CONTRACT_TASK = "token_metadata.process_contract"
 PROCESS_TOKEN_TASK = "token_metadata.process_token"  # noqa: S105 - a task name
+# Several token jobs in one message: claimed, fetched concurrently and stored together.
+PROCESS_TOKENS_TASK = "token_metadata.process_tokens"
 MONITOR_CHAIN_TASK = "token_metadata.monitor_chain"
 DISPATCH_JOBS_TASK = "token_metadata.dispatch_jobs"
 CACHE_IMAGES_TASK = "token_metadata.cache_images"
@@ -57,3 +59,42 @@ class JobMessage:
 
 # The port through which services hand job messages to the broker (after their commit).
 Enqueue = Callable[[Sequence[JobMessage]], None]
+
+# Token jobs per message. Small enough that a batch finishes in about one metadata round trip
+# and work spreads over every worker; large enough that the broker and Postgres see one
+# message, one claim and one commit for many tokens.
+TOKEN_BATCH_SIZE = 20
+
+
+@dataclass(frozen=True)
+class TaskCall:
+    """One broker message: a task name, its queue and the job ids it carries."""
+
+    task_name: str
+    queue: str
+    job_ids: list[int] = field(default_factory=list)
+
+    @property
+    def args(self) -> list[object]:
+        if self.task_name == PROCESS_TOKENS_TASK:
+            return [self.job_ids]
+        return [self.job_ids[0]]
+
+
+def task_calls(
+    messages: Sequence[JobMessage], batch_size: int = TOKEN_BATCH_SIZE
+) -> list[TaskCall]:
+    """Contract jobs one per message; token jobs in batches per queue, keeping their order."""
+    calls: list[TaskCall] = []
+    open_batches: dict[str, TaskCall] = {}
+    for message in messages:
+        if message.is_contract:
+            calls.append(TaskCall(PROCESS_CONTRACT_TASK, message.queue, [message.job_id]))
+            continue
+        batch = open_batches.get(message.queue)
+        if batch is None or len(batch.job_ids) >= batch_size:
+            batch = TaskCall(PROCESS_TOKENS_TASK, message.queue)
+            open_batches[message.queue] = batch
+            calls.append(batch)
+        batch.job_ids.append(message.job_id)
+    return calls

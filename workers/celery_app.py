@@ -7,12 +7,15 @@ from kombu import Exchange, Queue
 
 from shared.config import Settings
 from shared.queues import (
+    CACHE_IMAGES_TASK,
     CHAIN_QUEUE,
     CONTRACTS_QUEUE,
     DISPATCH_JOBS_TASK,
+    IMAGES_QUEUE,
     MONITOR_CHAIN_TASK,
     PROCESS_CONTRACT_TASK,
     PROCESS_TOKEN_TASK,
+    PROCESS_TOKENS_TASK,
     TOKENS_QUEUE,
     WORKER_QUEUES,
 )
@@ -48,12 +51,19 @@ def create_celery_app(settings: Settings) -> Celery:
         task_routes={
             PROCESS_CONTRACT_TASK: {"queue": CONTRACTS_QUEUE},
             PROCESS_TOKEN_TASK: {"queue": TOKENS_QUEUE},
+            PROCESS_TOKENS_TASK: {"queue": TOKENS_QUEUE},
             MONITOR_CHAIN_TASK: {"queue": CHAIN_QUEUE},
             DISPATCH_JOBS_TASK: {"queue": CHAIN_QUEUE},
+            CACHE_IMAGES_TASK: {"queue": IMAGES_QUEUE},
         },
         task_annotations={
             name: {"soft_time_limit": job_timeout_s, "time_limit": job_timeout_s + 30}
-            for name in (PROCESS_CONTRACT_TASK, PROCESS_TOKEN_TASK)
+            for name in (
+                PROCESS_CONTRACT_TASK,
+                PROCESS_TOKEN_TASK,
+                PROCESS_TOKENS_TASK,
+                CACHE_IMAGES_TASK,
+            )
         },
         beat_schedule={
             "monitor-chain": {

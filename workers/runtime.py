@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 
 from shared.config import Settings
 from shared.db import make_engine, make_session_factory
-from shared.queues import JobMessage
+from shared.queues import JobMessage, task_calls
 from shared.services.processing import Processor, build_processor
 from shared.services.runner import JobContext
 from shared.stacks.api_db import StacksApiDatabase
@@ -70,12 +70,10 @@ class JobEnqueuer:
     def __call__(self, messages: Sequence[JobMessage]) -> None:
         if not messages:
             return
+        calls = task_calls(messages)
         with self.app.producer_or_acquire() as producer:
-            for message in messages:
+            for call in calls:
                 self.app.send_task(
-                    message.task_name,
-                    args=[message.job_id],
-                    queue=message.queue,
-                    producer=producer,
+                    call.task_name, args=call.args, queue=call.queue, producer=producer
                 )
-        log.debug("enqueued %d job messages", len(messages))
+        log.debug("enqueued %d jobs in %d messages", len(messages), len(calls))

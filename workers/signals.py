@@ -1,13 +1,18 @@
-"""Worker lifecycle hooks: refuse to start without a chain to read."""
+"""Worker lifecycle hooks: refuse to start without a chain to read; logging as LOG_FORMAT
+says (beat too); the worker's Prometheus exporter and task metrics (workers/metrics.py)."""
 
 from __future__ import annotations
 
+import logging
 import sys
 from typing import Any
 
-from celery.signals import worker_init
+from celery import current_app
+from celery.signals import setup_logging, task_postrun, task_prerun, worker_init
 
 from shared.config import Settings
+from shared.logs import configure_logging
+from workers import metrics
 
 
 @worker_init.connect
@@ -24,3 +29,23 @@ def check_chain_settings(sender: Any = None, **_kwargs: Any) -> None:
                 file=sys.stderr,
             )
             raise SystemExit(2)
+
+
+@worker_init.connect
+def serve_worker_metrics(sender: Any = None, **_kwargs: Any) -> None:
+    settings: Settings = sender.app.conf.token_metadata_settings
+    if settings.log_format == "json":
+        sender.quiet = True  # no start banner: every line of stdout is a JSON object
+    metrics.start_exporter(settings)
+
+
+@setup_logging.connect
+def configure_worker_logging(loglevel: Any = None, **_kwargs: Any) -> None:
+    """Replaces Celery's own setup, so its lines (and Python's warnings) are formatted like
+    ours: JSON or text."""
+    configure_logging(current_app.conf.token_metadata_settings, level=loglevel)
+    logging.captureWarnings(True)
+
+
+task_prerun.connect(metrics.task_started)
+task_postrun.connect(metrics.task_finished)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_smorest import Blueprint
 
-from api.resources import ft, nft, search, sft, status
+from api.resources import ft, images, nft, search, sft, status
 
 TOKENS, STATUS = "Tokens", "Status"
 
@@ -16,6 +16,7 @@ def make_blueprints(suffix: str | None = None) -> list[Blueprint]:
         module.register(tokens)
     service = Blueprint(_name(STATUS, suffix), __name__, description="Service status endpoints")
     status.register(service)
+    images.register(service)  # cached image files: not in the OpenAPI document
     return [tokens, service]
 
 

@@ -50,14 +50,20 @@ class MetadataFetcher:
     """GETs untrusted URLs over pooled keep-alive connections that all pass the NetGuard."""
 
     def __init__(
-        self, limits: FetchLimits, guard: NetGuard, user_agent: str = "stacks-token-metadata"
+        self,
+        limits: FetchLimits,
+        guard: NetGuard,
+        user_agent: str = "stacks-token-metadata",
+        connections_per_host: int = 16,
     ) -> None:
         self._limits = limits
         self._session = requests.Session()
         # Proxies and .netrc from the environment would bypass the guard or leak credentials.
         self._session.trust_env = False
         self._session.headers["User-Agent"] = user_agent
-        self._adapter = GuardedAdapter(guard, tracker=EXCHANGES)
+        self._adapter = GuardedAdapter(
+            guard, tracker=EXCHANGES, connections_per_host=connections_per_host
+        )
         self._session.mount("http://", self._adapter)
         self._session.mount("https://", self._adapter)
 

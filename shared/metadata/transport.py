@@ -38,10 +38,16 @@ class ConnectionTracker(Protocol):
 class GuardedAdapter(HTTPAdapter):
     """A requests adapter whose every connection, HTTP or HTTPS, is opened by the guard."""
 
-    def __init__(self, guard: NetGuard, tracker: ConnectionTracker | None = None) -> None:
+    def __init__(
+        self,
+        guard: NetGuard,
+        tracker: ConnectionTracker | None = None,
+        connections_per_host: int = 16,
+    ) -> None:
         self._guard = guard  # set first: the base constructor builds the pool manager
         self._tracker = tracker
-        super().__init__(pool_connections=64, pool_maxsize=16, max_retries=0)
+        # Keep-alive connections kept per host: as many as may fetch from it at once.
+        super().__init__(pool_connections=64, pool_maxsize=connections_per_host, max_retries=0)
 
     def init_poolmanager(
         self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any

@@ -4,6 +4,7 @@ from shared.models.base import Base
 from shared.models.chain import AppliedSupplyDelta, ChainTip, ProcessedBlock
 from shared.models.contracts import SmartContract
 from shared.models.enums import TOKEN_TYPE_BY_SIP, JobStatus, Sip, TokenType, TokenUpdateMode
+from shared.models.images import ImageJob
 from shared.models.jobs import Job, RateLimitedHost
 from shared.models.tokens import (
     Metadata,
@@ -18,6 +19,7 @@ __all__ = [
     "AppliedSupplyDelta",
     "Base",
     "ChainTip",
+    "ImageJob",
     "Job",
     "JobStatus",
     "Metadata",

@@ -79,6 +79,8 @@ def import_contract(session: Session, chain: StacksApiDatabase, contract_id: str
     lookup = chain.deployment_of(contract_id)
     if not lookup.found:
         raise ContractImportError("Contract not found")
+    if lookup.missing is not None:
+        raise ContractImportError(f"Contract deploy {lookup.missing} not found")
     if lookup.deployment is None:
         raise ContractImportError("Contract does not have an interface")
     row = contract_row(lookup.deployment)

@@ -7,6 +7,7 @@ server time), so a worker that dies mid-fetch frees its slot when the hold runs 
 from __future__ import annotations
 
 import random
+import threading
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -49,6 +50,21 @@ class HostSlots:
         self.gateway_hosts = frozenset(host.lower() for host in gateway_hosts)
         self.hold_s = hold_s
         self._acquire = client.register_script(_ACQUIRE)
+        self._local = threading.local()
+
+    def _client(self) -> redis.Redis:
+        """This thread's own connection: a hundred fetch threads sharing one pool would queue
+        on its lock for every slot taken and given back."""
+        client: redis.Redis | None = getattr(self._local, "client", None)
+        if client is None:
+            shared_pool = self.client.connection_pool
+            pool = redis.ConnectionPool(
+                connection_class=shared_pool.connection_class,
+                max_connections=1,
+                **shared_pool.connection_kwargs,
+            )
+            client = self._local.client = redis.Redis(connection_pool=pool)
+        return client
 
     def limit_for(self, host: str) -> int:
         return self.gateway_limit if host.lower() in self.gateway_hosts else self.limit
@@ -57,13 +73,17 @@ class HostSlots:
     def slot(self, host: str) -> Iterator[None]:
         key = KEY_PREFIX + host.lower()
         member = uuid.uuid4().hex
-        if not self._acquire(keys=[key], args=[self.hold_s, self.limit_for(host), member]):
+        client = self._client()
+        acquired = self._acquire(
+            keys=[key], args=[self.hold_s, self.limit_for(host), member], client=client
+        )
+        if not acquired:
             # Come back soon, spread out so waiting tokens do not all retry at once.
             raise HostBusyError(host, retry_after_s=1.0 + random.random())  # noqa: S311
         try:
             yield
         finally:
-            self.client.zrem(key, member)
+            client.zrem(key, member)
 
     def in_use(self, host: str) -> int:
         return int(self.client.zcard(KEY_PREFIX + host.lower()))

@@ -84,20 +84,37 @@ def queue_due_jobs(session: Session, limit: int) -> list[JobMessage]:
 
 def claim_job(session: Session, job_id: int, lease: timedelta) -> ClaimedJob | None:
     """Take a queued job for `lease`; None if it is done, pending again, or held by another."""
-    row = session.execute(
+    claimed = claim_jobs(session, [job_id], lease)
+    return claimed[0] if claimed else None
+
+
+def claim_jobs(
+    session: Session, job_ids: Sequence[int], lease: timedelta, *, tokens_only: bool = False
+) -> list[ClaimedJob]:
+    """Take those of `job_ids` that are queued and not held by another, in one statement."""
+    statement = (
         update(Job)
-        .where(Job.id == job_id, Job.status == JobStatus.QUEUED)
+        .where(Job.id == func.any(bindparam("ids", list(job_ids), type_=ARRAY(Integer))))
+        .where(Job.status == JobStatus.QUEUED)
         .where(or_(Job.locked_until.is_(None), Job.locked_until < func.now()))
         .values(locked_until=func.now() + lease, updated_at=func.now())
         .returning(Job.id, Job.token_id, Job.smart_contract_id, Job.retry_count)
-    ).first()
-    if row is None:
-        return None
-    return ClaimedJob(row.id, row.token_id, row.smart_contract_id, row.retry_count)
+    )
+    if tokens_only:
+        statement = statement.where(Job.token_id.is_not(None))
+    rows = session.execute(statement).all()
+    return [ClaimedJob(r.id, r.token_id, r.smart_contract_id, r.retry_count) for r in rows]
 
 
 def finish_job(session: Session, job: ClaimedJob, outcome: JobOutcome) -> None:
     """Record the outcome; only while our claim holds (a re-pended job stays pending)."""
+    finish_jobs(session, [job], outcome)
+
+
+def finish_jobs(session: Session, jobs: Sequence[ClaimedJob], outcome: JobOutcome) -> None:
+    """Record one outcome for several claimed jobs in one statement."""
+    if not jobs:
+        return
     values: dict[str, object] = {
         "status": outcome.status,
         "invalid_reason": int(outcome.invalid_reason) if outcome.invalid_reason else None,
@@ -111,8 +128,12 @@ def finish_job(session: Session, job: ClaimedJob, outcome: JobOutcome) -> None:
     else:
         values["retry_count"] = 0
         values["retry_after"] = None
+    ids = [job.id for job in jobs]
     session.execute(
-        update(Job).where(Job.id == job.id, Job.status == JobStatus.QUEUED).values(**values)
+        update(Job)
+        .where(Job.id == func.any(bindparam("ids", ids, type_=ARRAY(Integer))))
+        .where(Job.status == JobStatus.QUEUED)
+        .values(**values)
     )
 
 

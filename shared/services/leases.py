@@ -37,16 +37,16 @@ class LeaseKeeper:
         self._stop = threading.Event()
 
     @contextmanager
-    def holding(self, job_id: int) -> Iterator[None]:
-        """Keep `job_id`'s lease alive while the block runs."""
+    def holding(self, *job_ids: int) -> Iterator[None]:
+        """Keep the leases of `job_ids` alive while the block runs."""
         with self._lock:
-            self._running.add(job_id)
+            self._running.update(job_ids)
             self._start()
         try:
             yield
         finally:
             with self._lock:
-                self._running.discard(job_id)
+                self._running.difference_update(job_ids)
 
     def renew(self) -> int:
         with self._lock:

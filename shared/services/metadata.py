@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
+from prometheus_client import Counter
+
 from shared.deadline import check_deadline
-from shared.errors import MetadataParseError, MetadataTimeoutError
+from shared.errors import (
+    HostBusyError,
+    MetadataHttpError,
+    MetadataParseError,
+    MetadataSizeExceededError,
+    MetadataTimeoutError,
+    RetryableJobError,
+    TooManyRequestsError,
+)
 from shared.metadata.fetch import MetadataFetcher
+from shared.metadata.netguard import BlockedAddressError
 from shared.metadata.parse import (
     ParsedMetadata,
     build_metadata,
@@ -16,6 +29,7 @@ from shared.metadata.parse import (
     parse_metadata_json,
 )
 from shared.metadata.uris import (
+    FetchableUrl,
     GatewaySettings,
     decode_data_uri,
     fetchable_url,
@@ -26,6 +40,37 @@ from shared.services.host_slots import HostSlots
 from shared.services.rate_limits import RateLimitedHosts
 
 log = logging.getLogger(__name__)
+
+# In the process's default registry: workers export it (workers/metrics.py); the API never
+# imports this module.
+FETCHES = Counter(
+    "token_metadata_fetch_total",
+    "Metadata documents fetched, by host class (ipfs_gateway, arweave_gateway, data, other)",
+    ["host_class", "outcome"],
+)
+# First match wins: subclasses before their bases.
+FETCH_OUTCOMES: tuple[tuple[type[Exception], str], ...] = (
+    (MetadataTimeoutError, "timeout"),
+    (MetadataSizeExceededError, "too_large"),
+    (MetadataParseError, "parse_error"),
+    (BlockedAddressError, "blocked"),
+    (MetadataHttpError, "http_error"),
+    (TooManyRequestsError, "rate_limited"),
+    (HostBusyError, "host_busy"),
+    (RetryableJobError, "skipped"),  # a host still rate limited: not even asked
+)
+
+
+@contextmanager
+def counted_fetch(host_class: str) -> Iterator[None]:
+    """Count one fetch (and parse) of a document by how it ended."""
+    try:
+        yield
+    except Exception as exc:
+        outcome = next((name for kind, name in FETCH_OUTCOMES if isinstance(exc, kind)), "error")
+        FETCHES.labels(host_class, outcome).inc()
+        raise
+    FETCHES.labels(host_class, "ok").inc()
 
 
 class MetadataService:
@@ -71,13 +116,24 @@ class MetadataService:
     def document(self, uri: str) -> dict[str, Any]:
         check_deadline(f"fetching {uri[:100]}")
         if is_data_uri(uri):  # no host to rate-limit (fix 4)
-            return parse_metadata_json(decode_data_uri(uri), uri)
+            with counted_fetch("data"):
+                return parse_metadata_json(decode_data_uri(uri), uri)
         target = fetchable_url(uri, self.gateways)
+        with counted_fetch(f"{target.gateway}_gateway" if target.gateway else "other"):
+            return self._fetch_document(uri, target)
+
+    def _fetch_document(self, uri: str, target: FetchableUrl) -> dict[str, Any]:
         hostname = urlsplit(target.url).hostname or ""
         if self.rate_limits is not None and hostname:
             self.rate_limits.check(hostname)
-        if self.host_slots is None or not hostname:
-            return parse_metadata_json(self.fetcher.fetch_text(target.url, target.headers), uri)
-        with self.host_slots.slot(hostname):
-            text = self.fetcher.fetch_text(target.url, target.headers)
+        try:
+            if self.host_slots is None or not hostname:
+                text = self.fetcher.fetch_text(target.url, target.headers)
+            else:
+                with self.host_slots.slot(hostname):
+                    text = self.fetcher.fetch_text(target.url, target.headers)
+        except TooManyRequestsError as exc:
+            if self.rate_limits is not None:
+                self.rate_limits.note(exc.hostname, exc.retry_after_s)
+            raise
         return parse_metadata_json(text, uri)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import redis
@@ -29,8 +30,15 @@ from shared.services.jobs import ClaimedJob, JobOutcome, finish_job
 from shared.services.leases import LeaseKeeper
 from shared.services.metadata import MetadataService
 from shared.services.rate_limits import RateLimitedHosts
-from shared.services.runner import JobContext, run_job
-from shared.services.tokens import load_token, read_token_data, store_token_data
+from shared.services.runner import BatchWork, JobContext, run_batch, run_job
+from shared.services.tokens import (
+    TokenData,
+    TokenRef,
+    load_token,
+    load_tokens,
+    read_token_data,
+    store_tokens_data,
+)
 from shared.stacks.api_db import StacksApiDatabase
 from shared.stacks.node import StacksNodeClient
 
@@ -43,12 +51,31 @@ class Processor:
     node: StacksNodeClient
     metadata: MetadataService
     chain: StacksApiDatabase | None = None
+    # Node calls and metadata fetches of token batches run here, shared by every task thread.
+    fetch_pool: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(8, thread_name_prefix="fetch")
+    )
 
     def process_contract(self, job_id: int) -> JobOutcome | None:
         return run_job(self.ctx, job_id, self._contract_work)
 
     def process_token(self, job_id: int) -> JobOutcome | None:
         return run_job(self.ctx, job_id, self._token_work)
+
+    def process_tokens(self, job_ids: Sequence[int]) -> dict[int, JobOutcome]:
+        """A batch of token jobs: one claim, concurrent reads, one commit."""
+        return run_batch(self.ctx, job_ids, self._token_batch, self.fetch_pool)
+
+    @property
+    def _token_batch(self) -> BatchWork[TokenRef, TokenData]:
+        return BatchWork(load_tokens, self._read_token, self._store_tokens)
+
+    def _read_token(self, token: TokenRef) -> TokenData:
+        return read_token_data(self.node, self.metadata.load, token)
+
+    def _store_tokens(self, session: Session, pairs: Sequence[tuple[TokenRef, TokenData]]) -> None:
+        cache_images = self.ctx.settings.image_cache_processor_enabled
+        store_tokens_data(session, pairs, cache_images=cache_images)
 
     def _contract_work(self, job: ClaimedJob) -> Sequence[int]:
         assert job.smart_contract_id is not None  # noqa: S101 - claim_job guarantees the kind
@@ -82,7 +109,7 @@ class Processor:
                 return []
         data = read_token_data(self.node, self.metadata.load, token)
         with session_scope(self.ctx.sessions) as session:
-            store_token_data(session, token, data)
+            self._store_tokens(session, [(token, data)])
             finish_job(session, job, JobOutcome(JobStatus.DONE))
         return []
 
@@ -101,8 +128,10 @@ def build_processor(
         )
     node = StacksNodeClient(settings.stacks_node_rpc_url, timeout_s=settings.stacks_node_timeout_s)
     ctx = JobContext(settings, sessions, enqueue, LeaseKeeper(sessions))
-    metadata = metadata_service(settings, RateLimitedHosts(sessions), host_slots(settings))
-    return Processor(ctx, node, metadata, chain)
+    rate_limits = RateLimitedHosts(sessions, settings.metadata_rate_limited_host_retry_after)
+    metadata = metadata_service(settings, rate_limits, host_slots(settings))
+    pool = ThreadPoolExecutor(settings.worker_fetch_concurrency, thread_name_prefix="fetch")
+    return Processor(ctx, node, metadata, chain, pool)
 
 
 def host_slots(settings: Settings) -> HostSlots:
@@ -140,6 +169,6 @@ def metadata_service(
         ipfs_replaced=settings.public_gateway_ipfs_replaced,
         arweave=settings.public_gateway_arweave,
     )
-    fetcher = MetadataFetcher(limits, guard)
+    fetcher = MetadataFetcher(limits, guard, connections_per_host=settings.worker_fetch_concurrency)
     retries = settings.metadata_max_immediate_uri_retries
     return MetadataService(fetcher, gateways, retries, rate_limits, slots)

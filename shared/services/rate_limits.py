@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -14,27 +17,60 @@ from shared.models import RateLimitedHost
 
 
 class RateLimitedHosts:
-    """The gate a metadata fetch passes first; it costs one indexed lookup."""
+    """The gate a metadata fetch passes first.
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    The table of rate-limited hosts is small; each process reads all of it at most once per
+    `refresh_s` (forgetting expired rows as it goes) instead of once per fetch, and learns a
+    429 of its own at once through `note`. Another worker's 429 is seen within `refresh_s`.
+    """
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        default_retry_after_s: float = 60.0,
+        refresh_s: float = 1.0,
+    ) -> None:
         self.sessions = sessions
+        self.default_retry_after_s = default_retry_after_s
+        self.refresh_s = refresh_s
+        self._hosts: dict[str, datetime] = {}
+        self._read_at = -math.inf
+        self._lock = threading.Lock()
 
     def check(self, hostname: str) -> None:
         """Raise RetryableJobError (no network call) while `hostname` is rate limited."""
         now = datetime.now(UTC)
-        with session_scope(self.sessions) as session:
-            until = session.scalar(
-                select(RateLimitedHost.retry_after).where(RateLimitedHost.hostname == hostname)
-            )
-            if until is None:
-                return
-            if until <= now:
-                session.execute(delete(RateLimitedHost).where(RateLimitedHost.hostname == hostname))
-                return
+        until = self._snapshot().get(hostname)
+        if until is None or until <= now:
+            return
         raise RetryableJobError(
             f"skipping fetch to rate-limited hostname {hostname}",
             retry_after_s=(until - now).total_seconds(),
         )
+
+    def note(self, hostname: str, retry_after_s: float | None) -> None:
+        """This process saw a 429: skip the host from now on (the job records it for others)."""
+        seconds = retry_after_s or self.default_retry_after_s
+        until = datetime.now(UTC) + timedelta(seconds=seconds)
+        with self._lock:
+            self._hosts[hostname] = max(until, self._hosts.get(hostname, until))
+
+    def _snapshot(self) -> dict[str, datetime]:
+        with self._lock:
+            if time.monotonic() - self._read_at < self.refresh_s:
+                return self._hosts
+        with session_scope(self.sessions) as session:
+            session.execute(
+                delete(RateLimitedHost).where(RateLimitedHost.retry_after <= func.now())
+            )
+            rows = session.execute(select(RateLimitedHost.hostname, RateLimitedHost.retry_after))
+            hosts = {row.hostname: row.retry_after for row in rows}
+        with self._lock:
+            now = datetime.now(UTC)
+            noted = {h: until for h, until in self._hosts.items() if until > now}
+            self._hosts = {**noted, **hosts}
+            self._read_at = time.monotonic()
+            return self._hosts
 
 
 def remember_rate_limited_host(

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from contextlib import nullcontext, suppress
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Generic, TypeVar
 
 from sqlalchemy import func, update
 from sqlalchemy.exc import OperationalError
@@ -22,13 +24,24 @@ from shared.errors import (
     TooManyRequestsError,
     UserError,
 )
+from shared.logs import bind_log_context, log_context
 from shared.models import Job, JobStatus
 from shared.queues import Enqueue
-from shared.services.jobs import ClaimedJob, JobOutcome, claim_job, finish_job, mark_queued
+from shared.services.jobs import (
+    ClaimedJob,
+    JobOutcome,
+    claim_job,
+    claim_jobs,
+    finish_job,
+    finish_jobs,
+    mark_queued,
+)
 from shared.services.leases import LeaseKeeper
 from shared.services.rate_limits import remember_rate_limited_host
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+R = TypeVar("R")
 
 # How long a job interrupted by a database outage waits before it is tried again.
 DATABASE_RETRY_S = 5.0
@@ -52,50 +65,159 @@ Work = Callable[[ClaimedJob], Sequence[int]]
 
 def run_job(ctx: JobContext, job_id: int, work: Work) -> JobOutcome | None:
     """Claim `job_id` and run `work`; None when another delivery already has the job."""
-    if ctx.leases is not None:
-        lease = ctx.leases.lease
-    else:
-        lease = timedelta(milliseconds=ctx.settings.job_queue_timeout_ms * 2)
+    with log_context(job_id=job_id):
+        return _run_job(ctx, job_id, work)
+
+
+def _run_job(ctx: JobContext, job_id: int, work: Work) -> JobOutcome | None:
     with session_scope(ctx.sessions) as session:
-        job = claim_job(session, job_id, lease)
+        job = claim_job(session, job_id, _lease(ctx))
     if job is None:
         log.info("job %s is not claimable (done, pending again or held elsewhere)", job_id)
         return None
+    bind_log_context(token_id=job.token_id, contract_id=job.smart_contract_id)
     keeping = ctx.leases.holding(job.id) if ctx.leases is not None else nullcontext()
     try:
         with keeping, job_deadline(ctx.settings.job_queue_timeout_ms / 1000):
             follow_up = work(job)
-    except HostBusyError as exc:
-        with session_scope(ctx.sessions) as session:
-            defer_job(session, job, exc.retry_after_s or 1.0)
-        return JobOutcome(JobStatus.PENDING, retry_after_s=exc.retry_after_s)
-    except OperationalError:
-        # Postgres went away mid-job (restart, failover): not the token's fault. Try again
-        # later without using a retry; if Postgres is still down the lease runs out instead.
-        log.warning("job %s interrupted by a database error; retrying later", job_id)
-        with suppress(OperationalError), session_scope(ctx.sessions) as session:
-            defer_job(session, job, DATABASE_RETRY_S)
-        return JobOutcome(JobStatus.PENDING, retry_after_s=DATABASE_RETRY_S)
-    except JobError as exc:
-        outcome = outcome_for_error(exc, job, ctx.settings)
-        log.info("job %s ended %s: %s", job_id, outcome.status.value, exc)
-        rate_limited = exc if isinstance(exc, TooManyRequestsError) else None
     except Exception as exc:
-        # A bug or an outage: record it rather than loop; if Postgres is down this raises
-        # too, and the job's lease runs out so the reaper hands it out again.
-        log.exception("job %s failed unexpectedly", job_id)
-        outcome = JobOutcome(JobStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
-        rate_limited = None
-    else:
-        dispatch(ctx, follow_up)
-        return JobOutcome(JobStatus.DONE)
+        return settle_errors(ctx, [(job, exc)])[job.id]
+    dispatch(ctx, follow_up)
+    return JobOutcome(JobStatus.DONE)
+
+
+@dataclass(frozen=True)
+class BatchWork(Generic[T, R]):
+    """A job kind run many at a time: the database parts once per batch, the network part
+    of each job concurrently."""
+
+    # The jobs' subjects (job id -> item); a job missing from the answer has nothing left to do.
+    load: Callable[[Session, Sequence[ClaimedJob]], Mapping[int, T]]
+    # Node calls and fetches for one item; runs on the fetch pool under the job's deadline.
+    read: Callable[[T], R]
+    # Writes items' results inside one transaction.
+    store: Callable[[Session, Sequence[tuple[T, R]]], object]
+
+
+def run_batch(
+    ctx: JobContext, job_ids: Sequence[int], work: BatchWork[T, R], pool: Executor
+) -> dict[int, JobOutcome]:
+    """Claim what can be claimed of `job_ids`, read them concurrently, store them together.
+
+    One claim, one commit for every success and one lease heartbeat for the whole batch; a
+    job that another delivery holds is left alone (absent from the answer).
+    """
     with session_scope(ctx.sessions) as session:
-        if rate_limited is not None:
-            remember_rate_limited_host(
-                session, rate_limited, ctx.settings.metadata_rate_limited_host_retry_after
+        jobs = claim_jobs(session, job_ids, _lease(ctx), tokens_only=True)
+        items = work.load(session, jobs) if jobs else {}
+        gone = [job for job in jobs if job.id not in items]
+        finish_jobs(session, gone, JobOutcome(JobStatus.DONE))
+    outcomes = {job.id: JobOutcome(JobStatus.DONE) for job in gone}
+    live = [job for job in jobs if job.id in items]
+    if not live:
+        return outcomes
+    timeout_s = ctx.settings.job_queue_timeout_ms / 1000
+    keeping = ctx.leases.holding(*(j.id for j in live)) if ctx.leases else nullcontext()
+    with keeping:
+        futures = [
+            (job, pool.submit(_read_one, work.read, items[job.id], timeout_s)) for job in live
+        ]
+        read: list[tuple[ClaimedJob, R]] = []
+        errors: list[tuple[ClaimedJob, Exception]] = []
+        for job, future in futures:
+            try:
+                read.append((job, future.result()))
+            except Exception as exc:
+                errors.append((job, exc))
+    try:
+        with session_scope(ctx.sessions) as session:
+            work.store(session, [(items[job.id], data) for job, data in read])
+            finish_jobs(session, [job for job, _ in read], JobOutcome(JobStatus.DONE))
+    except Exception as exc:
+        if isinstance(exc, OperationalError):
+            errors += [(job, exc) for job, _ in read]
+        else:  # one bad row must not sink the batch: store the others one by one
+            log.warning("batch store failed (%s); storing its %d jobs one by one", exc, len(read))
+            failed = _store_each(ctx, work, items, read)
+            failed_ids = {job.id for job, _ in failed}
+            outcomes.update(
+                (job.id, JobOutcome(JobStatus.DONE)) for job, _ in read if job.id not in failed_ids
             )
-        finish_job(session, job, outcome)
+            errors += failed
+    else:
+        outcomes.update((job.id, JobOutcome(JobStatus.DONE)) for job, _ in read)
+    outcomes.update(settle_errors(ctx, errors))
+    return outcomes
+
+
+def _read_one(read: Callable[[T], R], item: T, timeout_s: float) -> R:
+    with job_deadline(timeout_s):
+        return read(item)
+
+
+def _store_each(
+    ctx: JobContext,
+    work: BatchWork[T, R],
+    items: Mapping[int, T],
+    read: Sequence[tuple[ClaimedJob, R]],
+) -> list[tuple[ClaimedJob, Exception]]:
+    errors: list[tuple[ClaimedJob, Exception]] = []
+    for job, data in read:
+        try:
+            with session_scope(ctx.sessions) as session:
+                work.store(session, [(items[job.id], data)])
+                finish_jobs(session, [job], JobOutcome(JobStatus.DONE))
+        except Exception as exc:
+            errors.append((job, exc))
+    return errors
+
+
+def settle_errors(
+    ctx: JobContext, errors: Sequence[tuple[ClaimedJob, Exception]]
+) -> dict[int, JobOutcome]:
+    """Record how each error ends its job, in one transaction; see `outcome_for_error`.
+
+    A busy host or a database outage is nobody's fault: the job goes back to pending without
+    using a retry. If Postgres is down this write fails too and the leases run out instead.
+    """
+    outcomes: dict[int, JobOutcome] = {}
+    if not errors:
+        return outcomes
+    try:
+        with session_scope(ctx.sessions) as session:
+            for job, exc in errors:
+                outcomes[job.id] = _settle(session, ctx.settings, job, exc)
+    except OperationalError:
+        log.warning("could not record the end of %d jobs: the database is unreachable", len(errors))
+    return outcomes
+
+
+def _settle(session: Session, settings: Settings, job: ClaimedJob, exc: Exception) -> JobOutcome:
+    if isinstance(exc, HostBusyError | OperationalError):
+        delay = DATABASE_RETRY_S if isinstance(exc, OperationalError) else exc.retry_after_s or 1.0
+        if isinstance(exc, OperationalError):
+            log.warning("job %s interrupted by a database error; retrying later", job.id)
+        defer_job(session, job, delay)
+        return JobOutcome(JobStatus.PENDING, retry_after_s=delay)
+    if isinstance(exc, JobError):
+        outcome = outcome_for_error(exc, job, settings)
+        log.info("job %s ended %s: %s", job.id, outcome.status.value, exc)
+        if isinstance(exc, TooManyRequestsError):
+            remember_rate_limited_host(
+                session, exc, settings.metadata_rate_limited_host_retry_after
+            )
+    else:
+        # A bug: record it rather than loop.
+        log.error("job %s failed unexpectedly", job.id, exc_info=exc)
+        outcome = JobOutcome(JobStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
+    finish_job(session, job, outcome)
     return outcome
+
+
+def _lease(ctx: JobContext) -> timedelta:
+    if ctx.leases is not None:
+        return ctx.leases.lease
+    return timedelta(milliseconds=ctx.settings.job_queue_timeout_ms * 2)
 
 
 def outcome_for_error(exc: JobError, job: ClaimedJob, settings: Settings) -> JobOutcome:

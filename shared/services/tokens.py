@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from shared.clarity import UInt
@@ -14,6 +15,7 @@ from shared.errors import JobError, RetryableJobError, SmartContractClarityError
 from shared.metadata.parse import ParsedMetadata
 from shared.metadata.uris import token_specific_uri
 from shared.models import (
+    Base,
     Metadata,
     MetadataAttribute,
     MetadataProperty,
@@ -21,6 +23,8 @@ from shared.models import (
     Token,
     TokenType,
 )
+from shared.services.image_cache import keeping_cached_images
+from shared.services.jobs import ClaimedJob
 from shared.stacks.node import StacksNodeClient
 
 log = logging.getLogger(__name__)
@@ -64,6 +68,19 @@ def load_token(session: Session, token_id: int) -> TokenRef | None:
         .where(Token.id == token_id)
     ).first()
     return None if row is None else TokenRef(row.id, row.type, row.token_number, row.principal)
+
+
+def load_tokens(session: Session, jobs: Sequence[ClaimedJob]) -> dict[int, TokenRef]:
+    """The tokens of claimed token jobs, by job id, in one query (deleted tokens are absent)."""
+    by_token = {job.token_id: job.id for job in jobs if job.token_id is not None}
+    if not by_token:
+        return {}
+    rows = session.execute(
+        select(Token.id, Token.type, Token.token_number, SmartContract.principal)
+        .join(SmartContract, SmartContract.id == Token.smart_contract_id)
+        .where(Token.id.in_(list(by_token)))
+    ).all()
+    return {by_token[r.id]: TokenRef(r.id, r.type, r.token_number, r.principal) for r in rows}
 
 
 def read_token_data(node: StacksNodeClient, load: MetadataLoader, token: TokenRef) -> TokenData:
@@ -111,55 +128,93 @@ def _non_empty(uri: str | None) -> str | None:
     return uri if uri else None  # an empty URI means none (reference issue #139)
 
 
-def store_token_data(session: Session, token: TokenRef, data: TokenData) -> bool:
-    """Replace the token's facts and metadata rows; False if the token no longer exists."""
-    updated = session.execute(
-        update(Token)
-        .where(Token.id == token.id)
-        .values(**data.contract_fields(), updated_at=func.now())
-        .returning(Token.id)
-    ).first()
-    if updated is None:
-        return False
-    session.execute(delete(Metadata).where(Metadata.token_id == token.id))
-    for row in data.metadata:
-        _insert_metadata(session, token.id, row)
-    return True
+def store_token_data(
+    session: Session, token: TokenRef, data: TokenData, *, cache_images: bool = False
+) -> bool:
+    """Replace the token's facts and metadata rows; False if the token no longer exists.
+    With `cache_images`, the rows' images get image jobs (IMAGE_CACHE_PROCESSOR_ENABLED)."""
+    return bool(store_tokens_data(session, [(token, data)], cache_images=cache_images))
 
 
-def _insert_metadata(session: Session, token_id: int, row: ParsedMetadata) -> None:
-    metadata_id = session.scalars(
-        insert(Metadata)
-        .values(
-            token_id=token_id,
-            sip=row.sip,
-            name=row.name,
-            l10n_locale=row.l10n_locale,
-            l10n_uri=row.l10n_uri,
-            l10n_default=row.l10n_default,
-            description=row.description,
-            image=row.image,
-        )
-        .returning(Metadata.id)
-    ).one()
-    if row.attributes:
-        session.execute(
-            insert(MetadataAttribute),
-            [
-                {
-                    "metadata_id": metadata_id,
-                    "trait_type": a.trait_type,
-                    "value": a.value,
-                    "display_type": a.display_type,
-                }
-                for a in row.attributes
-            ],
-        )
-    if row.properties:
-        session.execute(
-            insert(MetadataProperty),
-            [
-                {"metadata_id": metadata_id, "name": k, "value": v}
-                for k, v in row.properties.items()
-            ],
-        )
+def store_tokens_data(
+    session: Session,
+    pairs: Sequence[tuple[TokenRef, TokenData]],
+    *,
+    cache_images: bool = False,
+) -> list[int]:
+    """`store_token_data` for many tokens in a few statements; returns the ids stored (a
+    token deleted meanwhile is skipped)."""
+    if not pairs:
+        return []
+    ids = [token.id for token, _ in pairs]
+    existing = set(session.scalars(select(Token.id).where(Token.id.in_(ids)).with_for_update()))
+    pairs = [(token, data) for token, data in pairs if token.id in existing]
+    if not pairs:
+        return []
+    tokens = _table(Token)
+    session.execute(
+        tokens.update()
+        .where(tokens.c.id == bindparam("token_id"))
+        .values({name: bindparam(name) for name in TokenData().contract_fields()})
+        .values(updated_at=func.now()),
+        [{"token_id": token.id, **data.contract_fields()} for token, data in pairs],
+    )
+    if cache_images:
+        for token, data in pairs:
+            with keeping_cached_images(session, token.id, enabled=True):
+                _replace_metadata(session, [(token.id, data.metadata)])
+    else:
+        _replace_metadata(session, [(token.id, data.metadata) for token, data in pairs])
+    return [token.id for token, _ in pairs]
+
+
+def _replace_metadata(
+    session: Session, rows_by_token: Sequence[tuple[int, Sequence[ParsedMetadata]]]
+) -> None:
+    """Delete the tokens' metadata rows and insert the new ones: three statements in all."""
+    token_ids = [token_id for token_id, _ in rows_by_token]
+    session.execute(delete(Metadata).where(Metadata.token_id.in_(token_ids)))
+    rows = [(token_id, row) for token_id, token_rows in rows_by_token for row in token_rows]
+    if not rows:
+        return
+    metadata = _table(Metadata)
+    metadata_ids = session.scalars(
+        insert(metadata).returning(metadata.c.id, sort_by_parameter_order=True),
+        [
+            {
+                "token_id": token_id,
+                "sip": row.sip,
+                "name": row.name,
+                "l10n_locale": row.l10n_locale,
+                "l10n_uri": row.l10n_uri,
+                "l10n_default": row.l10n_default,
+                "description": row.description,
+                "image": row.image,
+            }
+            for token_id, row in rows
+        ],
+    ).all()
+    attributes = [
+        {
+            "metadata_id": metadata_id,
+            "trait_type": a.trait_type,
+            "value": a.value,
+            "display_type": a.display_type,
+        }
+        for metadata_id, (_, row) in zip(metadata_ids, rows, strict=True)
+        for a in row.attributes
+    ]
+    if attributes:
+        session.execute(insert(_table(MetadataAttribute)), attributes)
+    properties = [
+        {"metadata_id": metadata_id, "name": name, "value": value}
+        for metadata_id, (_, row) in zip(metadata_ids, rows, strict=True)
+        for name, value in row.properties.items()
+    ]
+    if properties:
+        session.execute(insert(_table(MetadataProperty)), properties)
+
+
+def _table(model: type[Base]) -> Table:
+    """A model's Core table: bulk statements on it skip the ORM's per-row bookkeeping."""
+    return cast(Table, model.__table__)

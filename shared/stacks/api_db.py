@@ -41,6 +41,8 @@ class DeploymentLookup:
 
     found: bool
     deployment: DeployedContract | None = None
+    # "transaction" or "block": the deploy row's canonical transaction or block is missing.
+    missing: str | None = None
 
 
 @dataclass(frozen=True)
@@ -93,16 +95,19 @@ DEPLOYMENTS = text(
     """
 )
 
+# A deploy row whose transaction or block row is missing is reported, not skipped.
 _DEPLOYMENT_OF = text(
     """
     SELECT sc.contract_id, sc.abi, sc.block_height, sc.index_block_hash, sc.tx_id,
-      t.tx_index, t.sender_address
+      t.tx_index, t.sender_address,
+      EXISTS (SELECT 1 FROM blocks b
+              WHERE b.index_block_hash = sc.index_block_hash AND b.canonical) AS block_found
     FROM smart_contracts sc
-    JOIN txs t ON t.tx_id = sc.tx_id AND t.index_block_hash = sc.index_block_hash
-      AND t.microblock_hash = sc.microblock_hash
+    LEFT JOIN txs t ON t.tx_id = sc.tx_id AND t.index_block_hash = sc.index_block_hash
+      AND t.microblock_hash = sc.microblock_hash AND t.canonical AND t.microblock_canonical
     WHERE sc.contract_id = :contract_id AND sc.canonical AND sc.microblock_canonical
-      AND t.canonical AND t.microblock_canonical AND t.status = 1
-    ORDER BY sc.block_height DESC, sc.microblock_sequence DESC
+      AND (t.tx_id IS NULL OR t.status = 1)
+    ORDER BY t.tx_id IS NULL, sc.block_height DESC, sc.microblock_sequence DESC
     LIMIT 1
     """
 )
@@ -159,6 +164,9 @@ class StacksApiDatabase:
             row = conn.execute(_DEPLOYMENT_OF, {"contract_id": contract_id}).first()
         if row is None:
             return DeploymentLookup(found=False)
+        if row.tx_index is None or not row.block_found:
+            missing = "transaction" if row.tx_index is None else "block"
+            return DeploymentLookup(found=True, missing=missing)
         return DeploymentLookup(found=True, deployment=_deployment(row))
 
     def sft_mints(self, contract_id: str, upto_height: int) -> list[SftMint]:

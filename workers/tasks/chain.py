@@ -13,6 +13,7 @@ from shared.services import monitor
 from shared.services.jobs import queue_due_jobs
 from shared.services.reaper import broker_lost_its_data, reap_stranded_jobs
 from workers.runtime import get_runtime
+from workers.tasks.images import enqueue_image_jobs, queue_due_images
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ def dispatch_jobs() -> int:
     with session_scope(runtime.ctx.sessions) as session:
         reaped = reap_stranded_jobs(session, broker_reset, LOST_MESSAGE_AFTER)
         messages = queue_due_jobs(session, DISPATCH_BATCH_SIZE)
+        image_jobs = queue_due_images(session, runtime.ctx.settings, broker_reset)
     if reaped.expired_leases or reaped.lost_messages:
         log.warning(
             "recovered %d jobs of dead workers and %d jobs whose message was lost%s",
@@ -50,4 +52,5 @@ def dispatch_jobs() -> int:
             " (the broker came back empty)" if broker_reset else "",
         )
     runtime.ctx.enqueue(messages)
+    enqueue_image_jobs(current_app, image_jobs)
     return len(messages)

@@ -7,7 +7,7 @@ from typing import Any
 from celery import current_app, shared_task
 from sqlalchemy.exc import OperationalError
 
-from shared.queues import PROCESS_CONTRACT_TASK, PROCESS_TOKEN_TASK
+from shared.queues import PROCESS_CONTRACT_TASK, PROCESS_TOKEN_TASK, PROCESS_TOKENS_TASK
 from shared.services.runner import DATABASE_RETRY_S
 from workers.runtime import get_runtime
 
@@ -32,3 +32,13 @@ def process_contract(self: Any, job_id: int) -> str | None:
 def process_token(self: Any, job_id: int) -> str | None:
     outcome = get_runtime(current_app).processor.process_token(int(job_id))
     return None if outcome is None else outcome.status.value
+
+
+@shared_task(name=PROCESS_TOKENS_TASK, **JOB_TASK_OPTIONS)
+def process_tokens(self: Any, job_ids: list[int]) -> dict[str, int]:
+    """A batch of token jobs; returns how many ended in each status."""
+    outcomes = get_runtime(current_app).processor.process_tokens([int(i) for i in job_ids])
+    counts: dict[str, int] = {}
+    for outcome in outcomes.values():
+        counts[outcome.status.value] = counts.get(outcome.status.value, 0) + 1
+    return counts

@@ -15,7 +15,7 @@ from support.processes import procfile_command
 from shared.config import Settings
 from shared.db import session_scope
 from shared.models import Job, JobStatus
-from shared.queues import REFRESH_QUEUE, TOKENS_QUEUE, WORKER_QUEUES, JobMessage
+from shared.queues import IMAGES_QUEUE, REFRESH_QUEUE, TOKENS_QUEUE, WORKER_QUEUES, JobMessage
 from shared.services.jobs import mark_queued, queue_due_jobs
 from workers.celery_app import create_celery_app
 from workers.runtime import JobEnqueuer
@@ -68,7 +68,10 @@ def test_workers_take_new_work_before_a_refresh_backlog(settings: Settings, brok
     consumed: list[tuple[str, int]] = []
 
     def record(body, message) -> None:  # type: ignore[no-untyped-def]
-        consumed.append((message.delivery_info["routing_key"], body[0][0]))
+        arg = body[0][0]  # a contract job id, or a batch of token job ids
+        consumed.append(
+            (message.delivery_info["routing_key"], arg[0] if isinstance(arg, list) else arg)
+        )
         message.ack()
 
     with app.connection_for_read() as conn:
@@ -81,11 +84,11 @@ def test_workers_take_new_work_before_a_refresh_backlog(settings: Settings, brok
                 conn.drain_events(timeout=5)
     app.close()
     assert consumed == [("contracts", 200), ("tokens", 100), (REFRESH_QUEUE, 1)]
-    assert broker.llen(REFRESH_QUEUE) == 49
+    assert broker.llen(REFRESH_QUEUE) == 2  # the other refreshes, in batches of 20
 
 
 def test_workers_consume_every_queue_in_priority_order() -> None:
-    assert WORKER_QUEUES[-1] == REFRESH_QUEUE
+    assert WORKER_QUEUES[-2:] == (REFRESH_QUEUE, IMAGES_QUEUE)  # images never delay metadata
     command = procfile_command("worker")
     assert f"--queues {','.join(WORKER_QUEUES)} " in command
     app = create_celery_app(Settings())

@@ -14,7 +14,9 @@ from shared.config import Settings
 from shared.queues import (
     CONTRACTS_QUEUE,
     PROCESS_CONTRACT_TASK,
-    PROCESS_TOKEN_TASK,
+    PROCESS_TOKENS_TASK,
+    REFRESH_QUEUE,
+    TOKEN_BATCH_SIZE,
     TOKENS_QUEUE,
     JobMessage,
 )
@@ -25,9 +27,9 @@ from workers.runtime import JobEnqueuer
 @pytest.fixture
 def broker(redis_url: str) -> Iterator[redis.Redis]:
     client = redis.Redis.from_url(redis_url)
-    client.delete(CONTRACTS_QUEUE, TOKENS_QUEUE, "chain")
+    client.delete(CONTRACTS_QUEUE, TOKENS_QUEUE, REFRESH_QUEUE, "chain")
     yield client
-    client.delete(CONTRACTS_QUEUE, TOKENS_QUEUE, "chain")
+    client.delete(CONTRACTS_QUEUE, TOKENS_QUEUE, REFRESH_QUEUE, "chain")
     client.close()
 
 
@@ -37,14 +39,30 @@ def test_contract_and_token_messages_go_to_their_own_queues(
     app = create_celery_app(replace(settings))
     JobEnqueuer(app)([JobMessage(1, True), JobMessage(2, False), JobMessage(3, False)])
     assert broker.llen(CONTRACTS_QUEUE) == 1
-    assert broker.llen(TOKENS_QUEUE) == 2
+    assert broker.llen(TOKENS_QUEUE) == 1  # both token jobs in one batch message
     assert broker.llen("chain") == 0
     contract = json.loads(broker.lindex(CONTRACTS_QUEUE, 0))
     assert contract["headers"]["task"] == PROCESS_CONTRACT_TASK
     assert task_args(contract) == [1]
-    tokens = [json.loads(raw) for raw in broker.lrange(TOKENS_QUEUE, 0, -1)]
-    assert {t["headers"]["task"] for t in tokens} == {PROCESS_TOKEN_TASK}
-    assert sorted(task_args(t) for t in tokens) == [[2], [3]]  # ids only, nothing else
+    tokens = json.loads(broker.lindex(TOKENS_QUEUE, 0))
+    assert tokens["headers"]["task"] == PROCESS_TOKENS_TASK
+    assert task_args(tokens) == [[2, 3]]  # ids only, nothing else
+    app.close()
+
+
+def test_token_jobs_are_batched_per_queue_in_order(settings: Settings, broker: redis.Redis) -> None:
+    app = create_celery_app(replace(settings))
+    new = [JobMessage(i, False) for i in range(1, TOKEN_BATCH_SIZE + 6)]
+    refreshes = [JobMessage(100 + i, False, is_refresh=True) for i in range(3)]
+    JobEnqueuer(app)(new + refreshes)
+    batches = [task_args(json.loads(raw))[0] for raw in broker.lrange(TOKENS_QUEUE, 0, -1)]
+    # LPUSH then BRPOP: the list holds the newest message first.
+    assert list(reversed(batches)) == [
+        list(range(1, TOKEN_BATCH_SIZE + 1)),
+        list(range(TOKEN_BATCH_SIZE + 1, TOKEN_BATCH_SIZE + 6)),
+    ]
+    refresh = [task_args(json.loads(raw))[0] for raw in broker.lrange(REFRESH_QUEUE, 0, -1)]
+    assert refresh == [[100, 101, 102]]
     app.close()
 
 

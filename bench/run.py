@@ -1,0 +1,556 @@
+"""The end-to-end benchmark: one command, loopback only.
+
+Starts the simulated Stacks network with a generated scenario (default: 5 FT contracts, 2 SFT
+contracts with 50 tokens each, 3 NFT collections totalling 10,000 tokens, metadata answering after
+100 ms +- 30 ms), starts the Procfile's `worker` (one or more), `beat` and `api` processes against
+fresh databases, waits until every job has finished, then measures the API with wrk.
+
+    .venv/bin/python bench/run.py                       # the default scenario
+    .venv/bin/python bench/run.py --latency-ms 1 --jitter-ms 0
+    .venv/bin/python bench/run.py --workers 2 --nft-tokens 20000 --write bench/RESULTS.md
+
+Reports tokens per second end to end, the time of each stage, peak RSS per process, and
+requests/s with p50/p99 latency for `GET /nft/...`, `GET /ft/...`, `GET /ft?limit=60` and
+`/search` with 50 ids.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+import psycopg  # noqa: E402
+import redis  # noqa: E402
+from support.processes import (  # noqa: E402
+    Running,
+    free_port,
+    process_env,
+    procfile_command,
+    running,
+    wait_until,
+)
+
+ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+FT_CONTRACTS = 5
+SFT_CONTRACTS = 2
+SFT_TOKENS = 50
+NFT_SHARES = (0.5, 0.3, 0.2)  # of --nft-tokens across the three collections
+
+
+@dataclass
+class Options:
+    nft_tokens: int
+    latency_ms: int
+    jitter_ms: int
+    workers: int
+    worker_concurrency: int
+    host_concurrency: int
+    api_workers: int
+    api_threads: int
+    duration: str
+    connections: int
+    timeout_s: float
+    skip_api: bool
+    write: Path | None
+    label: str
+
+
+@dataclass
+class Results:
+    options: Options
+    tokens: int = 0
+    contracts: int = 0
+    total_s: float = 0.0
+    stages: dict[str, float] = field(default_factory=dict)
+    statuses: dict[str, int] = field(default_factory=dict)
+    rss_mb: dict[str, float] = field(default_factory=dict)
+    cpu_s: dict[str, float] = field(default_factory=dict)
+    api: list[dict[str, Any]] = field(default_factory=list)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    options = parse_args(argv)
+    results = Results(options)
+    with tempfile.TemporaryDirectory(prefix="tm-bench-") as tmp:
+        run(options, results, Path(tmp))
+    report = render(results)
+    print(report)
+    if options.write:
+        with options.write.open("a", encoding="utf-8") as out:
+            out.write("\n" + report)
+        print(f"appended to {options.write}")
+    return 0
+
+
+def parse_args(argv: Sequence[str] | None) -> Options:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--nft-tokens", type=int, default=10_000)
+    parser.add_argument("--latency-ms", type=int, default=100)
+    parser.add_argument("--jitter-ms", type=int, default=30)
+    parser.add_argument("--workers", type=int, default=1, help="worker processes")
+    parser.add_argument("--worker-concurrency", type=int, default=0, help="0: the Procfile's")
+    parser.add_argument(
+        "--host-concurrency",
+        type=int,
+        default=256,
+        help="METADATA_HOST_CONCURRENCY_LIMIT: every simulated token lives on one host",
+    )
+    parser.add_argument("--api-workers", type=int, default=2)
+    parser.add_argument("--api-threads", type=int, default=4)
+    parser.add_argument("--duration", default="15s", help="wrk duration per route")
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for indexing")
+    parser.add_argument("--skip-api", action="store_true", help="index only, no wrk")
+    parser.add_argument("--write", type=Path, help="append the result table to this file")
+    parser.add_argument("--label", default="", help="a note for the result table")
+    args = parser.parse_args(argv)
+    return Options(
+        nft_tokens=args.nft_tokens,
+        latency_ms=args.latency_ms,
+        jitter_ms=args.jitter_ms,
+        workers=args.workers,
+        worker_concurrency=args.worker_concurrency,
+        host_concurrency=args.host_concurrency,
+        api_workers=args.api_workers,
+        api_threads=args.api_threads,
+        duration=args.duration,
+        connections=args.connections,
+        timeout_s=args.timeout,
+        skip_api=args.skip_api,
+        write=args.write,
+        label=args.label,
+    )
+
+
+def scenario(options: Options) -> dict[str, Any]:
+    nft_sizes = [int(options.nft_tokens * share) for share in NFT_SHARES]
+    nft_sizes[-1] = options.nft_tokens - sum(nft_sizes[:-1])
+    contracts: list[dict[str, Any]] = []
+    for i, size in enumerate(nft_sizes, start=1):
+        contracts.append(
+            {
+                "name": f"bench-nft-{i}",
+                "deployer_seed": f"bench/nft-{i}",
+                "kind": "sip-009",
+                "block_height": 2 + i,
+                "last_token_id": size,
+                "collection": {"title": f"Bench Collection {i}", "description": "benchmark"},
+            }
+        )
+    for i in range(1, FT_CONTRACTS + 1):
+        contracts.append(
+            {
+                "name": f"bench-ft-{i}",
+                "deployer_seed": f"bench/ft-{i}",
+                "kind": "sip-010",
+                "block_height": 2,
+                "token": {
+                    "name": f"Bench Token {i}",
+                    "symbol": f"BT{i}",
+                    "decimals": 6,
+                    "total_supply": "1000000000000",
+                },
+            }
+        )
+    for i in range(1, SFT_CONTRACTS + 1):
+        contracts.append(
+            {
+                "name": f"bench-sft-{i}",
+                "deployer_seed": f"bench/sft-{i}",
+                "kind": "sip-013",
+                "block_height": 3,
+                "tokens": [
+                    {"id": n, "decimals": 0, "total_supply": 1000} for n in range(1, SFT_TOKENS + 1)
+                ],
+            }
+        )
+    return {
+        "network": "mainnet",
+        "chain_tip_height": 8,
+        "metadata_latency_ms": options.latency_ms,
+        "metadata_jitter_ms": options.jitter_ms,
+        "contracts": contracts,
+    }
+
+
+def expected_tokens(options: Options) -> int:
+    return options.nft_tokens + FT_CONTRACTS + SFT_CONTRACTS * SFT_TOKENS
+
+
+def run(options: Options, results: Results, tmp: Path) -> None:
+    suffix = f"{os.getpid()}"
+    db_name, chain_name = f"tm_bench_{suffix}", f"stacks_api_bench_{suffix}"
+    database_url = f"postgresql://postgres@127.0.0.1:5432/{db_name}"
+    chain_url = f"postgresql://postgres@127.0.0.1:5432/{chain_name}"
+    redis_url = "redis://127.0.0.1:6379/15"
+    scenario_path = tmp / "scenario.json"
+    scenario_path.write_text(json.dumps(scenario(options)))
+    node_port, metadata_port, api_port = free_port(), free_port(), free_port()
+    with ExitStack() as stack:
+        stack.callback(drop_databases, db_name, chain_name)
+        redis.Redis.from_url(redis_url).flushdb()
+        env = process_env(
+            {
+                "DATABASE_URL": database_url,
+                "REDIS_URL": redis_url,
+                "STACKS_API_DATABASE_URL": chain_url,
+                "STACKS_NODE_RPC_URL": f"http://127.0.0.1:{node_port}",
+                "METADATA_FETCH_ALLOW_PRIVATE_NETWORKS": "true",
+                "METADATA_HOST_CONCURRENCY_LIMIT": str(options.host_concurrency),
+                "CHAIN_POLL_INTERVAL_S": "1",
+                "CELERY_BEAT_SCHEDULE": str(tmp / "beat-schedule"),
+                "API_HOST": "127.0.0.1",
+                "API_PORT": str(api_port),
+                "API_WORKERS": str(options.api_workers),
+                "API_THREADS": str(options.api_threads),
+                "API_ACCESS_LOG": "/dev/null",
+                "WORKER_METRICS_PORT": "0",
+                "LOG_LEVEL": "WARNING",
+            }
+        )
+        if options.worker_concurrency:
+            env["WORKER_CONCURRENCY"] = str(options.worker_concurrency)
+        subprocess.run(
+            [sys.executable, "-m", "shared.manage", "ensure-database"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+        )
+        alembic = Path(sys.executable).with_name("alembic")
+        subprocess.run([str(alembic), "upgrade", "head"], cwd=ROOT, env=env, check=True)
+        devnet = stack.enter_context(
+            running(
+                "devnet",
+                f"{sys.executable} -m devnet serve --scenario {scenario_path} "
+                f"--node-port {node_port} --metadata-port {metadata_port} "
+                f"--database-url {chain_url}",
+                env,
+                tmp,
+            )
+        )
+        wait_until(
+            lambda: "stacks node rpc" in devnet.log_path.read_text(errors="replace"),
+            120,
+            "the simulated network",
+            alive=lambda: devnet.log_tail() if devnet.process.poll() is not None else None,
+        )
+        processes = {"devnet": devnet}
+        sampler = stack.enter_context(rss_sampler(processes))
+        start = time.time()
+        for n in range(options.workers):
+            name = f"worker-{n + 1}"
+            processes[name] = stack.enter_context(
+                running(name, procfile_command("worker"), env, tmp)
+            )
+        processes["beat"] = stack.enter_context(running("beat", procfile_command("beat"), env, tmp))
+        processes["api"] = stack.enter_context(running("api", procfile_command("api"), env, tmp))
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            wait_until(
+                lambda: indexing_finished(conn, options),
+                options.timeout_s,
+                "every job to finish",
+                interval=0.25,
+                alive=lambda: dead_process(processes),
+            )
+            results.total_s = time.time() - start
+            sampler.sample()
+            results.cpu_s = dict(sampler.cpu_s)
+            collect(conn, start, results)
+        results.rss_mb = dict(sampler.peak_mb)
+        if not options.skip_api:
+            results.api = measure_api(options, f"http://127.0.0.1:{api_port}", database_url, tmp)
+        results.rss_mb.update(
+            {k: max(v, results.rss_mb.get(k, 0.0)) for k, v in sampler.peak_mb.items()}
+        )
+
+
+def indexing_finished(conn: psycopg.Connection[Any], options: Options) -> bool:
+    row = conn.execute(
+        """SELECT (SELECT count(*) FROM tokens),
+                  (SELECT count(*) FROM jobs WHERE status IN ('pending', 'queued')),
+                  (SELECT count(*) FROM smart_contracts)"""
+    ).fetchone()
+    assert row is not None
+    tokens, unfinished, contracts = row
+    return bool(
+        tokens >= expected_tokens(options)
+        and contracts >= len(NFT_SHARES) + FT_CONTRACTS + SFT_CONTRACTS
+        and unfinished == 0
+    )
+
+
+def collect(conn: psycopg.Connection[Any], start: float, results: Results) -> None:
+    row = conn.execute(
+        """SELECT (SELECT count(*) FROM tokens), (SELECT count(*) FROM smart_contracts),
+                  (SELECT extract(epoch FROM max(created_at)) FROM smart_contracts),
+                  (SELECT extract(epoch FROM max(updated_at)) FROM jobs
+                    WHERE smart_contract_id IS NOT NULL),
+                  (SELECT extract(epoch FROM min(created_at)) FROM jobs WHERE token_id IS NOT NULL),
+                  (SELECT extract(epoch FROM max(updated_at)) FROM jobs
+                    WHERE token_id IS NOT NULL)"""
+    ).fetchone()
+    assert row is not None
+    tokens, contracts, imported, contracts_done, first_token_job, tokens_done = row
+    results.tokens, results.contracts = tokens, contracts
+    results.stages = {
+        "start -> every contract imported": float(imported) - start,
+        "start -> every contract job done (tokens enumerated)": float(contracts_done) - start,
+        "first token job -> last token done": float(tokens_done) - float(first_token_job),
+        "start -> last token done": float(tokens_done) - start,
+    }
+    results.statuses = dict(
+        conn.execute("SELECT status::text, count(*) FROM jobs GROUP BY 1 ORDER BY 1").fetchall()
+    )
+
+
+def dead_process(processes: dict[str, Running]) -> str | None:
+    for proc in processes.values():
+        if proc.process.poll() is not None:
+            return proc.log_tail()
+    return None
+
+
+def drop_databases(*names: str) -> None:
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        for name in names:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# --- peak memory -----------------------------------------------------------------------------
+
+
+class _Sampler:
+    def __init__(self, processes: dict[str, Running]) -> None:
+        self.processes = processes
+        self.peak_mb: dict[str, float] = {}
+        self.cpu_s: dict[str, float] = {}
+        self.stopped = threading.Event()
+
+    def loop(self) -> None:
+        while not self.stopped.wait(0.2):
+            self.sample()
+
+    def sample(self) -> None:
+        for name, proc in list(self.processes.items()):
+            for label, kb in tree_rss_kb(proc.process.pid, name).items():
+                self.peak_mb[label] = max(self.peak_mb.get(label, 0.0), kb / 1024)
+            cpu = _cpu_s(proc.process.pid)
+            if cpu is not None:
+                self.cpu_s[name] = cpu
+
+
+@contextmanager
+def rss_sampler(processes: dict[str, Running]) -> Iterator[_Sampler]:
+    sampler = _Sampler(processes)
+    thread = threading.Thread(target=sampler.loop, daemon=True)
+    thread.start()
+    try:
+        yield sampler
+    finally:
+        sampler.stopped.set()
+        thread.join()
+
+
+def tree_rss_kb(pid: int, name: str) -> dict[str, int]:
+    """RSS of a process and, separately, of each child (gunicorn's workers)."""
+    sizes = {name: _rss_kb(pid)}
+    for i, child in enumerate(_children(pid), start=1):
+        sizes[f"{name} child {i}"] = _rss_kb(child)
+    return {k: v for k, v in sizes.items() if v}
+
+
+def _cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds of a process so far."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(p) for p in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
+def _rss_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        return 0
+    return 0
+
+
+# --- API -------------------------------------------------------------------------------------
+
+
+def measure_api(options: Options, base: str, database_url: str, tmp: Path) -> list[dict[str, Any]]:
+    with psycopg.connect(database_url) as conn:
+        nfts = conn.execute(
+            """SELECT c.principal, t.token_number FROM tokens t
+               JOIN smart_contracts c ON c.id = t.smart_contract_id WHERE t.type = 'nft'"""
+        ).fetchall()
+        fts = [
+            r[0]
+            for r in conn.execute("SELECT principal FROM smart_contracts WHERE sip = 'sip-010'")
+        ]
+    rng = random.Random(7)
+    routes = {
+        "GET /nft/{principal}/{id} (random of all NFTs)": [
+            f"/metadata/v1/nft/{p}/{n}" for p, n in nfts
+        ],
+        "GET /ft/{principal} (random of 5)": [f"/metadata/v1/ft/{p}" for p in fts],
+        "GET /ft?limit=60": ["/metadata/v1/ft?limit=60"],
+        "GET /search (50 random NFT ids)": [
+            "/metadata/v1/search?" + "&".join(f"contract={p}:{n}" for p, n in rng.sample(nfts, 50))
+            for _ in range(200)
+        ],
+    }
+    measured = []
+    for name, paths in routes.items():
+        path_file = tmp / f"paths-{len(measured)}.txt"
+        path_file.write_text("\n".join(paths) + "\n")
+        check = subprocess.run(
+            ["curl", "-fsS", "-o", "/dev/null", base + paths[0]], capture_output=True, text=True
+        )
+        if check.returncode != 0:
+            raise SystemExit(f"{name}: {base + paths[0]} failed: {check.stderr}")
+        output = subprocess.run(
+            [
+                "wrk",
+                "-t2",
+                f"-c{options.connections}",
+                f"-d{options.duration}",
+                "--latency",
+                "-s",
+                str(ROOT / "bench" / "paths.lua"),
+                base,
+                "--",
+                str(path_file),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        measured.append({"route": name, **parse_wrk(output)})
+    return measured
+
+
+def parse_wrk(output: str) -> dict[str, Any]:
+    def latency(percent: str) -> float:
+        match = re.search(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
+        if not match:
+            return float("nan")
+        scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[match.group(2)]
+        return float(match.group(1)) * scale
+
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    socket_errors = re.search(r"Socket errors:(.*)", output)
+    return {
+        "rps": float(rps.group(1)) if rps else 0.0,
+        "p50_ms": latency("50"),
+        "p99_ms": latency("99"),
+        "non_2xx": int(errors.group(1)) if errors else 0,
+        "socket_errors": socket_errors.group(1).strip() if socket_errors else "",
+    }
+
+
+# --- report ----------------------------------------------------------------------------------
+
+
+def machine_facts() -> str:
+    cpu = "unknown CPU"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    with psycopg.connect(ADMIN_URL) as conn:
+        row = conn.execute("SHOW server_version").fetchone()
+    postgres = row[0] if row else "?"
+    return (
+        f"{os.cpu_count()} cores ({cpu}), {mem_kb / 1024 / 1024:.0f} GiB, "
+        f"{platform.system()} {platform.release()}, Python {platform.python_version()}, "
+        f"Postgres {postgres}, commit {commit or '?'}"
+    )
+
+
+def render(results: Results) -> str:
+    o = results.options
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        f"### {when}{' - ' + o.label if o.label else ''}",
+        "",
+        f"Machine: {machine_facts()}",
+        "",
+        f"Scenario: {o.nft_tokens:,} NFTs in 3 collections, {FT_CONTRACTS} FTs, "
+        f"{SFT_CONTRACTS}x{SFT_TOKENS} SFTs; metadata latency {o.latency_ms} ms "
+        f"+- {o.jitter_ms} ms; {o.workers} worker process(es)"
+        f"{f' x {o.worker_concurrency} threads' if o.worker_concurrency else ''}; "
+        f"METADATA_HOST_CONCURRENCY_LIMIT={o.host_concurrency}; "
+        f"API {o.api_workers} workers x {o.api_threads} threads.",
+        "",
+        "| indexing | value |",
+        "|---|---|",
+        f"| tokens | {results.tokens:,} ({results.contracts} contracts) |",
+        f"| jobs by status | {', '.join(f'{k} {v:,}' for k, v in results.statuses.items())} |",
+        f"| wall time, processes started -> every job finished | {results.total_s:.1f} s |",
+        f"| **tokens/s end to end** | **{results.tokens / results.total_s:.0f}** |",
+    ]
+    for stage, seconds in results.stages.items():
+        lines.append(f"| {stage} | {seconds:.1f} s |")
+    token_stage = results.stages.get("first token job -> last token done")
+    if token_stage:
+        lines.append(f"| tokens/s in the token stage | {results.tokens / token_stage:.0f} |")
+    for name, seconds in sorted(results.cpu_s.items()):
+        per_token = seconds / max(results.tokens, 1) * 1000
+        lines.append(f"| CPU while indexing, {name} | {seconds:.1f} s ({per_token:.2f} ms/token) |")
+    for name, mb in sorted(results.rss_mb.items()):
+        lines.append(f"| peak RSS {name} | {mb:.0f} MB |")
+    if results.api:
+        lines += [
+            "",
+            f"| API route (wrk, {o.connections} connections, {o.duration}) | req/s | p50 | p99 "
+            "| errors |",
+            "|---|---|---|---|---|",
+        ]
+        for row in results.api:
+            errors = row["non_2xx"] or row["socket_errors"] or 0
+            lines.append(
+                f"| {row['route']} | {row['rps']:,.0f} | {row['p50_ms']:.1f} ms "
+                f"| {row['p99_ms']:.1f} ms | {errors} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,295 @@
+"""Image jobs in Postgres: pending -> queued -> done | failed, apart from token jobs (fix 13).
+
+A metadata row gets an image job when it has an image of its own: the default locale's row,
+and any other locale's row whose image differs from the default's (the others share the
+default's cached files). Claiming is a conditional UPDATE whose lease value is also the
+claim's token, so a message delivered twice, or a worker that outlived its lease, changes
+nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, and_, case, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session, aliased
+
+from shared.models import ImageJob, JobStatus, Metadata, SmartContract, Token
+
+# A queued image job nobody claimed for this long lost its message.
+LOST_IMAGE_MESSAGE_AFTER = timedelta(minutes=10)
+_LOCALE_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+@dataclass(frozen=True)
+class ClaimedImageJob:
+    id: int
+    metadata_id: int
+    retry_count: int
+    claim: datetime  # the lease end this claim set: only its holder may finish the job
+    token_id: int
+    principal: str
+    token_number: int
+    image: str
+    locale: str | None
+    is_default: bool
+
+    @property
+    def key_stem(self) -> str:
+        """`<principal>/<token_number>`, plus the locale for a locale's own image."""
+        stem = f"{self.principal}/{self.token_number}"
+        if self.is_default or not self.locale:
+            return stem
+        locale = _LOCALE_UNSAFE.sub("_", self.locale)[:64]
+        if locale != self.locale:  # keep distinct locales distinct after escaping
+            locale += "_" + hashlib.sha256(self.locale.encode()).hexdigest()[:8]
+        return f"{stem}-{locale}"
+
+
+@dataclass(frozen=True)
+class ImageOutcome:
+    status: JobStatus
+    invalid_reason: int | None = None
+    retry_after_s: float | None = None
+    error: str | None = None
+    uses_retry: bool = True  # False when the host was only busy
+    cached_image: str | None = None
+    cached_thumbnail_image: str | None = None
+
+
+@contextmanager
+def keeping_cached_images(session: Session, token_id: int, *, enabled: bool) -> Iterator[None]:
+    """Around replacing a token's metadata rows (IMAGE_CACHE_PROCESSOR_ENABLED): every new
+    row with an image of its own gets an image job, and a row whose image is unchanged keeps
+    its cached URLs meanwhile (the job then refreshes the files behind them)."""
+    if not enabled:
+        yield
+        return
+    cached = session.execute(
+        select(
+            Metadata.l10n_locale,
+            Metadata.image,
+            Metadata.cached_image,
+            Metadata.cached_thumbnail_image,
+        ).where(Metadata.token_id == token_id, Metadata.cached_image.is_not(None))
+    ).all()
+    yield
+    for row in cached:
+        session.execute(
+            update(Metadata)
+            .where(Metadata.token_id == token_id, Metadata.image == row.image)
+            .where(Metadata.l10n_locale.is_not_distinct_from(row.l10n_locale))
+            .values(
+                cached_image=row.cached_image, cached_thumbnail_image=row.cached_thumbnail_image
+            )
+            .execution_options(synchronize_session=False)
+        )
+    schedule_image_jobs(session, token_id)
+
+
+def schedule_image_jobs(session: Session, token_id: int) -> int:
+    """Create (or reset) the image jobs of a token's metadata rows, just stored."""
+    return _upsert_jobs(session, Metadata.token_id == token_id)
+
+
+def reset_image_jobs(
+    session: Session, smart_contract_id: int, token_numbers: Sequence[int] | None
+) -> int:
+    """Pend these tokens' image jobs, due now, creating missing ones (admin `cache-images`);
+    all of the contract's tokens when `token_numbers` is None. Returns the jobs touched."""
+    tokens = select(Token.id).where(Token.smart_contract_id == smart_contract_id)
+    if token_numbers is not None:
+        if not token_numbers:
+            return 0
+        tokens = tokens.where(Token.token_number.in_(list(token_numbers)))
+    return _upsert_jobs(session, Metadata.token_id.in_(tokens.scalar_subquery()))
+
+
+def _upsert_jobs(session: Session, rows: ColumnElement[bool]) -> int:
+    """A job runs again from scratch; one running now becomes due when its lease ends."""
+    running = and_(ImageJob.status == JobStatus.QUEUED, ImageJob.locked_until > func.now())
+    statement = (
+        insert(ImageJob)
+        .from_select(["metadata_id"], select(Metadata.id).where(rows, _has_own_image()))
+        .on_conflict_do_update(
+            index_elements=[ImageJob.metadata_id],
+            set_={
+                "status": JobStatus.PENDING,
+                "retry_count": 0,
+                "retry_after": case((running, ImageJob.locked_until), else_=None),
+                "invalid_reason": None,
+                "last_error": None,
+                "updated_at": func.now(),
+            },
+        )
+        .returning(ImageJob.id)
+    )
+    return len(session.scalars(statement).all())
+
+
+def _has_own_image() -> ColumnElement[bool]:
+    """A string image that is the default row's, or differs from it."""
+    default = aliased(Metadata)
+    default_image = (
+        select(default.image)
+        .where(default.token_id == Metadata.token_id, default.l10n_default.is_(True))
+        .limit(1)
+        .scalar_subquery()
+    )
+    return and_(
+        Metadata.image.is_not(None),
+        Metadata.image != "",
+        or_(Metadata.l10n_default.is_(True), Metadata.image.is_distinct_from(default_image)),
+    )
+
+
+def queue_due_image_jobs(
+    session: Session, limit: int, *, broker_reset: bool = False, max_waiting: int | None = None
+) -> list[int]:
+    """Mark due pending image jobs queued (oldest first) and return their ids, to send after
+    the commit. Stranded queued jobs are recovered first; `max_waiting` caps how many may
+    sit queued at once, so a backlog waits here rather than in Redis."""
+    _recover_stranded(session, broker_reset)
+    if max_waiting is not None:
+        waiting = session.scalar(
+            select(func.count()).select_from(ImageJob).where(ImageJob.status == JobStatus.QUEUED)
+        )
+        limit = min(limit, max_waiting - (waiting or 0))
+    if limit <= 0:
+        return []
+    due = session.scalars(
+        select(ImageJob.id)
+        .where(ImageJob.status == JobStatus.PENDING)
+        .where(or_(ImageJob.retry_after.is_(None), ImageJob.retry_after <= func.now()))
+        .order_by(func.coalesce(ImageJob.retry_after, ImageJob.updated_at), ImageJob.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    if due:
+        session.execute(
+            update(ImageJob)
+            .where(ImageJob.id.in_(due))
+            # A lease left from before a reset is over (the job was due only after it).
+            .values(status=JobStatus.QUEUED, locked_until=None, updated_at=func.now())
+            .execution_options(synchronize_session=False)
+        )
+    return list(due)
+
+
+def _recover_stranded(session: Session, broker_reset: bool) -> None:
+    """queued -> pending for dead workers' jobs and jobs whose message is gone."""
+    lost: ColumnElement[bool] = ImageJob.locked_until.is_(None)
+    if not broker_reset:
+        lost = and_(lost, ImageJob.updated_at < func.now() - LOST_IMAGE_MESSAGE_AFTER)
+    session.execute(
+        update(ImageJob)
+        .where(ImageJob.status == JobStatus.QUEUED)
+        .where(or_(ImageJob.locked_until < func.now(), lost))
+        .values(status=JobStatus.PENDING, locked_until=None, updated_at=func.now())
+        .execution_options(synchronize_session=False)
+    )
+
+
+def claim_image_job(session: Session, job_id: int, lease: timedelta) -> ClaimedImageJob | None:
+    """Take a queued image job for `lease`, with what caching it needs; None if not claimable."""
+    row = session.execute(
+        update(ImageJob)
+        .where(ImageJob.id == job_id, ImageJob.status == JobStatus.QUEUED)
+        .where(or_(ImageJob.locked_until.is_(None), ImageJob.locked_until < func.now()))
+        .where(Metadata.id == ImageJob.metadata_id, Token.id == Metadata.token_id)
+        .where(SmartContract.id == Token.smart_contract_id)
+        .values(locked_until=func.now() + lease, updated_at=func.now())
+        .returning(
+            ImageJob.id,
+            ImageJob.metadata_id,
+            ImageJob.retry_count,
+            ImageJob.locked_until,
+            Token.id.label("token_id"),
+            SmartContract.principal,
+            Token.token_number,
+            Metadata.image,
+            Metadata.l10n_locale,
+            Metadata.l10n_default,
+        )
+        .execution_options(synchronize_session=False)
+    ).first()
+    if row is None:
+        return None
+    return ClaimedImageJob(
+        id=row.id,
+        metadata_id=row.metadata_id,
+        retry_count=row.retry_count,
+        claim=row.locked_until,
+        token_id=row.token_id,
+        principal=row.principal,
+        token_number=int(row.token_number),
+        image=row.image or "",
+        locale=row.l10n_locale,
+        is_default=bool(row.l10n_default),
+    )
+
+
+def finish_image_job(session: Session, job: ClaimedImageJob, outcome: ImageOutcome) -> bool:
+    """Record the outcome while our claim holds; on success set the cached image URLs of
+    the row and of the token's rows sharing its image. False if the claim was lost."""
+    values: dict[str, object] = {
+        "status": outcome.status,
+        "invalid_reason": outcome.invalid_reason,
+        "locked_until": None,
+        "updated_at": func.now(),
+        "last_error": outcome.error[:2000] if outcome.error else None,
+        "retry_after": None,
+    }
+    if outcome.status == JobStatus.PENDING:
+        values["retry_count"] = ImageJob.retry_count + (1 if outcome.uses_retry else 0)
+        values["retry_after"] = func.now() + timedelta(seconds=outcome.retry_after_s or 0)
+    elif outcome.status == JobStatus.DONE:
+        values["retry_count"] = 0
+    finished = session.execute(
+        update(ImageJob)
+        .where(ImageJob.id == job.id, ImageJob.status == JobStatus.QUEUED)
+        .where(ImageJob.locked_until == job.claim)
+        .values(**values)
+        .returning(ImageJob.id)
+        .execution_options(synchronize_session=False)
+    ).first()
+    if finished is None:
+        return False
+    if outcome.status == JobStatus.DONE:
+        _store_cached_urls(session, job, outcome)
+    return True
+
+
+def _store_cached_urls(session: Session, job: ClaimedImageJob, outcome: ImageOutcome) -> None:
+    """The token changed for API clients too: its `updated_at` (the ETag) moves."""
+    has_own_job = select(ImageJob.id).where(ImageJob.metadata_id == Metadata.id).exists()
+    session.execute(
+        update(Metadata)
+        .where(
+            or_(
+                Metadata.id == job.metadata_id,
+                and_(
+                    Metadata.token_id == job.token_id,
+                    Metadata.image == job.image,
+                    ~has_own_job,
+                ),
+            )
+        )
+        .values(
+            cached_image=outcome.cached_image,
+            cached_thumbnail_image=outcome.cached_thumbnail_image,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        update(Token)
+        .where(Token.id == job.token_id, Token.updated_at.is_not(None))
+        .values(updated_at=func.now())
+        .execution_options(synchronize_session=False)
+    )
