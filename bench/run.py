@@ -17,11 +17,13 @@ requests/s with p50/p99 latency for `GET /nft/...`, `GET /ft/...`, `GET /ft?limi
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import platform
 import random
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -48,6 +50,7 @@ from support.processes import (  # noqa: E402
     wait_until,
 )
 
+LOCK_PATH = Path(tempfile.gettempdir()) / "stacks-token-metadata-bench.lock"
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 FT_CONTRACTS = 5
 SFT_CONTRACTS = 2
@@ -89,7 +92,9 @@ class Results:
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_args(argv)
     results = Results(options)
-    with tempfile.TemporaryDirectory(prefix="tm-bench-") as tmp:
+    # SIGTERM cleans up like Ctrl-C: processes stopped, databases dropped.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    with one_run_at_a_time(), tempfile.TemporaryDirectory(prefix="tm-bench-") as tmp:
         run(options, results, Path(tmp))
     report = render(results)
     print(report)
@@ -98,6 +103,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             out.write("\n" + report)
         print(f"appended to {options.write}")
     return 0
+
+
+@contextmanager
+def one_run_at_a_time() -> Iterator[None]:
+    """Two runs would share the Redis database and each other's CPU: refuse the second."""
+    with open(LOCK_PATH, "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SystemExit(f"another benchmark is running ({LOCK_PATH} is locked)") from None
+        yield
 
 
 def parse_args(argv: Sequence[str] | None) -> Options:

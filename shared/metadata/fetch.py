@@ -118,7 +118,9 @@ class MetadataFetcher:
         if timeout <= 0:
             raise MetadataTimeoutError(f"Timed out fetching {url}")
         # The adapter, not Session.send: that would parse redirects and store cookies itself.
-        request = self._session.prepare_request(requests.Request("GET", url, headers=headers))
+        # Prepared by hand: the session's cookie and environment merging is not needed.
+        request = requests.PreparedRequest()
+        request.prepare(method="GET", url=url, headers={**self._session.headers, **headers})
         response = self._adapter.send(request, stream=True, timeout=(timeout, timeout), verify=True)
         exchange.watch(response)
         header_bytes = sum(len(k) + len(v) + 4 for k, v in response.headers.items())

@@ -126,7 +126,11 @@ def build_processor(
             "STACKS_NODE_RPC_URL is not set "
             "(`make run` starts a simulated network when no node is configured)"
         )
-    node = StacksNodeClient(settings.stacks_node_rpc_url, timeout_s=settings.stacks_node_timeout_s)
+    node = StacksNodeClient(
+        settings.stacks_node_rpc_url,
+        timeout_s=settings.stacks_node_timeout_s,
+        connections=settings.worker_fetch_concurrency,
+    )
     ctx = JobContext(settings, sessions, enqueue, LeaseKeeper(sessions))
     rate_limits = RateLimitedHosts(sessions, settings.metadata_rate_limited_host_retry_after)
     metadata = metadata_service(settings, rate_limits, host_slots(settings))

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import threading
+import json
 from collections.abc import Sequence
 from typing import Any
 
-import requests
+import urllib3
 
 from shared import clarity
 from shared.deadline import check_deadline
@@ -19,20 +19,14 @@ from shared.errors import (
 
 
 class StacksNodeClient:
-    """One client per process; its HTTP session keeps connections to the node alive."""
+    """One client per process, shared by its threads; keeps up to `connections` keep-alive
+    connections to the node (urllib3 directly: a node call is hot, requests' per-call
+    environment and hook handling is not free)."""
 
-    def __init__(self, base_url: str, *, timeout_s: float = 10.0) -> None:
+    def __init__(self, base_url: str, *, timeout_s: float = 10.0, connections: int = 16) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
-        self._local = threading.local()
-
-    @property
-    def _session(self) -> requests.Session:
-        session: requests.Session | None = getattr(self._local, "session", None)
-        if session is None:
-            session = requests.Session()
-            self._local.session = session
-        return session
+        self._http = urllib3.PoolManager(num_pools=4, maxsize=connections, retries=False)
 
     def call_read_only(
         self, contract_id: str, function: str, args: Sequence[clarity.ClarityValue] = ()
@@ -79,13 +73,20 @@ class StacksNodeClient:
 
     def _post_json(self, url: str, body: dict[str, Any]) -> dict[str, Any]:
         try:
-            response = self._session.post(url, json=body, timeout=self.timeout_s)
-        except requests.RequestException as exc:
+            response = self._http.request(
+                "POST",
+                url,
+                body=json.dumps(body).encode(),
+                headers=_JSON_HEADERS,
+                timeout=self.timeout_s,
+            )
+        except urllib3.exceptions.HTTPError as exc:
             raise StacksNodeHttpError(f"{url}: {exc}") from exc
-        if not response.ok:
-            raise StacksNodeHttpError(f"{url}: HTTP {response.status_code}: {response.text[:200]}")
+        if response.status >= 400:
+            text = response.data[:200].decode("utf-8", "replace")
+            raise StacksNodeHttpError(f"{url}: HTTP {response.status}: {text}")
         try:
-            payload = response.json()
+            payload = json.loads(response.data)
         except ValueError as exc:
             raise StacksNodeJsonParseError(f"{url}: body is not JSON") from exc
         if not isinstance(payload, dict):
@@ -93,9 +94,10 @@ class StacksNodeClient:
         return payload
 
     def close(self) -> None:
-        session: requests.Session | None = getattr(self._local, "session", None)
-        if session is not None:
-            session.close()
+        self._http.clear()
+
+
+_JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
 
 
 def unwrap(value: clarity.ClarityValue) -> clarity.ClarityValue:
