@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
-from sqlalchemy import Table, bindparam, delete, func, insert, select
+from sqlalchemy import Table, delete, insert, select, text
 from sqlalchemy.orm import Session
 
 from shared.clarity import UInt
@@ -17,8 +18,6 @@ from shared.metadata.uris import token_specific_uri
 from shared.models import (
     Base,
     Metadata,
-    MetadataAttribute,
-    MetadataProperty,
     SmartContract,
     Token,
     TokenType,
@@ -151,13 +150,19 @@ def store_tokens_data(
     pairs = [(token, data) for token, data in pairs if token.id in existing]
     if not pairs:
         return []
-    tokens = _table(Token)
+    facts = [(token.id, data) for token, data in pairs]
     session.execute(
-        tokens.update()
-        .where(tokens.c.id == bindparam("token_id"))
-        .values({name: bindparam(name) for name in TokenData().contract_fields()})
-        .values(updated_at=func.now()),
-        [{"token_id": token.id, **data.contract_fields()} for token, data in pairs],
+        _UPDATE_TOKENS,
+        {
+            "ids": [token_id for token_id, _ in facts],
+            "uris": [data.uri for _, data in facts],
+            "names": [data.name for _, data in facts],
+            "symbols": [data.symbol for _, data in facts],
+            "decimals": [data.decimals for _, data in facts],
+            "supplies": [
+                None if data.total_supply is None else str(data.total_supply) for _, data in facts
+            ],
+        },
     )
     if cache_images:
         for token, data in pairs:
@@ -194,25 +199,59 @@ def _replace_metadata(
             for token_id, row in rows
         ],
     ).all()
-    attributes = [
-        {
-            "metadata_id": metadata_id,
-            "trait_type": a.trait_type,
-            "value": a.value,
-            "display_type": a.display_type,
-        }
-        for metadata_id, (_, row) in zip(metadata_ids, rows, strict=True)
-        for a in row.attributes
-    ]
+    pairs = list(zip(metadata_ids, rows, strict=True))
+    attributes = [(mid, a) for mid, (_, row) in pairs for a in row.attributes]
     if attributes:
-        session.execute(insert(_table(MetadataAttribute)), attributes)
-    properties = [
-        {"metadata_id": metadata_id, "name": name, "value": value}
-        for metadata_id, (_, row) in zip(metadata_ids, rows, strict=True)
-        for name, value in row.properties.items()
-    ]
+        session.execute(
+            _INSERT_ATTRIBUTES,
+            {
+                "metadata_ids": [mid for mid, _ in attributes],
+                "trait_types": [a.trait_type for _, a in attributes],
+                "values": [json.dumps(a.value) for _, a in attributes],
+                "display_types": [a.display_type for _, a in attributes],
+            },
+        )
+    properties = [(mid, k, v) for mid, (_, row) in pairs for k, v in row.properties.items()]
     if properties:
-        session.execute(insert(_table(MetadataProperty)), properties)
+        session.execute(
+            _INSERT_PROPERTIES,
+            {
+                "metadata_ids": [mid for mid, _, _ in properties],
+                "names": [name for _, name, _ in properties],
+                "values": [json.dumps(value) for _, _, value in properties],
+            },
+        )
+
+
+# Many rows in one statement each: arrays of values, unnested by Postgres.
+_UPDATE_TOKENS = text(
+    """
+    UPDATE tokens SET uri = u.uri, name = u.name, symbol = u.symbol, decimals = u.decimals,
+           total_supply = u.total_supply, updated_at = NOW()
+      FROM unnest(CAST(:ids AS integer[]), CAST(:uris AS text[]), CAST(:names AS text[]),
+                  CAST(:symbols AS text[]), CAST(:decimals AS integer[]),
+                  CAST(:supplies AS numeric[]))
+           AS u(id, uri, name, symbol, decimals, total_supply)
+     WHERE tokens.id = u.id
+    """
+)
+_INSERT_ATTRIBUTES = text(
+    """
+    INSERT INTO metadata_attributes (metadata_id, trait_type, value, display_type)
+    SELECT u.metadata_id, u.trait_type, CAST(u.value AS jsonb), u.display_type
+      FROM unnest(CAST(:metadata_ids AS integer[]), CAST(:trait_types AS text[]),
+                  CAST(:values AS text[]), CAST(:display_types AS text[]))
+           AS u(metadata_id, trait_type, value, display_type)
+    """
+)
+_INSERT_PROPERTIES = text(
+    """
+    INSERT INTO metadata_properties (metadata_id, name, value)
+    SELECT u.metadata_id, u.name, CAST(u.value AS jsonb)
+      FROM unnest(CAST(:metadata_ids AS integer[]), CAST(:names AS text[]),
+                  CAST(:values AS text[])) AS u(metadata_id, name, value)
+    """
+)
 
 
 def _table(model: type[Base]) -> Table:
