@@ -33,6 +33,8 @@ class LoopbackServer(ThreadingHTTPServer):
     """A threaded HTTP/1.1 server bound to 127.0.0.1 that hands every request to its app."""
 
     daemon_threads = True
+    # Workers open a hundred connections at once; the default backlog of 5 resets them.
+    request_queue_size = 1024
 
     def __init__(self, app: App, port: int = 0) -> None:
         super().__init__((LOOPBACK, port), _Handler)

@@ -26,7 +26,12 @@ class StacksNodeClient:
     def __init__(self, base_url: str, *, timeout_s: float = 10.0, connections: int = 16) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
-        self._http = urllib3.PoolManager(num_pools=4, maxsize=connections, retries=False)
+        # A read-only call is idempotent: a connection refused, or reset before the answer
+        # (a keep-alive connection the node closed meanwhile), is tried once more at once.
+        retries = urllib3.Retry(
+            total=1, connect=1, read=1, status=0, redirect=0, other=0, allowed_methods=None
+        )
+        self._http = urllib3.PoolManager(num_pools=4, maxsize=connections, retries=retries)
 
     def call_read_only(
         self, contract_id: str, function: str, args: Sequence[clarity.ClarityValue] = ()

@@ -16,12 +16,20 @@ from pathlib import Path
 
 import pytest
 import redis
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.orm import sessionmaker
+from support.builders import add_contract
 from support.processes import Running, process_env, procfile_command, running, wait_until
 
 from devnet import chain_db
 from devnet.scenario import Scenario, nft_collection
 from devnet.server import Devnet
+from shared.config import Settings
+from shared.db import session_scope
+from shared.models import Job, JobStatus
+from shared.services.jobs import mark_queued
+from workers.celery_app import create_celery_app
+from workers.runtime import JobEnqueuer
 
 pytestmark = pytest.mark.e2e
 TOKENS = 2000
@@ -173,6 +181,40 @@ def test_restarting_postgres_mid_run_loses_no_token(stack) -> None:
     recovery = s.wait_all_done("every token after a Postgres restart")
     print(f"\nPostgres restarted mid-run: all {TOKENS} done {recovery:.1f}s later")
     assert s.metadata_rows_per_token() == {1}
+
+
+def test_a_new_contract_starts_within_seconds_behind_5000_token_jobs(
+    stack, database_url: str
+) -> None:
+    s = stack(latency_ms=100, tokens=5000)
+    late = nft_collection("late-monkeys", 10, 2)
+    s.devnet.scenario = s.devnet.scenario.with_contracts(late)  # the node knows it; we do not
+    s.start("beat")
+    s.start("worker")
+    wait_until(lambda: s.done() >= 200, DEADLINE_S, "the token backlog to be under way")
+    assert sum(s.counts().values()) == 5000
+    engine = create_engine(database_url, pool_size=1)
+    sessions = sessionmaker(engine)
+    with session_scope(sessions) as session:
+        contract = add_contract(session, late.contract_id, job_status=JobStatus.PENDING)
+        job_id = session.scalars(select(Job.id).where(Job.smart_contract_id == contract.id)).one()
+        messages = mark_queued(session, [job_id])
+    app = create_celery_app(Settings.from_env(s.env))
+    enqueued = time.monotonic()
+    JobEnqueuer(app)(messages)
+    app.close()
+
+    def contract_done() -> bool:
+        with session_scope(sessions) as session:
+            return session.get(Job, job_id).status == JobStatus.DONE  # type: ignore[union-attr]
+
+    wait_until(contract_done, 30, "the new contract's job")
+    waited = time.monotonic() - enqueued
+    backlog = 5000 - s.done()
+    engine.dispose()
+    print(f"\nnew contract done {waited:.2f}s after it was enqueued behind {backlog} token jobs")
+    assert backlog >= 1000  # it really was behind thousands of token jobs
+    assert waited < 5
 
 
 def restart_postgres() -> None:
