@@ -83,8 +83,8 @@ def api_url(tmp_path: Path, database_url: str, redis_url: str) -> Iterator[str]:
 
         def up() -> bool:
             try:
-                return requests.get(f"{url}/metadata/v1/", timeout=2).status_code == 200
-            except requests.ConnectionError:
+                return requests.get(f"{url}/metadata/v1/", timeout=5).status_code == 200
+            except (requests.ConnectionError, requests.Timeout):  # not up, or still warming up
                 return False
 
         dead = lambda: api.log_tail() if api.process.poll() is not None else None  # noqa: E731
