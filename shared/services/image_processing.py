@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -48,6 +46,7 @@ from shared.services.image_cache import (
     claim_image_job,
     finish_image_job,
 )
+from shared.services.metadata import polite_fetch
 from shared.services.rate_limits import RateLimitedHosts, remember_rate_limited_host
 from shared.services.runner import backoff_s
 
@@ -136,16 +135,9 @@ class ImageCacher:
             if is_data_uri(image):
                 return self._inline(image)
             target = fetchable_url(image, self.gateways)
-            hostname = urlsplit(target.url).hostname or ""
-            if self.rate_limits is not None and hostname:
-                self.rate_limits.check(hostname)
-            slot = self.host_slots.slot(hostname) if self.host_slots else nullcontext()
-            with slot:
-                return self.fetcher.fetch_bytes(target.url, target.headers, self.max_bytes)
-        except TooManyRequestsError as exc:
-            if self.rate_limits is not None:  # this process skips the host from now on
-                self.rate_limits.note(exc.hostname, exc.retry_after_s)
-            raise
+            return polite_fetch(
+                self.fetcher, target, self.rate_limits, self.host_slots, self.max_bytes
+            )
         except MetadataSizeExceededError as exc:
             raise ImageTooLargeError(str(exc)) from exc
         except MetadataTimeoutError as exc:

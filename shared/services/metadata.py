@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -123,17 +123,27 @@ class MetadataService:
             return self._fetch_document(uri, target)
 
     def _fetch_document(self, uri: str, target: FetchableUrl) -> dict[str, Any]:
-        hostname = urlsplit(target.url).hostname or ""
-        if self.rate_limits is not None and hostname:
-            self.rate_limits.check(hostname)
-        try:
-            if self.host_slots is None or not hostname:
-                text = self.fetcher.fetch_text(target.url, target.headers)
-            else:
-                with self.host_slots.slot(hostname):
-                    text = self.fetcher.fetch_text(target.url, target.headers)
-        except TooManyRequestsError as exc:
-            if self.rate_limits is not None:
-                self.rate_limits.note(exc.hostname, exc.retry_after_s)
-            raise
-        return parse_metadata_json(text, uri)
+        body = polite_fetch(self.fetcher, target, self.rate_limits, self.host_slots)
+        return parse_metadata_json(body.decode("utf-8-sig", errors="replace"), uri)
+
+
+def polite_fetch(
+    fetcher: MetadataFetcher,
+    target: FetchableUrl,
+    rate_limits: RateLimitedHosts | None,
+    host_slots: HostSlots | None,
+    max_bytes: int | None = None,
+) -> bytes:
+    """Fetch `target` unless its host is rate limited, holding one of the host's slots; a
+    429 makes this process skip the host at once (the job records it for the others)."""
+    hostname = urlsplit(target.url).hostname or ""
+    if rate_limits is not None and hostname:
+        rate_limits.check(hostname)
+    slot = host_slots.slot(hostname) if host_slots is not None and hostname else nullcontext()
+    try:
+        with slot:
+            return fetcher.fetch_bytes(target.url, target.headers, max_bytes)
+    except TooManyRequestsError as exc:
+        if rate_limits is not None:
+            rate_limits.note(exc.hostname, exc.retry_after_s)
+        raise
