@@ -18,6 +18,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
+from support.processes import reap_orphans
 
 from shared.config import Settings
 from shared.db import make_engine
@@ -25,6 +26,7 @@ from shared.db import make_engine
 PG = "127.0.0.1:5432"
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 RUN_ID = uuid.uuid4().hex[:8]
+RUN_LOCK_KEY = "stacks-token-metadata:test-run-lock"
 
 
 class Postgres:
@@ -75,6 +77,14 @@ def _connect_admin() -> tuple[str, Engine]:
     )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_orphans_of_killed_runs() -> None:
+    """Workers and beats that a killed earlier run left behind would eat this run's messages."""
+    reaped = reap_orphans()
+    if reaped:
+        print(f"\nkilled {len(reaped)} processes left running by an earlier, killed test run")
+
+
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[Postgres]:
     user, admin = _connect_admin()
@@ -119,7 +129,7 @@ def stacks_api_database_url(postgres: Postgres) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     """A Redis DB number no other test run holds (claimed with a lock key), flushed after."""
-    lock_key = "stacks-token-metadata:test-run-lock"
+    lock_key = RUN_LOCK_KEY
     for db in range(1, 16):
         client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=db)
         try:

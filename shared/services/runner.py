@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Generic, TypeVar
 
+import redis
 from sqlalchemy import func, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -43,8 +44,11 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 R = TypeVar("R")
 
-# How long a job interrupted by a database outage waits before it is tried again.
+# How long a job interrupted by a database or Redis outage waits before it is tried again.
 DATABASE_RETRY_S = 5.0
+# Outages of our own infrastructure: the job is not at fault, so it waits and runs again
+# without spending a retry (a Redis restart must not end the tokens in flight `failed`).
+OUTAGE_ERRORS = (OperationalError, redis.ConnectionError, redis.TimeoutError)
 
 
 @dataclass
@@ -193,10 +197,11 @@ def settle_errors(
 
 
 def _settle(session: Session, settings: Settings, job: ClaimedJob, exc: Exception) -> JobOutcome:
-    if isinstance(exc, HostBusyError | OperationalError):
-        delay = DATABASE_RETRY_S if isinstance(exc, OperationalError) else exc.retry_after_s or 1.0
-        if isinstance(exc, OperationalError):
-            log.warning("job %s interrupted by a database error; retrying later", job.id)
+    if isinstance(exc, (HostBusyError, *OUTAGE_ERRORS)):
+        outage = isinstance(exc, OUTAGE_ERRORS)
+        delay = DATABASE_RETRY_S if outage else getattr(exc, "retry_after_s", None) or 1.0
+        if outage:
+            log.warning("job %s interrupted by an outage (%s); retrying later", job.id, exc)
         defer_job(session, job, delay)
         return JobOutcome(JobStatus.PENDING, retry_after_s=delay)
     if isinstance(exc, JobError):

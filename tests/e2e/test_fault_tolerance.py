@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from conftest import RUN_LOCK_KEY
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.orm import sessionmaker
 from support.builders import add_contract
@@ -144,6 +145,18 @@ def test_flushing_redis_mid_run_loses_no_token(stack, redis_url: str) -> None:
     assert s.metadata_rows_per_token() == {1}
 
 
+def test_restarting_redis_mid_run_loses_no_token(stack, redis_url: str) -> None:
+    s = stack()
+    s.start("beat")
+    s.start("worker")
+    wait_until(lambda: s.done() >= TOKENS // 5, DEADLINE_S, "a fifth of the tokens")
+    restart_redis()
+    redis.Redis.from_url(redis_url).set(RUN_LOCK_KEY, "restarted", ex=3600)  # lost with the rest
+    recovery = s.wait_all_done("every token after a Redis restart")
+    print(f"\nRedis restarted mid-run: all {TOKENS} done {recovery:.1f}s later")
+    assert s.metadata_rows_per_token() == {1}
+
+
 def test_sigterm_lets_running_jobs_finish_and_strands_nothing(stack) -> None:
     s = stack(latency_ms=20)
     s.start("beat")
@@ -215,6 +228,47 @@ def test_a_new_contract_starts_within_seconds_behind_5000_token_jobs(
     print(f"\nnew contract done {waited:.2f}s after it was enqueued behind {backlog} token jobs")
     assert backlog >= 1000  # it really was behind thousands of token jobs
     assert waited < 5
+
+
+def restart_redis() -> None:
+    """Stop the machine's Redis (it keeps nothing on disk) and start it as .ci/run does."""
+    subprocess.run(
+        ["redis-cli", "-h", "127.0.0.1", "-p", "6379", "shutdown", "nosave"], check=False
+    )
+    wait_until(lambda: not _redis_up(), 30, "Redis to stop")
+    for folder in ("/var/lib/redis", "/var/log/redis"):
+        os.makedirs(folder, exist_ok=True)
+    subprocess.run(
+        [
+            "redis-server",
+            "--daemonize",
+            "yes",
+            "--bind",
+            "127.0.0.1",
+            "-::1",
+            "--port",
+            "6379",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            "/var/lib/redis",
+            "--logfile",
+            "/var/log/redis/ci.log",
+        ],
+        check=True,
+        timeout=30,
+        start_new_session=True,
+    )
+    wait_until(_redis_up, 30, "Redis to start again")
+
+
+def _redis_up() -> bool:
+    try:
+        return bool(redis.Redis(host="127.0.0.1", port=6379, socket_timeout=1).ping())
+    except redis.RedisError:
+        return False
 
 
 def restart_postgres() -> None:

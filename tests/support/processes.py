@@ -32,10 +32,14 @@ def procfile_command(name: str) -> str:
     raise KeyError(f"Procfile has no {name!r} process")
 
 
+OWNER_VAR = "STM_TEST_OWNER_PID"
+
+
 def process_env(overrides: Mapping[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "STACKS_", "DATABASE"))}
     env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
     env["PYTHONUNBUFFERED"] = "1"
+    env[OWNER_VAR] = str(os.getpid())  # lets a later run reap what a killed run left behind
     env.update(overrides)
     return env
 
@@ -59,6 +63,45 @@ class Running:
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(5)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reap_orphans() -> list[int]:
+    """Kill processes that an earlier, killed test run started and left running.
+
+    A pytest run that dies by SIGKILL cannot stop its Procfile processes; a worker or beat
+    left behind consumes the messages of later runs that reuse its Redis DB number. Every
+    process started here carries OWNER_VAR; one whose owner is gone is an orphan.
+    """
+    reaped = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        owner = next((v for v in environ if v.startswith(OWNER_VAR.encode() + b"=")), None)
+        if owner is None:
+            continue
+        owner_pid = int(owner.split(b"=", 1)[1] or 0)
+        if owner_pid == os.getpid() or _alive(owner_pid):
+            continue
+        try:
+            os.kill(int(entry.name), signal.SIGKILL)
+            reaped.append(int(entry.name))
+        except ProcessLookupError:
+            pass
+    return reaped
 
 
 @contextmanager

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import timedelta
 
+import redis
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 from support.builders import add_contract, add_token
@@ -151,3 +152,16 @@ def test_unexpected_exception_fails_the_job_instead_of_looping(settings, session
 
     assert run_job(ctx, job_id, bug).status == JobStatus.FAILED
     assert job_row(sessions, job_id).last_error.startswith("KeyError")
+
+
+def test_a_redis_outage_defers_the_job_without_spending_a_retry(settings, sessions) -> None:
+    ctx = JobContext(replace(settings, job_queue_max_retries=0), sessions, Broker())
+    job_id = token_job(sessions)
+
+    def redis_down(_job: object) -> list[int]:
+        raise redis.ConnectionError("Error 111 connecting to 127.0.0.1:6379")
+
+    assert run_job(ctx, job_id, redis_down).status == JobStatus.PENDING
+    row = job_row(sessions, job_id)
+    assert (row.status, row.retry_count, row.locked_until) == (JobStatus.PENDING, 0, None)
+    assert row.retry_after is not None  # waits for the outage instead of failing at once
