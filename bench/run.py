@@ -74,6 +74,7 @@ class Options:
     skip_api: bool
     write: Path | None
     label: str
+    images: int = 0  # side of the token images in pixels; 0: image cache off
 
 
 @dataclass
@@ -87,6 +88,7 @@ class Results:
     rss_mb: dict[str, float] = field(default_factory=dict)
     cpu_s: dict[str, float] = field(default_factory=dict)
     api: list[dict[str, Any]] = field(default_factory=list)
+    images: dict[str, Any] = field(default_factory=dict)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -137,8 +139,21 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     parser.add_argument("--skip-api", action="store_true", help="index only, no wrk")
     parser.add_argument("--write", type=Path, help="append the result table to this file")
     parser.add_argument("--label", default="", help="a note for the result table")
+    parser.add_argument(
+        "--scenario-only",
+        type=Path,
+        metavar="FILE",
+        help="write the scenario JSON to FILE and exit (for DEVNET_SCENARIO=FILE make run)",
+    )
+    parser.add_argument(
+        "--images",
+        type=int,
+        default=0,
+        metavar="PX",
+        help="enable the image cache; every token image is a PX x PX PNG (e.g. 512)",
+    )
     args = parser.parse_args(argv)
-    return Options(
+    options = Options(
         nft_tokens=args.nft_tokens,
         latency_ms=args.latency_ms,
         jitter_ms=args.jitter_ms,
@@ -153,7 +168,13 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         skip_api=args.skip_api,
         write=args.write,
         label=args.label,
+        images=args.images,
     )
+    if args.scenario_only:
+        args.scenario_only.parent.mkdir(parents=True, exist_ok=True)
+        args.scenario_only.write_text(json.dumps(scenario(options), indent=1))
+        raise SystemExit(f"wrote {args.scenario_only}")
+    return options
 
 
 def scenario(options: Options) -> dict[str, Any]:
@@ -203,6 +224,7 @@ def scenario(options: Options) -> dict[str, Any]:
         "chain_tip_height": 8,
         "metadata_latency_ms": options.latency_ms,
         "metadata_jitter_ms": options.jitter_ms,
+        "image_size_px": max(options.images, 1),
         "contracts": contracts,
     }
 
@@ -244,6 +266,9 @@ def run(options: Options, results: Results, tmp: Path) -> None:
         )
         if options.worker_concurrency:
             env["WORKER_CONCURRENCY"] = str(options.worker_concurrency)
+        if options.images:
+            env["IMAGE_CACHE_PROCESSOR_ENABLED"] = "true"
+            env["IMAGE_CACHE_LOCAL_DIR"] = str(tmp / "images")
         subprocess.run(
             [sys.executable, "-m", "shared.manage", "ensure-database"],
             cwd=ROOT,
@@ -290,6 +315,8 @@ def run(options: Options, results: Results, tmp: Path) -> None:
             sampler.sample()
             results.cpu_s = dict(sampler.cpu_s)
             collect(conn, start, results)
+            if options.images:
+                collect_images(conn, results, tmp / "images")
         results.rss_mb = dict(sampler.peak_mb)
         if not options.skip_api:
             results.api = measure_api(options, f"http://127.0.0.1:{api_port}", database_url, tmp)
@@ -306,11 +333,21 @@ def indexing_finished(conn: psycopg.Connection[Any], options: Options) -> bool:
     ).fetchone()
     assert row is not None
     tokens, unfinished, contracts = row
-    return bool(
+    finished = bool(
         tokens >= expected_tokens(options)
         and contracts >= len(NFT_SHARES) + FT_CONTRACTS + SFT_CONTRACTS
         and unfinished == 0
     )
+    if finished and options.images:
+        images = conn.execute(
+            """SELECT (SELECT count(*) FROM metadata WHERE image IS NOT NULL),
+                      (SELECT count(*) FROM image_jobs),
+                      (SELECT count(*) FROM image_jobs WHERE status IN ('pending', 'queued'))"""
+        ).fetchone()
+        assert images is not None
+        with_image, image_jobs, images_unfinished = images
+        finished = image_jobs >= with_image and images_unfinished == 0
+    return finished
 
 
 def collect(conn: psycopg.Connection[Any], start: float, results: Results) -> None:
@@ -335,6 +372,27 @@ def collect(conn: psycopg.Connection[Any], start: float, results: Results) -> No
     results.statuses = dict(
         conn.execute("SELECT status::text, count(*) FROM jobs GROUP BY 1 ORDER BY 1").fetchall()
     )
+
+
+def collect_images(conn: psycopg.Connection[Any], results: Results, folder: Path) -> None:
+    row = conn.execute(
+        """SELECT count(*) FILTER (WHERE status = 'done'),
+                  extract(epoch FROM max(updated_at) - min(created_at))
+           FROM image_jobs"""
+    ).fetchone()
+    assert row is not None
+    done, seconds = row
+    statuses = dict(
+        conn.execute("SELECT status::text, count(*) FROM image_jobs GROUP BY 1 ORDER BY 1")
+    )
+    stored = [f.stat().st_size for f in folder.rglob("*") if f.is_file()]
+    results.images = {
+        "done": done,
+        "seconds": float(seconds or 0),
+        "statuses": statuses,
+        "files": len(stored),
+        "stored_mb": sum(stored) / 1e6,
+    }
 
 
 def dead_process(processes: dict[str, Running]) -> str | None:
@@ -552,6 +610,16 @@ def render(results: Results) -> str:
         lines.append(f"| CPU while indexing, {name} | {seconds:.1f} s ({per_token:.2f} ms/token) |")
     for name, mb in sorted(results.rss_mb.items()):
         lines.append(f"| peak RSS {name} | {mb:.0f} MB |")
+    if results.images:
+        im = results.images
+        lines += [
+            f"| image jobs by status ({o.images}x{o.images} PNG sources) "
+            f"| {', '.join(f'{k} {v:,}' for k, v in im['statuses'].items())} |",
+            f"| first image job -> last image done | {im['seconds']:.1f} s |",
+            f"| **images/s** (original + thumbnail each) "
+            f"| **{im['done'] / max(im['seconds'], 1e-9):.0f}** |",
+            f"| files stored | {im['files']:,} ({im['stored_mb']:.0f} MB) |",
+        ]
     if results.api:
         lines += [
             "",

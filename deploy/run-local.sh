@@ -25,8 +25,12 @@ if [ -z "$node_configured" ] || [ -z "${STACKS_API_DATABASE_URL:-}" ]; then
   # The simulated metadata host lives on loopback, which the fetcher refuses by default.
   export METADATA_FETCH_ALLOW_PRIVATE_NETWORKS=true
   echo "No Stacks node configured: using the simulated network (devnet, development only)."
-  python -m devnet seed --database-url "$STACKS_API_DATABASE_URL"
-  echo "devnet: python -m devnet serve --node-port ${node_port} --metadata-port ${metadata_port}" >> .run/Procfile
+  # DEVNET_SCENARIO: a scenario JSON of your own, e.g. a large backfill written by
+  # `python bench/run.py --nft-tokens 10000 --scenario-only .run/scenario.json`.
+  scenario_arg=""
+  if [ -n "${DEVNET_SCENARIO:-}" ]; then scenario_arg="--scenario $(realpath "$DEVNET_SCENARIO")"; fi
+  python -m devnet seed --database-url "$STACKS_API_DATABASE_URL" $scenario_arg
+  echo "devnet: python -m devnet serve --node-port ${node_port} --metadata-port ${metadata_port} $scenario_arg" >> .run/Procfile
 fi
 
 cat <<MSG

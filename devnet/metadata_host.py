@@ -3,13 +3,17 @@ with per-contract misbehaviour (404, 500, HTML, oversized, slow...) and per-requ
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import io
 import itertools
 import re
 import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
+
+from PIL import Image
 
 from devnet.node import Response, json_response, text_response
 from devnet.scenario import FT, SFT, Contract, FungibleToken, Scenario
@@ -27,6 +31,22 @@ DEFAULT_TRAITS = (
     ("Eyes", ("Laser", "Sleepy", "Wink", "3D Glasses", "Visor")),
     ("Accessory", ("None", "Chain", "Earring", "Stacks Pin")),
 )
+
+
+@functools.cache
+def png(size_px: int) -> bytes:
+    """A square PNG: the 1x1 placeholder, or a gradient with noise (compresses like a picture,
+    not like a flat colour) for image-cache work that resembles real token art."""
+    if size_px == 1:
+        return PNG
+    base = Image.linear_gradient("L").resize((size_px, size_px))
+    noise = Image.effect_noise((size_px, size_px), 40)
+    picture = Image.merge("RGB", (base, noise, base.transpose(Image.Transpose.ROTATE_90)))
+    out = io.BytesIO()
+    picture.save(out, "PNG")
+    return out.getvalue()
+
+
 _ID = r"(?P<id>[0-9]{1,39})"
 Route = tuple[re.Pattern[str], Contract]
 
@@ -140,7 +160,7 @@ class MetadataHost:
         if method != "GET":
             return text_response("Method Not Allowed", 405)
         if path.endswith(".png") and path.count("/") == 2 and path.split("/")[1] in names:
-            return Response(200, PNG, "image/png")
+            return Response(200, png(self.scenario.image_size_px), "image/png")
         first = path.split("/")[1] if path.count("/") > 1 else "*"
         candidates = routes.get(first, []) if first != "*" else []
         for pattern, contract in [*candidates, *routes.get("*", [])]:

@@ -76,11 +76,15 @@ class Scenario:
     network: str = "mainnet"
     metadata_latency_ms: int = 0
     metadata_jitter_ms: int = 0
+    # Side of the square PNG every token image is; 1 is a tiny placeholder, a few hundred
+    # pixels makes the image cache do realistic decoding and resizing work.
+    image_size_px: int = 1
 
     def __post_init__(self) -> None:
         check(self.network in NETWORK_VERSIONS, f"unknown network {self.network!r}")
         check(self.chain_tip_height >= 1, "chain_tip_height must be >= 1")
         check(min(self.metadata_latency_ms, self.metadata_jitter_ms) >= 0, "negative latency")
+        check(1 <= self.image_size_px <= 4096, "image_size_px must be 1..4096")
         seen: set[str] = set()
         paths: dict[str, str] = {}
         for contract in self.contracts:
@@ -111,13 +115,14 @@ class Scenario:
         network: str = "mainnet",
         metadata_latency_ms: int = 0,
         metadata_jitter_ms: int = 0,
+        image_size_px: int = 1,
     ) -> Scenario:
         """A scenario from code; the tip defaults to the highest deploy height."""
         items = tuple(contracts)
         tip = chain_tip_height
         if tip is None:
             tip = max((c.block_height for c in items), default=1)
-        return cls(items, tip, network, metadata_latency_ms, metadata_jitter_ms)
+        return cls(items, tip, network, metadata_latency_ms, metadata_jitter_ms, image_size_px)
 
     @classmethod
     def load(cls, path: str | Path) -> Scenario:
@@ -140,6 +145,7 @@ class Scenario:
                 network=network,
                 metadata_latency_ms=int(data.get("metadata_latency_ms", 0)),
                 metadata_jitter_ms=int(data.get("metadata_jitter_ms", 0)),
+                image_size_px=int(data.get("image_size_px", 1)),
             )
         except ScenarioError as error:
             raise ScenarioError(f"{source}: {error}") from error

@@ -101,7 +101,12 @@ def _thumbnail(image: Image.Image, width: int) -> Image.Image:
     return image.resize((width, height), Image.Resampling.LANCZOS, reducing_gap=3.0)
 
 
+# zlib level 1: measured on a 512x512 picture, 20 ms instead of 183 ms at Pillow's default
+# level 6, for a file 6 % larger; encoding was nine tenths of an image job's CPU time.
+PNG_COMPRESS_LEVEL = 1
+
+
 def _png(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
+    image.save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
     return buffer.getvalue()

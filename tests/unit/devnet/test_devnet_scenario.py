@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 
+from devnet.metadata_host import PNG, png
 from devnet.scenario import (
     FT,
     NFT,
@@ -159,3 +162,15 @@ def test_load_names_the_file_in_errors(tmp_path: Path) -> None:
     path.write_text(json.dumps(scenario_dict(nft(kind="sip-999"))))
     with pytest.raises(ScenarioError, match=r"broken\.json"):
         Scenario.load(path)
+
+
+def test_image_size_gives_a_picture_of_that_size() -> None:
+    scenario = Scenario.from_dict({**scenario_dict(nft()), "image_size_px": 64})
+    picture = Image.open(io.BytesIO(png(scenario.image_size_px)))
+    assert (picture.format, picture.size) == ("PNG", (64, 64))
+    assert png(1) == PNG  # the default stays the 1x1 placeholder
+
+
+def test_image_size_out_of_range_is_rejected() -> None:
+    with pytest.raises(ScenarioError, match="image_size_px"):
+        Scenario.from_dict({**scenario_dict(nft()), "image_size_px": 0})
