@@ -2,7 +2,9 @@
 
 `revalidated(etag_of)` wraps a view after its parameters are validated: `etag_of` is one cheap
 query on those parameters (never a split of the URL), a matching `If-None-Match` is answered 304
-before the view runs, and only a 200 gets the headers: errors are never cacheable.
+before the view runs, and only a 200 gets the headers: errors are never cacheable. A view whose
+own query yields the ETag (the token routes: one query instead of two) returns
+`etag_response(response, etag)` under `@answers_304`, which applies the same rules after it.
 """
 
 from __future__ import annotations
@@ -57,3 +59,28 @@ def revalidated(etag_of: EtagOf) -> Callable[[View], View]:
         return wrapper
 
     return decorator
+
+
+def etag_response(response: Response, etag: str | None) -> Response:
+    """Mark a 200 built by the view with its ETag (None: not cacheable); see `answers_304`."""
+    if etag is not None:
+        response.headers["ETag"] = f'"{etag}"'
+    return response
+
+
+def answers_304(view: View) -> View:
+    """For views that set their ETag with `etag_response`: 304 on a match, headers on a 200."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Response:
+        response = view(*args, **kwargs)
+        tag = response.headers.get("ETag")
+        if tag is None or response.status_code != 200:
+            response.headers.pop("ETag", None)
+            return response
+        if tag.strip('"') in if_none_match(request.headers.get("If-None-Match")):
+            return current_app.response_class(status=304, headers={"Cache-Control": CACHE_CONTROL})
+        response.headers["Cache-Control"] = CACHE_CONTROL
+        return response
+
+    return wrapper

@@ -23,6 +23,7 @@ import os
 import platform
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -93,6 +94,8 @@ class Results:
 
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_args(argv)
+    if not options.skip_api and shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (Debian: apt-get install wrk), or use --skip-api")
     results = Results(options)
     # SIGTERM cleans up like Ctrl-C: processes stopped, databases dropped.
     signal.signal(signal.SIGTERM, signal.default_int_handler)

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Response
 from flask_smorest import Blueprint
 
-from api.caching import revalidated
+from api.caching import etag_response, revalidated
 from api.db import get_session
 from api.encoders import ft_body, ft_list_body, json_response
 from api.resources.token_routes import token_route
@@ -55,4 +55,4 @@ def register(blp: Blueprint) -> None:
     )
     def get_ft_metadata(principal: str, locale: str | None = None) -> Response:
         token = get_token(get_session(), principal, FT_TOKEN_NUMBER, locale)
-        return json_response(ft_body(token))
+        return etag_response(json_response(ft_body(token)), token.etag)

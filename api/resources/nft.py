@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Response
 from flask_smorest import Blueprint
 
+from api.caching import etag_response
 from api.db import get_session
 from api.encoders import json_response, nft_body
 from api.resources.token_routes import token_route
@@ -35,4 +36,4 @@ def register(blp: Blueprint) -> None:
     )
     def get_nft_metadata(principal: str, token_id: int, locale: str | None = None) -> Response:
         token = get_token(get_session(), principal, token_id, locale)
-        return json_response(nft_body(token))
+        return etag_response(json_response(nft_body(token)), token.etag)

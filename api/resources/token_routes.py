@@ -9,27 +9,23 @@ from flask import Response
 from flask_smorest import Blueprint
 from marshmallow import Schema
 
-from api.caching import revalidated
+from api.caching import answers_304
 from api.schemas.params import LocaleQuerySchema
 from api.schemas.responses import NOT_FOUND_RESPONSE, TOKEN_ERROR_RESPONSE
-from shared.services.token_reads import token_etag
 
 View = Callable[..., Response]
 _BAD_REQUEST: dict[str, Any] = {"error_status_code": 400}
 
 
-def _etag(session: Any, principal: str, token_id: int = 1, **_: Any) -> str | None:
-    return token_etag(session, principal, token_id)
-
-
 def token_route(
     blp: Blueprint, rule: str, path: type[Schema], response: type[Schema], **doc: str
 ) -> Callable[[View], View]:
-    """Validated path and `?locale=`, the reference's 404/422 bodies documented, ETag per token."""
+    """Validated path and `?locale=`, the reference's 404/422 bodies documented, ETag per token
+    (the view answers `etag_response(..., token.etag)`)."""
 
     def decorator(view: View) -> View:
         for wrap in (
-            revalidated(_etag),
+            answers_304,
             blp.doc(**doc),
             blp.alt_response(422, schema=TOKEN_ERROR_RESPONSE, description="Default Response"),
             blp.alt_response(404, schema=NOT_FOUND_RESPONSE, description="Default Response"),

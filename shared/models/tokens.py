@@ -75,7 +75,8 @@ class Metadata(Base):
     __tablename__ = "metadata"
     __table_args__ = (
         UniqueConstraint("token_id", "l10n_locale", name="metadata_token_id_l10n_locale_unique"),
-        Index("metadata_token_id_index", "token_id"),
+        # (token_id, id): a token's rows in id order, the API's `ORDER BY id LIMIT 1` per token.
+        Index("metadata_token_id_id_index", "token_id", "id"),
         Index("metadata_l10n_locale_index", "l10n_locale"),
     )
 

@@ -1,8 +1,7 @@
 """What the token routes answer, with the reference's error order (section 2.9).
 
-One query per request: the contract, both jobs, the token and the selected metadata row
-with its attributes and properties aggregated in place. `token_etag` is the cheaper query that
-lets a revalidation be answered 304 without it.
+One query per request: the contract, both jobs, the token (with its ETag) and the selected
+metadata row with its attributes and properties aggregated in place.
 """
 
 from __future__ import annotations
@@ -54,6 +53,8 @@ class TokenView:
     contract_principal: str
     tx_id: str
     fungible_token_name: str | None
+    # The reference's token ETag, `updated_at` as epoch seconds; None while unprocessed.
+    etag: str | None = None
 
 
 # Each related row is a LATERAL ... LIMIT 1 so that it is always an index lookup: left to
@@ -63,6 +64,7 @@ _TOKEN_QUERY = text(
     SELECT c.principal, c.tx_id, c.fungible_token_name,
            cj.status AS contract_status, cj.invalid_reason AS contract_reason,
            t.id AS token_id, t.uri, t.name, t.symbol, t.decimals, t.total_supply, t.updated_at,
+           EXTRACT(epoch FROM t.updated_at)::text AS etag,
            tj.id AS token_job_id, tj.status AS token_status, tj.invalid_reason AS token_reason,
            m.id AS metadata_id, m.sip, m.name AS m_name, m.description, m.image,
            m.cached_image, m.cached_thumbnail_image,
@@ -87,33 +89,6 @@ _TOKEN_QUERY = text(
     WHERE c.principal = :principal
     """
 )
-
-_TOKEN_ETAG_QUERY = text(
-    """
-    SELECT EXTRACT(epoch FROM t.updated_at)::text
-    FROM smart_contracts c
-    JOIN tokens t ON t.smart_contract_id = c.id AND t.token_number = :token_number
-    CROSS JOIN LATERAL (
-        SELECT j.status FROM jobs j
-        WHERE j.smart_contract_id = c.id AND j.token_id IS NULL LIMIT 1) cj
-    LEFT JOIN LATERAL (
-        SELECT j.status FROM jobs j
-        WHERE j.token_id = t.id AND j.smart_contract_id IS NULL LIMIT 1) tj ON true
-    WHERE c.principal = :principal AND t.updated_at IS NOT NULL
-      AND cj.status <> 'invalid' AND tj.status IS DISTINCT FROM 'invalid'
-    """
-)
-
-
-def token_etag(session: Session, principal: str, token_number: int) -> str | None:
-    """The reference's token ETag: `updated_at` as epoch seconds.
-
-    None (no ETag, so never a 304) while the token is unprocessed or its token or contract job
-    is invalid: a client must not keep a body the API no longer answers.
-    """
-    params = {"principal": principal, "token_number": token_number}
-    etag: str | None = session.execute(_TOKEN_ETAG_QUERY, params).scalar()
-    return etag
 
 
 def get_token(
@@ -149,6 +124,7 @@ def get_token(
         contract_principal=row.principal,
         tx_id=row.tx_id,
         fungible_token_name=row.fungible_token_name,
+        etag=row.etag,
     )
 
 
