@@ -6,8 +6,8 @@
 - `token_metadata_jobs_total{task,outcome}`: the jobs those tasks ran, from their return values
   (a batch task returns counts by status): done, retry (pending again: a retryable error, a
   busy host or a database outage), failed, invalid, skipped (another delivery had the job);
-- `token_metadata_fetch_total{host_class,outcome}`, counted where metadata is fetched
-  (shared/services/metadata.py) in the process's default registry, which is exported whole
+- `token_metadata_fetch_total{kind,host_class,outcome}`, counted where metadata and images
+  are fetched (shared/services/metadata.py) in the process's default registry, which is exported whole
   (with prometheus_client's process and Python metrics);
 - `token_metadata_queue_length{queue}` (Redis) and `token_metadata_oldest_pending_job_age_seconds`
   (Postgres), read when scraped and kept a few seconds. Every worker exports the same values:

@@ -46,7 +46,7 @@ from shared.services.image_cache import (
     claim_image_job,
     finish_image_job,
 )
-from shared.services.metadata import polite_fetch
+from shared.services.metadata import counted_fetch, host_class, polite_fetch
 from shared.services.rate_limits import RateLimitedHosts, remember_rate_limited_host
 from shared.services.runner import backoff_s
 
@@ -135,9 +135,10 @@ class ImageCacher:
             if is_data_uri(image):
                 return self._inline(image)
             target = fetchable_url(image, self.gateways)
-            return polite_fetch(
-                self.fetcher, target, self.rate_limits, self.host_slots, self.max_bytes
-            )
+            with counted_fetch(host_class(target), kind="image"):
+                return polite_fetch(
+                    self.fetcher, target, self.rate_limits, self.host_slots, self.max_bytes
+                )
         except MetadataSizeExceededError as exc:
             raise ImageTooLargeError(str(exc)) from exc
         except MetadataTimeoutError as exc:

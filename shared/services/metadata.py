@@ -45,8 +45,9 @@ log = logging.getLogger(__name__)
 # imports this module.
 FETCHES = Counter(
     "token_metadata_fetch_total",
-    "Metadata documents fetched, by host class (ipfs_gateway, arweave_gateway, data, other)",
-    ["host_class", "outcome"],
+    "Metadata documents and images fetched, by kind (metadata, image), host class "
+    "(ipfs_gateway, arweave_gateway, data, other) and outcome",
+    ["kind", "host_class", "outcome"],
 )
 # First match wins: subclasses before their bases.
 FETCH_OUTCOMES: tuple[tuple[type[Exception], str], ...] = (
@@ -61,16 +62,20 @@ FETCH_OUTCOMES: tuple[tuple[type[Exception], str], ...] = (
 )
 
 
+def host_class(target: FetchableUrl) -> str:
+    return f"{target.gateway}_gateway" if target.gateway else "other"
+
+
 @contextmanager
-def counted_fetch(host_class: str) -> Iterator[None]:
-    """Count one fetch (and parse) of a document by how it ended."""
+def counted_fetch(host_class: str, kind: str = "metadata") -> Iterator[None]:
+    """Count one fetch (and parse) of a document or image by how it ended."""
     try:
         yield
     except Exception as exc:
-        outcome = next((name for kind, name in FETCH_OUTCOMES if isinstance(exc, kind)), "error")
-        FETCHES.labels(host_class, outcome).inc()
+        outcome = next((name for error, name in FETCH_OUTCOMES if isinstance(exc, error)), "error")
+        FETCHES.labels(kind, host_class, outcome).inc()
         raise
-    FETCHES.labels(host_class, "ok").inc()
+    FETCHES.labels(kind, host_class, "ok").inc()
 
 
 class MetadataService:
@@ -119,7 +124,7 @@ class MetadataService:
             with counted_fetch("data"):
                 return parse_metadata_json(decode_data_uri(uri), uri)
         target = fetchable_url(uri, self.gateways)
-        with counted_fetch(f"{target.gateway}_gateway" if target.gateway else "other"):
+        with counted_fetch(host_class(target)):
             return self._fetch_document(uri, target)
 
     def _fetch_document(self, uri: str, target: FetchableUrl) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from shared.errors import InvalidReason
 from shared.models import ImageJob, Job, JobStatus, Metadata, RateLimitedHost
 from shared.services.image_cache import queue_due_image_jobs
 from shared.services.image_processing import ImageCacher, build_image_cacher
+from shared.services.metadata import FETCHES
 
 SVG_WITH_SCRIPT = (
     b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10" onload="alert(1)">'
@@ -278,3 +279,18 @@ def test_a_slow_image_host_is_a_retried_timeout(
     job = image_job(sessions, token.metadata_id)
     assert (job.status, job.invalid_reason) == (JobStatus.PENDING, InvalidReason.IMAGE_TIMEOUT)
     assert metadata_row(sessions, token.metadata_id).cached_image is None
+
+
+def test_image_downloads_are_counted_by_kind_and_outcome(
+    cacher: ImageCacher, sessions, host: ScriptedServer
+) -> None:
+    def count(outcome: str) -> float:
+        return FETCHES.labels("image", "other", outcome)._value.get()
+
+    before = (count("ok"), count("http_error"))
+    picture = io.BytesIO()
+    Image.new("RGB", (20, 10), (0, 0, 255)).save(picture, format="PNG")
+    add_image_token(sessions, {None: host.route("/ok.png", Reply(200, picture.getvalue()))})
+    add_image_token(sessions, {None: host.url + "/missing.png"})  # answers 404
+    run_due(cacher)
+    assert (count("ok"), count("http_error")) == (before[0] + 1, before[1] + 1)
