@@ -7,8 +7,8 @@
   (a batch task returns counts by status): done, retry (pending again: a retryable error, a
   busy host or a database outage), failed, invalid, skipped (another delivery had the job);
 - `token_metadata_fetch_total{kind,host_class,outcome}`, counted where metadata and images
-  are fetched (shared/services/metadata.py) in the process's default registry, which is exported whole
-  (with prometheus_client's process and Python metrics);
+  are fetched (shared/services/metadata.py) in the process's default registry, which is
+  exported whole (with prometheus_client's process and Python metrics);
 - `token_metadata_queue_length{queue}` (Redis) and `token_metadata_oldest_pending_job_age_seconds`
   (Postgres), read when scraped and kept a few seconds. Every worker exports the same values:
   dashboards and alerts take `max()` of them, not `sum()`.
