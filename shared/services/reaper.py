@@ -1,16 +1,23 @@
 """Finds queued jobs that nothing will ever run and makes them pending again.
 
-Three ways a queued job gets stranded: its worker died mid-job (the lease runs out), Redis
+Four ways a queued job gets stranded: its worker died mid-job (the lease runs out), Redis
 lost its messages (flush, or a restart without persistence: noticed by a marker key that
-disappears with them), or one message was lost between the commit and the send (covered
-by a generous staleness limit). Re-queuing is always safe: claims make duplicates no-ops.
+disappears with them), the dispatcher died between its commit and its send (each dispatch
+records its job ids in Redis before the commit and removes them after the send: a record
+left behind names the stranded jobs), or one message was lost some other way (covered by a
+generous staleness limit). Re-queuing is always safe: claims make duplicates no-ops.
 """
 
 from __future__ import annotations
 
+import json
+import time
 import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import redis
 from sqlalchemy import Update, func, update
@@ -19,6 +26,10 @@ from sqlalchemy.orm import Session
 from shared.models import Job, JobStatus
 
 BROKER_MARKER_KEY = "token-metadata:broker-marker"
+IN_FLIGHT_KEY = "token-metadata:dispatch-in-flight"
+# A dispatch record older than this belongs to a dispatcher that died (a dispatch takes
+# seconds at most).
+IN_FLIGHT_GRACE_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -56,3 +67,42 @@ def _back_to_pending() -> Update:
 
 def _count(result: object) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+@contextmanager
+def sending(client: redis.Redis, job_ids: Sequence[int]) -> Iterator[None]:
+    """Record `job_ids` in Redis for the span of a dispatch: enter before the commit that
+    marks them queued, leave after their messages are sent. A crash in between leaves the
+    record, which `recover_interrupted_dispatches` turns back into pending jobs."""
+    if not job_ids:
+        yield
+        return
+    field = uuid.uuid4().hex
+    client.hset(IN_FLIGHT_KEY, field, json.dumps({"at": time.time(), "ids": list(job_ids)}))
+    yield
+    client.hdel(IN_FLIGHT_KEY, field)
+
+
+def recover_interrupted_dispatches(
+    session: Session, client: redis.Redis, grace_s: float = IN_FLIGHT_GRACE_S
+) -> tuple[int, list[Any]]:
+    """queued -> pending for unclaimed jobs of dispatches that never finished sending; returns
+    how many, and the records to `forget_dispatches` once this session has committed."""
+    stale: list[Any] = []
+    job_ids: list[int] = []
+    for field, raw in client.hgetall(IN_FLIGHT_KEY).items():
+        record = json.loads(raw)
+        if time.time() - float(record["at"]) > grace_s:
+            stale.append(field)
+            job_ids += [int(i) for i in record["ids"]]
+    if not stale:
+        return 0, []
+    result = session.execute(
+        _back_to_pending().where(Job.locked_until.is_(None)).where(Job.id.in_(job_ids))
+    )
+    return _count(result), stale
+
+
+def forget_dispatches(client: redis.Redis, fields: Sequence[Any]) -> None:
+    if fields:
+        client.hdel(IN_FLIGHT_KEY, *fields)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from contextlib import ExitStack
 from datetime import timedelta
 
 from celery import current_app, shared_task
@@ -11,7 +12,13 @@ from shared.db import session_scope
 from shared.queues import DISPATCH_JOBS_TASK, MONITOR_CHAIN_TASK
 from shared.services import monitor
 from shared.services.jobs import queue_due_jobs
-from shared.services.reaper import broker_lost_its_data, reap_stranded_jobs
+from shared.services.reaper import (
+    broker_lost_its_data,
+    forget_dispatches,
+    reap_stranded_jobs,
+    recover_interrupted_dispatches,
+    sending,
+)
 from workers.runtime import get_runtime
 from workers.tasks.images import enqueue_image_jobs, queue_due_images
 
@@ -40,17 +47,25 @@ def dispatch_jobs() -> int:
     """Recover stranded jobs (dead workers, lost messages), then queue the due ones."""
     runtime = get_runtime(current_app)
     broker_reset = broker_lost_its_data(runtime.redis)
-    with session_scope(runtime.ctx.sessions) as session:
-        reaped = reap_stranded_jobs(session, broker_reset, LOST_MESSAGE_AFTER)
-        messages = queue_due_jobs(session, DISPATCH_BATCH_SIZE)
-        image_jobs = queue_due_images(session, runtime.ctx.settings, broker_reset)
-    if reaped.expired_leases or reaped.lost_messages:
-        log.warning(
-            "recovered %d jobs of dead workers and %d jobs whose message was lost%s",
-            reaped.expired_leases,
-            reaped.lost_messages,
-            " (the broker came back empty)" if broker_reset else "",
-        )
-    runtime.ctx.enqueue(messages)
+    with ExitStack() as in_flight:
+        with session_scope(runtime.ctx.sessions) as session:
+            interrupted, records = recover_interrupted_dispatches(session, runtime.redis)
+            reaped = reap_stranded_jobs(session, broker_reset, LOST_MESSAGE_AFTER)
+            messages = queue_due_jobs(session, DISPATCH_BATCH_SIZE)
+            image_jobs = queue_due_images(session, runtime.ctx.settings, broker_reset)
+            # Recorded before the commit, removed after the send: a crash in between is
+            # noticed by the next dispatch a minute later instead of after LOST_MESSAGE_AFTER.
+            in_flight.enter_context(sending(runtime.redis, [m.job_id for m in messages]))
+        forget_dispatches(runtime.redis, records)
+        if reaped.expired_leases or reaped.lost_messages or interrupted:
+            log.warning(
+                "recovered %d jobs of dead workers, %d jobs of an interrupted dispatch and "
+                "%d jobs whose message was lost%s",
+                reaped.expired_leases,
+                interrupted,
+                reaped.lost_messages,
+                " (the broker came back empty)" if broker_reset else "",
+            )
+        runtime.ctx.enqueue(messages)
     enqueue_image_jobs(current_app, image_jobs)
     return len(messages)

@@ -13,7 +13,15 @@ from shared.db import session_scope
 from shared.models import Job, JobStatus
 from shared.services.jobs import claim_job
 from shared.services.leases import LeaseKeeper
-from shared.services.reaper import BROKER_MARKER_KEY, broker_lost_its_data, reap_stranded_jobs
+from shared.services.reaper import (
+    BROKER_MARKER_KEY,
+    IN_FLIGHT_KEY,
+    broker_lost_its_data,
+    forget_dispatches,
+    reap_stranded_jobs,
+    recover_interrupted_dispatches,
+    sending,
+)
 
 STALE = timedelta(minutes=10)
 
@@ -94,3 +102,29 @@ def test_the_lease_keeper_renews_only_running_jobs(sessions) -> None:
         leases = {j.id: j.locked_until - j.updated_at for j in jobs}
     assert leases[running] > timedelta(minutes=4)
     assert leases[finished] <= timedelta(seconds=1)
+
+
+def test_a_dispatch_that_died_between_commit_and_send_is_recovered(
+    sessions, redis_url: str
+) -> None:
+    client = redis.Redis.from_url(redis_url)
+    client.delete(IN_FLIGHT_KEY)
+    sent, lost, claimed = queued_job(sessions), queued_job(sessions), queued_job(sessions)
+    with sending(client, [sent]):
+        pass  # this dispatch finished: its record is gone
+    with session_scope(sessions) as s:
+        claim_job(s, claimed, timedelta(minutes=1))  # its message did arrive
+    dying = sending(client, [lost, claimed])
+    dying.__enter__()  # committed, then the process died before sending
+    with session_scope(sessions) as s:
+        assert recover_interrupted_dispatches(s, client) == (0, [])  # too recent to tell
+    with session_scope(sessions) as s:
+        recovered, records = recover_interrupted_dispatches(s, client, grace_s=-1)
+    forget_dispatches(client, records)
+    assert recovered == 1
+    assert [status(sessions, j) for j in (sent, lost, claimed)] == [
+        JobStatus.QUEUED,
+        JobStatus.PENDING,
+        JobStatus.QUEUED,
+    ]
+    assert client.hlen(IN_FLIGHT_KEY) == 0
