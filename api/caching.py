@@ -37,6 +37,11 @@ def if_none_match(header: str | None) -> set[str]:
     return tags
 
 
+def _not_modified() -> Response:
+    # The reference repeats only Cache-Control on a 304.
+    return current_app.response_class(status=304, headers={"Cache-Control": CACHE_CONTROL})
+
+
 def revalidated(etag_of: EtagOf) -> Callable[[View], View]:
     """`etag_of(session, *view_args, **view_kwargs)`: the current ETag, or None for no caching."""
 
@@ -46,10 +51,7 @@ def revalidated(etag_of: EtagOf) -> Callable[[View], View]:
             session: Session = get_session()
             etag = etag_of(session, *args, **kwargs)
             if etag is not None and etag in if_none_match(request.headers.get("If-None-Match")):
-                # The reference repeats only Cache-Control on a 304.
-                return current_app.response_class(
-                    status=304, headers={"Cache-Control": CACHE_CONTROL}
-                )
+                return _not_modified()
             response = view(*args, **kwargs)
             if etag is not None and response.status_code == 200:
                 response.headers["Cache-Control"] = CACHE_CONTROL
@@ -79,7 +81,7 @@ def answers_304(view: View) -> View:
             response.headers.pop("ETag", None)
             return response
         if tag.strip('"') in if_none_match(request.headers.get("If-None-Match")):
-            return current_app.response_class(status=304, headers={"Cache-Control": CACHE_CONTROL})
+            return _not_modified()
         response.headers["Cache-Control"] = CACHE_CONTROL
         return response
 

@@ -196,14 +196,18 @@ def settle_errors(
     return outcomes
 
 
+def _defer(session: Session, job: ClaimedJob, delay_s: float) -> JobOutcome:
+    """Pending again after `delay_s`, no retry spent: the job was not at fault."""
+    defer_job(session, job, delay_s)
+    return JobOutcome(JobStatus.PENDING, retry_after_s=delay_s)
+
+
 def _settle(session: Session, settings: Settings, job: ClaimedJob, exc: Exception) -> JobOutcome:
-    if isinstance(exc, (HostBusyError, *OUTAGE_ERRORS)):
-        outage = isinstance(exc, OUTAGE_ERRORS)
-        delay = DATABASE_RETRY_S if outage else getattr(exc, "retry_after_s", None) or 1.0
-        if outage:
-            log.warning("job %s interrupted by an outage (%s); retrying later", job.id, exc)
-        defer_job(session, job, delay)
-        return JobOutcome(JobStatus.PENDING, retry_after_s=delay)
+    if isinstance(exc, OUTAGE_ERRORS):
+        log.warning("job %s interrupted by an outage (%s); retrying later", job.id, exc)
+        return _defer(session, job, DATABASE_RETRY_S)
+    if isinstance(exc, HostBusyError):
+        return _defer(session, job, exc.retry_after_s or 1.0)
     if isinstance(exc, JobError):
         outcome = outcome_for_error(exc, job, settings)
         log.info("job %s ended %s: %s", job.id, outcome.status.value, exc)
