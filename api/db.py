@@ -1,23 +1,101 @@
-"""One database session per request, closed when the request ends; the app's counts cache.
+"""The API's database access: sessions per request, raw reads for the hot routes, counts cache.
 
 The API only reads, so its connections are in autocommit mode: no BEGIN/ROLLBACK round trips
 around each request's one or two statements (every statement is a consistent snapshot).
+
+Most routes use a SQLAlchemy session, closed when the request ends. The token routes, the
+most requested by far, read through `RawReads` instead: one plain psycopg connection per
+thread, its statements prepared by psycopg after a few runs. A profile put SQLAlchemy's
+checkout, execution and row set-up at 420 us of CPU per token query against 140 us this way.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import psycopg
 from flask import Flask, current_app, g
+from psycopg.rows import namedtuple_row
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from shared.config import Settings
 from shared.db import make_engine, make_session_factory
 from shared.services.status import CountsCache
 
-SESSIONS, ENGINE, COUNTS = (
+SESSIONS, ENGINE, COUNTS, RAW_READS = (
     "token_metadata_sessions",
     "token_metadata_engine",
     "token_metadata_counts",
+    "token_metadata_raw_reads",
 )
+CONNECT_TIMEOUT_S = 10
+
+
+class RawReads:
+    """One autocommit psycopg connection per thread, opened on first use.
+
+    A connection that broke (a Postgres restart, a network cut) is replaced and the read run
+    again once: reads are idempotent, so a restart costs no client a 500.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._conninfo = engine.url.set(drivername="postgresql").render_as_string(
+            hide_password=False
+        )
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._opened: list[psycopg.Connection[Any]] = []
+        # Called with each statement before it is sent (tests count them).
+        self.observers: list[Callable[[str], None]] = []
+
+    def one(self, sql: str, params: Mapping[str, Any]) -> Any:
+        """The first row of `sql` (psycopg `%(name)s` placeholders) as a named tuple, or None."""
+        for observe in self.observers:
+            observe(sql)
+        try:
+            return self._run(self._connection(), sql, params)
+        except psycopg.OperationalError:
+            conn = self._connection()
+            if not conn.broken and not conn.closed:
+                raise  # a failed statement, not a lost connection
+            self._discard(conn)
+            return self._run(self._connection(), sql, params)
+
+    def close(self) -> None:
+        with self._lock:
+            opened, self._opened = self._opened, []
+        for conn in opened:
+            conn.close()
+
+    @staticmethod
+    def _run(conn: psycopg.Connection[Any], sql: str, params: Mapping[str, Any]) -> Any:
+        with conn.cursor(row_factory=namedtuple_row) as cursor:
+            cursor.execute(sql, params)  # type: ignore[arg-type]  # a str of our own constants
+            return cursor.fetchone()
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
+        if conn is None or conn.closed:
+            conn = psycopg.connect(
+                self._conninfo,
+                autocommit=True,
+                application_name="tm-api-raw",
+                connect_timeout=CONNECT_TIMEOUT_S,
+            )
+            self._local.conn = conn
+            with self._lock:
+                self._opened.append(conn)
+        return conn
+
+    def _discard(self, conn: psycopg.Connection[Any]) -> None:
+        self._local.conn = None
+        with self._lock:
+            if conn in self._opened:
+                self._opened.remove(conn)
+        conn.close()
 
 
 def init_db(app: Flask, settings: Settings) -> None:
@@ -26,8 +104,20 @@ def init_db(app: Flask, settings: Settings) -> None:
         engine.execution_options(isolation_level="AUTOCOMMIT")
     )
     app.extensions[ENGINE] = engine
+    app.extensions[RAW_READS] = RawReads(engine)
     app.extensions[COUNTS] = CountsCache()
     app.teardown_appcontext(_close_session)
+
+
+def close_db(app: Flask) -> None:
+    """Close every connection the app opened (tests; gunicorn workers just exit)."""
+    app.extensions[RAW_READS].close()
+    app.extensions[ENGINE].dispose()
+
+
+def get_raw_reads() -> RawReads:
+    reads: RawReads = current_app.extensions[RAW_READS]
+    return reads
 
 
 def get_session() -> Session:

@@ -17,9 +17,12 @@ from shared.services.search import SearchHit
 from shared.services.token_reads import TokenView
 
 
+def dumps(body: Any) -> str:
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+
+
 def json_response(body: Any, status: int = 200) -> Response:
-    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
-    return current_app.response_class(text, status=status, mimetype="application/json")
+    return current_app.response_class(dumps(body), status=status, mimetype="application/json")
 
 
 def _present(**fields: Any) -> dict[str, Any]:

@@ -27,17 +27,21 @@ def init_app(app: Flask) -> None:
 
 def token_lookup_error(exc: TokenLookupError) -> Response:
     """Section 2.9's bodies; the caching headers are never set on them."""
+    return json_response(*token_error_body(exc))
+
+
+def token_error_body(exc: TokenLookupError) -> tuple[dict[str, str], int]:
     if isinstance(exc, ContractNotFound):
-        return json_response({"error": "Contract not found"}, 404)
+        return {"error": "Contract not found"}, 404
     if isinstance(exc, TokenNotFound):
-        return json_response({"error": "Token not found"}, 404)
+        return {"error": "Token not found"}, 404
     if isinstance(exc, LocaleNotFound):
-        return json_response({"error": "Locale not found"}, 422)
+        return {"error": "Locale not found"}, 422
     if isinstance(exc, MetadataFetchInProgress):
-        return json_response({"error": "Token metadata fetch in progress"}, 422)
+        return {"error": "Token metadata fetch in progress"}, 422
     if isinstance(exc, TokenInvalid):
-        return json_response({"error": "Token error", "message": exc.message}, 422)
-    return json_response({"error": "Unknown error"}, 500)
+        return {"error": "Token error", "message": exc.message}, 422
+    return {"error": "Unknown error"}, 500
 
 
 def http_error(exc: HTTPException) -> Response:

@@ -9,7 +9,8 @@ route: at most one query per scrape, none per request.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from flask import Flask, Request, Response, current_app
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -22,6 +23,9 @@ from api.db import get_counts_cache, get_session
 from shared.services.status import IndexCounts, count_index
 
 METRICS_PATH = "/metrics"
+# `record(method, route, status, seconds)` for requests answered outside Flask (api.fast_routes).
+REQUEST_RECORDER = "token_metadata_record_request"
+RequestRecorder = Callable[[str, str, int, float], None]
 # prometheus_client itself reads this variable; we only need to know whether it is set.
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -54,9 +58,36 @@ class _Gauges(Collector):
             yield family
 
 
+class _NamedRegistry(CollectorRegistry):
+    """Remembers its collectors by metric name, so the exporter's request metrics can be fed
+    by requests that never reach Flask."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.by_name: dict[str, Collector] = {}
+
+    def register(self, collector: Collector) -> None:
+        super().register(collector)
+        for metric in collector.describe():
+            self.by_name[metric.name] = collector
+
+
+def _recorder(registry: _NamedRegistry) -> RequestRecorder:
+    """The same samples the exporter's after_request adds for a Flask request."""
+    duration: Any = registry.by_name["flask_http_request_duration_seconds"]
+    total: Any = registry.by_name["flask_http_request"]
+
+    def record(method: str, rule: str, status: int, seconds: float) -> None:
+        duration.labels(method=method, route=rule, status=status).observe(seconds)
+        total.labels(method=method, status=status).inc()
+
+    return record
+
+
 def init_app(app: Flask) -> None:
-    registry = CollectorRegistry()
+    registry = _NamedRegistry()
     exporter = PrometheusMetrics(app, path=None, registry=registry, group_by=route)
+    app.extensions[REQUEST_RECORDER] = _recorder(registry)
 
     @exporter.do_not_track()
     def metrics() -> Response:

@@ -8,7 +8,7 @@ from flask import Response
 from flask_smorest import Blueprint
 
 from api.caching import etag_response, revalidated
-from api.db import get_session
+from api.db import get_raw_reads, get_session
 from api.encoders import ft_body, ft_list_body, json_response
 from api.resources.token_routes import token_route
 from api.schemas.params import FtListQuerySchema, path_schema, principal_field
@@ -54,5 +54,5 @@ def register(blp: Blueprint) -> None:
         description="Retrieves metadata for a SIP-010 Fungible Token",
     )
     def get_ft_metadata(principal: str, locale: str | None = None) -> Response:
-        token = get_token(get_session(), principal, FT_TOKEN_NUMBER, locale)
+        token = get_token(get_raw_reads(), principal, FT_TOKEN_NUMBER, locale)
         return etag_response(json_response(ft_body(token)), token.etag)

@@ -6,7 +6,7 @@ from flask import Response
 from flask_smorest import Blueprint
 
 from api.caching import etag_response
-from api.db import get_session
+from api.db import get_raw_reads
 from api.encoders import json_response, sft_body
 from api.resources.token_routes import token_route
 from api.schemas.params import path_schema, principal_field
@@ -35,5 +35,5 @@ def register(blp: Blueprint) -> None:
         description="Retrieves metadata for a SIP-013 Semi-Fungible Token",
     )
     def get_sft_metadata(principal: str, token_id: int, locale: str | None = None) -> Response:
-        token = get_token(get_session(), principal, token_id, locale)
+        token = get_token(get_raw_reads(), principal, token_id, locale)
         return etag_response(json_response(sft_body(token)), token.etag)

@@ -1,16 +1,16 @@
 """What the token routes answer, with the reference's error order (section 2.9).
 
 One query per request: the contract, both jobs, the token (with its ETag) and the selected
-metadata row with its attributes and properties aggregated in place.
+metadata row with its attributes and properties aggregated in place. It is plain SQL with
+psycopg placeholders, run by any `RowSource`: the API's hot path sends it on a bare psycopg
+connection (see `api.db.RawReads`), without SQLAlchemy's per-statement cost.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-from sqlalchemy import text
-from sqlalchemy.orm import Session
+from typing import Any, Protocol
 
 from shared.errors import invalid_reason_message
 from shared.models import JobStatus
@@ -59,8 +59,7 @@ class TokenView:
 
 # Each related row is a LATERAL ... LIMIT 1 so that it is always an index lookup: left to
 # itself the planner may merge-join the whole contract-jobs index.
-_TOKEN_QUERY = text(
-    """
+LOOKUP_SQL = """
     SELECT c.principal, c.tx_id, c.fungible_token_name,
            cj.status AS contract_status, cj.invalid_reason AS contract_reason,
            t.id AS token_id, t.uri, t.name, t.symbol, t.decimals, t.total_supply, t.updated_at,
@@ -76,29 +75,34 @@ _TOKEN_QUERY = text(
     CROSS JOIN LATERAL (
         SELECT j.status, j.invalid_reason FROM jobs j
         WHERE j.smart_contract_id = c.id AND j.token_id IS NULL LIMIT 1) cj
-    LEFT JOIN tokens t ON t.smart_contract_id = c.id AND t.token_number = :token_number
+    LEFT JOIN tokens t
+        ON t.smart_contract_id = c.id AND t.token_number = CAST(%(token_number)s AS numeric)
     LEFT JOIN LATERAL (
         SELECT j.id, j.status, j.invalid_reason FROM jobs j
         WHERE j.token_id = t.id AND j.smart_contract_id IS NULL LIMIT 1) tj ON true
     LEFT JOIN LATERAL (
         SELECT m.* FROM metadata m
         WHERE m.token_id = t.id AND CASE
-            WHEN CAST(:locale AS text) IS NULL THEN m.l10n_default
-            ELSE m.l10n_locale = CAST(:locale AS text) END
+            WHEN CAST(%(locale)s AS text) IS NULL THEN m.l10n_default
+            ELSE m.l10n_locale = CAST(%(locale)s AS text) END
         ORDER BY m.id LIMIT 1) m ON true
-    WHERE c.principal = :principal
-    """
-)
+    WHERE c.principal = %(principal)s
+"""
+
+
+class RowSource(Protocol):
+    def one(self, sql: str, params: Mapping[str, Any]) -> Any:
+        """The first row of `sql`, its columns as attributes, or None."""
 
 
 def get_token(
-    session: Session, principal: str, token_number: int, locale: str | None = None
+    source: RowSource, principal: str, token_number: int, locale: str | None = None
 ) -> TokenView:
     """The token, or the TokenLookupError the reference would answer, in its order."""
     locale = locale or None
-    row = session.execute(
-        _TOKEN_QUERY, {"principal": principal, "token_number": token_number, "locale": locale}
-    ).first()
+    row = source.one(
+        LOOKUP_SQL, {"principal": principal, "token_number": token_number, "locale": locale}
+    )
     if row is None:
         raise ContractNotFound
     if row.contract_status == JobStatus.INVALID.value:

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import create_engine, func, select
 
 from api import create_app
+from api.db import close_db
 from devnet import chain_db
 from devnet.chain_writer import ChainWriter
 from devnet.scenario import Scenario, nft_collection, plain_contract
@@ -155,7 +156,7 @@ def test_contract_and_token_jobs_index_a_collection_end_to_end(
 
     app = create_app(settings)
     response = app.test_client().get(f"/metadata/v1/nft/{monkeys}/7")
-    app.extensions["token_metadata_engine"].dispose()
+    close_db(app)
     assert response.status_code == 200
     body = response.json
     assert body["token_uri"].endswith("/7.json")
@@ -195,7 +196,7 @@ def test_the_monitor_follows_a_collection_deployed_after_the_cold_start(
     app = create_app(settings)
     response = app.test_client().get(f"/metadata/v1/nft/{late.contract_id}/2")
     status = app.test_client().get("/metadata/v1/").json
-    app.extensions["token_metadata_engine"].dispose()
+    close_db(app)
     assert response.status_code == 200
     assert response.json["token_uri"].endswith("/2.json")
     assert status["chain_tip"]["block_height"] == block.height

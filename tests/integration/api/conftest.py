@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.test import TestResponse
 
 from api import create_app
+from api.db import RAW_READS, RawReads, close_db
 from shared.config import Settings
 from shared.db import make_engine
 
@@ -35,7 +36,7 @@ class CheckedClient(FlaskClient):
 def openapi_checker() -> ResponseChecker:
     app = create_app(Settings())  # builds the document only: no database needed
     ours = app.test_client().get("/metadata/v1/openapi.json").json
-    app.extensions["token_metadata_engine"].dispose()
+    close_db(app)
     return ResponseChecker(load_reference(), load_ours(ours))
 
 
@@ -50,7 +51,7 @@ def db(settings: Settings) -> Iterator[sessionmaker[Session]]:
 def app(settings: Settings) -> Iterator[Flask]:
     app = create_app(settings)
     yield app
-    app.extensions["token_metadata_engine"].dispose()
+    close_db(app)
 
 
 @pytest.fixture
@@ -63,15 +64,20 @@ def client(app: Flask, openapi_checker: ResponseChecker) -> CheckedClient:
 
 
 @contextmanager
-def counted_queries(engine: Engine) -> Iterator[list[str]]:
-    """The SQL statements sent through `engine` while the block runs."""
+def counted_queries(app: Flask) -> Iterator[list[str]]:
+    """The SQL statements the app sends while the block runs: through its engine and through
+    the raw reads of the token routes."""
     statements: list[str] = []
+    engine: Engine = app.extensions["token_metadata_engine"]
+    raw_reads: RawReads = app.extensions[RAW_READS]
 
     def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         statements.append(statement)
 
     event.listen(engine, "before_cursor_execute", record)
+    raw_reads.observers.append(statements.append)
     try:
         yield statements
     finally:
         event.remove(engine, "before_cursor_execute", record)
+        raw_reads.observers.remove(statements.append)

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from support.builders import add_contract, add_metadata, add_token, new_principal
 
 from api import create_app
+from api.db import close_db
 from api.resources.admin import ADMIN
 from devnet import chain_db
 from devnet.builders import fungible_token, nft_collection, plain_contract
@@ -63,7 +64,7 @@ def make_client(settings: Settings, checker: ResponseChecker) -> Iterator[Checke
     yield client
     if ADMIN in app.extensions:
         app.extensions[ADMIN].close()
-    app.extensions["token_metadata_engine"].dispose()
+    close_db(app)
 
 
 @pytest.fixture

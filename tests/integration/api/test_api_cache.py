@@ -81,7 +81,7 @@ def test_a_304_runs_only_the_etag_query(client, db, app) -> None:
         add_token(s, contract)
     url = f"/metadata/v1/nft/{contract.principal}/1"
     etag = client.get(url).headers["ETag"]
-    with counted_queries(app.extensions["token_metadata_engine"]) as statements:
+    with counted_queries(app) as statements:
         assert revalidate(client, url, etag).status_code == 304
     assert len(statements) == 1
     assert "EXTRACT(epoch FROM t.updated_at)" in statements[0]

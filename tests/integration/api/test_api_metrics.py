@@ -58,11 +58,31 @@ def test_requests_are_counted_by_route_and_status(client) -> None:
 
 
 def test_a_scrape_costs_one_query_at_most_and_requests_none(client, app) -> None:
-    engine = app.extensions["token_metadata_engine"]
-    with counted_queries(engine) as statements:
+    with counted_queries(app) as statements:
         client.get("/metrics")
     assert len(statements) == 1
-    with counted_queries(engine) as statements:
+    with counted_queries(app) as statements:
         client.get("/metrics")
         client.get("/metadata/v1/")  # shares the counts: only its chain tip reads remain
     assert len(statements) == 2
+
+
+def test_fast_path_requests_are_counted_like_flask_ones(client, db) -> None:
+    with db.begin() as s:
+        contract = add_contract(s, sip=Sip.SIP_009)
+        add_token(s, contract, 1)
+    client.get(f"/metadata/v1/nft/{contract.principal}/1")
+    client.get(f"/metadata/nft/{contract.principal}/1")
+    client.get(f"/metadata/v1/nft/{contract.principal}/2")
+    found = samples(client)
+    count = "flask_http_request_duration_seconds_count"
+    nft = "/nft/<principal>/<token_id>"
+    for prefix, status, expected in (
+        ("/metadata/v1", "200", 1),
+        ("/metadata", "200", 1),
+        ("/metadata/v1", "404", 1),
+    ):
+        labels = (("method", "GET"), ("route", prefix + nft), ("status", status))
+        assert found[count, labels] == expected
+    assert found["flask_http_request_total", (("method", "GET"), ("status", "200"))] == 2
+    assert found["flask_http_request_total", (("method", "GET"), ("status", "404"))] == 1

@@ -42,6 +42,6 @@ def principals(db) -> dict[str, str]:
     ],
 )
 def test_statements_per_request(client, app, principals, url, statements) -> None:
-    with counted_queries(app.extensions["token_metadata_engine"]) as sent:
+    with counted_queries(app) as sent:
         assert client.get(url.format(**principals)).status_code in (200, 404)
     assert len(sent) == statements, sent

@@ -116,7 +116,7 @@ def test_fifty_identifiers_cost_two_queries(client, db, app) -> None:
         for number in range(1, 51):
             add_token(s, contract, number)
     identifiers = [f"{contract.principal}:{n}" for n in range(50, 0, -1)]
-    with counted_queries(app.extensions["token_metadata_engine"]) as statements:
+    with counted_queries(app) as statements:
         response = search(client, *identifiers)
     assert [r["token_number"] for r in response.json] == list(range(50, 0, -1))
     assert len(statements) == 2  # the ETag and the search

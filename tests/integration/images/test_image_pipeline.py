@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from support.http_server import Reply, ScriptedServer
 
 from api import create_app
+from api.db import close_db
 from devnet import chain_db
 from devnet.builders import nft_collection
 from devnet.scenario import Scenario
@@ -85,7 +86,7 @@ def test_an_indexed_collection_answers_with_cached_images_the_api_serves(
     with client.get(metadata["cached_thumbnail_image"]) as thumbnail:
         assert thumbnail.status_code == 200
         assert Image.open(io.BytesIO(thumbnail.get_data())).size == (300, 300)
-    app.extensions["token_metadata_engine"].dispose()
+    close_db(app)
 
 
 def jpeg(width: int, height: int) -> bytes:

@@ -12,6 +12,7 @@ from flask.testing import FlaskClient
 from integration.images.images_support import png
 
 from api import create_app
+from api.db import close_db
 from shared.config import Settings
 from shared.images.storage import LocalStorage
 
@@ -21,7 +22,7 @@ KEY = "SP2X0TZ59D5SZ8ACQ6YMCHHNR2ZN51Z32E2CJ173.my-nft/7.png"
 def serving(settings: Settings) -> Iterator[FlaskClient]:
     app: Flask = create_app(settings)
     yield app.test_client()
-    app.extensions["token_metadata_engine"].dispose()
+    close_db(app)
 
 
 @pytest.fixture
