@@ -53,16 +53,23 @@ class RawReads:
 
     def one(self, sql: str, params: Mapping[str, Any]) -> Any:
         """The first row of `sql` (psycopg `%(name)s` placeholders) as a named tuple, or None."""
+        rows = self._read(sql, params, many=False)
+        return rows[0] if rows else None
+
+    def all(self, sql: str, params: Mapping[str, Any]) -> list[Any]:
+        return self._read(sql, params, many=True)
+
+    def _read(self, sql: str, params: Mapping[str, Any], many: bool) -> list[Any]:
         for observe in self.observers:
             observe(sql)
         try:
-            return self._run(self._connection(), sql, params)
+            return self._run(self._connection(), sql, params, many)
         except psycopg.OperationalError:
             conn = self._connection()
             if not conn.broken and not conn.closed:
                 raise  # a failed statement, not a lost connection
             self._discard(conn)
-            return self._run(self._connection(), sql, params)
+            return self._run(self._connection(), sql, params, many)
 
     def close(self) -> None:
         with self._lock:
@@ -71,10 +78,15 @@ class RawReads:
             conn.close()
 
     @staticmethod
-    def _run(conn: psycopg.Connection[Any], sql: str, params: Mapping[str, Any]) -> Any:
+    def _run(
+        conn: psycopg.Connection[Any], sql: str, params: Mapping[str, Any], many: bool
+    ) -> list[Any]:
         with conn.cursor(row_factory=namedtuple_row) as cursor:
             cursor.execute(sql, params)  # type: ignore[arg-type]  # a str of our own constants
-            return cursor.fetchone()
+            if many:
+                return cursor.fetchall()
+            row = cursor.fetchone()
+            return [] if row is None else [row]
 
     def _connection(self) -> psycopg.Connection[Any]:
         conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)

@@ -7,6 +7,7 @@ request; the marshmallow schemas in `api.schemas.responses` only document these 
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Any
 
 from flask import Response, current_app
@@ -29,7 +30,7 @@ def _present(**fields: Any) -> dict[str, Any]:
     return {key: value for key, value in fields.items() if value is not None}
 
 
-def _supply(total_supply: int | None) -> str | None:
+def _supply(total_supply: Decimal | int | None) -> str | None:
     """Raw integer units as a string: u128 supplies do not fit a JSON number's exact range."""
     return None if total_supply is None else str(total_supply)
 

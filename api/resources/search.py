@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Response
 from flask_smorest import Blueprint
 
-from api.caching import revalidated
-from api.db import get_session
+from api.caching import answers_304, etag_response
+from api.db import get_raw_reads
 from api.encoders import json_response, search_body
 from api.schemas.params import SearchQuerySchema
 from api.schemas.responses import SEARCH_RESPONSE
-from shared.services.search import TokenKey, search_etag, search_tokens
-
-
-def _etag(session: Any, contract: list[str], **_: Any) -> str | None:
-    return search_etag(session, [TokenKey.parse(identifier) for identifier in contract])
+from shared.services.search import TokenKey, search_tokens
 
 
 def register(blp: Blueprint) -> None:
@@ -29,7 +23,8 @@ def register(blp: Blueprint) -> None:
         description="Retrieves metadata for multiple tokens in a single request. "
         "Accepts up to 50 contract identifiers.",
     )
-    @revalidated(_etag)
+    @answers_304
     def search_tokens_by_identifier(contract: list[str], locale: str | None = None) -> Response:
         keys = [TokenKey.parse(identifier) for identifier in contract]
-        return json_response(search_body(search_tokens(get_session(), keys, locale)))
+        found = search_tokens(get_raw_reads(), keys, locale)
+        return etag_response(json_response(search_body(found.hits)), found.etag)

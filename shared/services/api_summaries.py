@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from decimal import Decimal
+from typing import Any, Protocol
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import InstrumentedAttribute
@@ -15,24 +15,34 @@ from shared.models import Metadata, SmartContract, Token
 LIKE_ESCAPE = "\\"
 
 
-@dataclass(frozen=True)
-class TokenSummary:
-    contract_principal: str
-    tx_id: str
-    fungible_token_name: str | None
-    name: str | None
-    symbol: str | None
-    decimals: int | None
-    total_supply: int | None
-    uri: str | None
-    description: str | None
-    image: str | None
-    cached_image: str | None
-    cached_thumbnail_image: str | None
+class TokenSummary(Protocol):
+    """What a result row of the list and search queries carries (their rows are used as they
+    come: copying 50 rows into objects was a sixth of a search request's CPU)."""
 
-    @classmethod
-    def from_row(cls, row: Any) -> TokenSummary:
-        return cls(**{name: getattr(row, name) for name in cls.__dataclass_fields__})
+    @property
+    def contract_principal(self) -> str: ...
+    @property
+    def tx_id(self) -> str: ...
+    @property
+    def fungible_token_name(self) -> str | None: ...
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def symbol(self) -> str | None: ...
+    @property
+    def decimals(self) -> int | None: ...
+    @property
+    def total_supply(self) -> Decimal | int | None: ...
+    @property
+    def uri(self) -> str | None: ...
+    @property
+    def description(self) -> str | None: ...
+    @property
+    def image(self) -> str | None: ...
+    @property
+    def cached_image(self) -> str | None: ...
+    @property
+    def cached_thumbnail_image(self) -> str | None: ...
 
 
 def metadata_row(locale: str | None = None) -> LateralFromClause:

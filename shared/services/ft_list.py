@@ -155,7 +155,7 @@ def _order(key: Any, tie_breaker: Any, order: Order) -> list[ColumnElement[Any]]
 
 def list_fungible_tokens(session: Session, query: FtListQuery) -> FtPage:
     rows = session.execute(_statement(*query.shape()), query.parameters()).all()
-    results = [TokenSummary.from_row(row) for row in rows if row.contract_principal is not None]
+    results: list[TokenSummary] = [row for row in rows if row.contract_principal is not None]
     return FtPage(total=int(rows[0].total), results=results)
 
 

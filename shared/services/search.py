@@ -1,16 +1,16 @@
-"""`GET /search`: many tokens by `PRINCIPAL[:TOKEN_NUMBER]` in one query, in request order."""
+"""`GET /search`: many tokens by `PRINCIPAL[:TOKEN_NUMBER]` in one query, in request order.
+
+The same statement yields the ETag (how many keys exist and their latest change, as window
+aggregates), so a request is one round trip, sent as plain SQL (see `RowSource`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import ARRAY, Numeric, Select, Text, cast, func, literal, select, true
-from sqlalchemy.orm import Session
-
-from shared.models import SmartContract, Token
-from shared.services.api_summaries import TokenSummary, metadata_row, summary_columns
+from shared.services.api_summaries import TokenSummary
+from shared.services.token_reads import RowSource
 
 MAX_IDENTIFIERS = 50
 DEFAULT_TOKEN_NUMBER = 1
@@ -35,52 +35,49 @@ class SearchHit:
     summary: TokenSummary
 
 
-def _found(keys: Sequence[TokenKey], *columns: Any) -> Select[Any]:
-    """`columns` over the requested keys that exist, with their position in the request."""
-    wanted = (
-        func.unnest(
-            literal([k.principal for k in keys], ARRAY(Text)),
-            cast(literal([str(k.token_number) for k in keys], ARRAY(Text)), ARRAY(Numeric)),
-        )
-        .table_valued("principal", "token_number", with_ordinality="position")
-        .render_derived(name="wanted")
-    )
-    return (
-        select(*columns)
-        .select_from(wanted)
-        .join(SmartContract, SmartContract.principal == wanted.c.principal)
-        .join(
-            Token,
-            (Token.smart_contract_id == SmartContract.id)
-            & (Token.token_number == wanted.c.token_number),
-        )
-        .order_by(wanted.c.position)
-    )
+_SEARCH_SQL = """
+    SELECT t.token_number, t.type::text AS type,
+           c.principal AS contract_principal, c.tx_id, c.fungible_token_name,
+           t.name, t.symbol, t.decimals, t.total_supply, t.uri,
+           m.description, m.image, m.cached_image, m.cached_thumbnail_image,
+           count(*) OVER () AS found,
+           max(EXTRACT(epoch FROM COALESCE(t.updated_at, t.created_at))) OVER () AS latest
+    FROM unnest(CAST(%(principals)s AS text[]), CAST(%(numbers)s AS numeric[]))
+         WITH ORDINALITY AS wanted(principal, token_number, position)
+    JOIN smart_contracts c ON c.principal = wanted.principal
+    JOIN tokens t ON t.smart_contract_id = c.id AND t.token_number = wanted.token_number
+    LEFT JOIN LATERAL (
+        SELECT m.description, m.image, m.cached_image, m.cached_thumbnail_image
+        FROM metadata m
+        WHERE m.token_id = t.id AND CASE
+            WHEN CAST(%(locale)s AS text) IS NULL THEN m.l10n_default
+            ELSE m.l10n_locale = CAST(%(locale)s AS text) END
+        ORDER BY m.id LIMIT 1) m ON true
+    ORDER BY wanted.position
+"""
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    hits: list[SearchHit]
+    # How many keys exist and their latest change: any insert, update or delete moves it.
+    etag: str | None
 
 
 def search_tokens(
-    session: Session, keys: Sequence[TokenKey], locale: str | None = None
-) -> list[SearchHit]:
+    source: RowSource, keys: Sequence[TokenKey], locale: str | None = None
+) -> SearchResult:
     """One hit per distinct key found; a locale without a row just leaves metadata fields out."""
     keys = list(dict.fromkeys(keys))
     if not keys:
-        return []
-    metadata = metadata_row(locale or None)
-    statement = _found(keys, Token.token_number, Token.type, *summary_columns(metadata)).outerjoin(
-        metadata, true()
+        return SearchResult([], None)
+    rows = source.all(
+        _SEARCH_SQL,
+        {
+            "principals": [k.principal for k in keys],
+            "numbers": [str(k.token_number) for k in keys],
+            "locale": locale or None,
+        },
     )
-    return [
-        SearchHit(int(row.token_number), str(row.type), TokenSummary.from_row(row))
-        for row in session.execute(statement)
-    ]
-
-
-def search_etag(session: Session, keys: Sequence[TokenKey]) -> str | None:
-    """How many of the keys exist and their latest change: any insert, update or delete moves it."""
-    keys = list(dict.fromkeys(keys))
-    if not keys:
-        return None
-    changed = func.coalesce(Token.updated_at, Token.created_at)
-    statement = _found(keys, func.count(), func.max(func.extract("epoch", changed))).order_by(None)
-    found, latest = session.execute(statement).one()
-    return f"{found}-{latest}" if found else None
+    hits = [SearchHit(int(r.token_number), r.type, r) for r in rows]
+    return SearchResult(hits, f"{rows[0].found}-{rows[0].latest}" if rows else None)

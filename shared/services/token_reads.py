@@ -91,8 +91,14 @@ LOOKUP_SQL = """
 
 
 class RowSource(Protocol):
+    """Runs plain SQL with psycopg `%(name)s` placeholders; rows have their columns as
+    attributes."""
+
     def one(self, sql: str, params: Mapping[str, Any]) -> Any:
-        """The first row of `sql`, its columns as attributes, or None."""
+        """The first row, or None."""
+
+    def all(self, sql: str, params: Mapping[str, Any]) -> list[Any]:
+        """Every row."""
 
 
 def get_token(

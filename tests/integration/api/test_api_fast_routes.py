@@ -12,7 +12,7 @@ from support.builders import add_contract, add_metadata, add_token
 from werkzeug.test import Client
 from werkzeug.wrappers import Response
 
-from api.fast_routes import FastTokenRoutes
+from api.fast_routes import FastRoutes
 from shared.models import JobStatus, Sip
 
 
@@ -54,7 +54,7 @@ class _Spy:
 @pytest.fixture
 def spy(app: Flask) -> _Spy:
     fast = app.wsgi_app
-    assert isinstance(fast, FastTokenRoutes)
+    assert isinstance(fast, FastRoutes)
     fast.app = _Spy(fast.app)
     return fast.app
 
@@ -72,6 +72,9 @@ FAST = [
     "/metadata/v1/nft/{nft}/-1",
     "/metadata/v1/nft/{bad}/1",  # 422: the contract is invalid
     "/metadata/v1/nft/SP000000000000000000002Q6VF78.nope/1",  # 404 contract not found
+    "/metadata/v1/search?contract={nft}:1&contract={ft}&contract={sft}:1&contract={nft}:9",
+    "/metadata/search?contract={nft}:1&contract={nft}:01&contract={nft}%3A2",
+    "/metadata/v1/search?contract=SP000000000000000000002Q6VF78.nope",  # [] without an ETag
 ]
 FLASK = [
     "/metadata/v1/nft/{nft}/1?locale=en",  # any query string
@@ -81,12 +84,18 @@ FLASK = [
     "/metadata/v1/nft/{nft}/1%0A",  # a trailing newline is not a number
     "/metadata/v1/ft",
     "/metadata/v1/",
+    "/metadata/v1/search?contract={nft}:1&locale=en",
+    "/metadata/v1/search?contract={nft}:1&limit=5",  # ignored by Flask; not taken here
+    "/metadata/v1/search?contract={nft}:x",  # 400
+    "/metadata/v1/search",  # 400: contract is required
+    "/metadata/v1/search?" + "&".join(["contract={nft}:1"] * 51),  # 400: too many
+    "/metadata/v1/search?contract={nft}:" + "9" * 90,
 ]
 
 
 def _flask_only(app: Flask, url: str, **kwargs: Any) -> Response:
     fast = app.wsgi_app
-    assert isinstance(fast, FastTokenRoutes)
+    assert isinstance(fast, FastRoutes)
     flask = fast.app.app if isinstance(fast.app, _Spy) else fast.app
     return Client(flask, Response).get(url, **kwargs)
 
