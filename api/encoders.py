@@ -10,6 +10,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from flask import Response, current_app
 
 from shared.services.api_summaries import TokenSummary
@@ -18,8 +19,13 @@ from shared.services.search import SearchHit
 from shared.services.token_reads import TokenView
 
 
-def dumps(body: Any) -> str:
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+def dumps(body: Any) -> bytes:
+    """Compact UTF-8 JSON. orjson takes integers up to 64 bits; a token's attribute may hold
+    any JSON number, so a bigger one falls back to the json module (same output)."""
+    try:
+        return orjson.dumps(body)
+    except TypeError:
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def json_response(body: Any, status: int = 200) -> Response:

@@ -149,5 +149,5 @@ def _cacheable(
 
 
 def _json(body: Any) -> tuple[list[tuple[str, str]], bytes]:
-    data = dumps(body).encode()
+    data = dumps(body)
     return [_JSON, ("Content-Length", str(len(data))), _ANY_ORIGIN], data

@@ -42,7 +42,8 @@ _SEARCH_SQL = """
            m.description, m.image, m.cached_image, m.cached_thumbnail_image,
            count(*) OVER () AS found,
            max(EXTRACT(epoch FROM COALESCE(t.updated_at, t.created_at))) OVER () AS latest
-    FROM unnest(CAST(%(principals)s AS text[]), CAST(%(numbers)s AS numeric[]))
+    FROM unnest(string_to_array(%(principals)s, ','),
+                CAST(string_to_array(%(numbers)s, ',') AS numeric[]))
          WITH ORDINALITY AS wanted(principal, token_number, position)
     JOIN smart_contracts c ON c.principal = wanted.principal
     JOIN tokens t ON t.smart_contract_id = c.id AND t.token_number = wanted.token_number
@@ -74,8 +75,10 @@ def search_tokens(
     rows = source.all(
         _SEARCH_SQL,
         {
-            "principals": [k.principal for k in keys],
-            "numbers": [str(k.token_number) for k in keys],
+            # Comma-joined (no principal holds a comma): psycopg dumps a list element by element,
+            # a quarter of a search request's CPU in a profile.
+            "principals": ",".join(k.principal for k in keys),
+            "numbers": ",".join(str(k.token_number) for k in keys),
             "locale": locale or None,
         },
     )
