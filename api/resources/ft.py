@@ -7,13 +7,13 @@ from typing import Any
 from flask import Response
 from flask_smorest import Blueprint
 
-from api.caching import etag_response, revalidated
-from api.db import get_raw_reads, get_session
+from api.caching import answers_304, etag_response
+from api.db import get_raw_reads
 from api.encoders import ft_body, ft_list_body, json_response
 from api.resources.token_routes import token_route
 from api.schemas.params import FtListQuerySchema, path_schema, principal_field
 from api.schemas.responses import FtMetadataResponseSchema, PaginatedFtBasicMetadataResponseSchema
-from shared.services.ft_list import FtListQuery, list_etag, list_fungible_tokens
+from shared.services.ft_list import FtListQuery, list_fungible_tokens
 from shared.services.token_reads import get_token
 
 FT_TOKEN_NUMBER = 1
@@ -38,11 +38,11 @@ def register(blp: Blueprint) -> None:
         summary="Fungible Tokens",
         description="Retrieves a list of Fungible Tokens",
     )
-    @revalidated(lambda session, *_: list_etag(session))
+    @answers_304
     def get_fungible_tokens(args: dict[str, Any]) -> Response:
         query = FtListQuery(**args)
-        page = list_fungible_tokens(get_session(), query)
-        return json_response(ft_list_body(query, page))
+        page = list_fungible_tokens(get_raw_reads(), query)
+        return etag_response(json_response(ft_list_body(query, page)), page.etag)
 
     @token_route(
         blp,

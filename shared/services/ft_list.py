@@ -23,10 +23,9 @@ from sqlalchemy import (
     literal,
     literal_column,
     select,
-    text,
     true,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 from sqlalchemy.sql.elements import ColumnElement
 
 from shared.models import Metadata, SmartContract, Token
@@ -38,15 +37,16 @@ from shared.services.api_summaries import (
     summary_columns,
     with_contract,
 )
+from shared.services.token_reads import RowSource
+
+_DIALECT = PGDialect_psycopg()  # type: ignore[no-untyped-call]
 
 # The chain tip (as the reference) and the latest token change, both read through an index.
-_LIST_ETAG_QUERY = text(
-    """
-    SELECT (SELECT block_height FROM chain_tip LIMIT 1)::text || '-'
+_LIST_ETAG = """
+    (SELECT block_height FROM chain_tip LIMIT 1)::text || '-'
         || coalesce((SELECT EXTRACT(epoch FROM max(COALESCE(updated_at, created_at)))
                      FROM tokens)::text, '0')
-    """
-)
+"""
 
 OrderBy = Literal["name", "symbol"]
 Order = Literal["asc", "desc"]
@@ -88,6 +88,8 @@ class FtListQuery:
 class FtPage:
     total: int
     results: list[TokenSummary]
+    # Changes when the chain tip moves (the reference's list ETag) and when any token changes.
+    etag: str
 
 
 def _conditions(
@@ -140,11 +142,21 @@ def _statement(
     total = filtered(select(func.count())).scalar_subquery()
     # One row even past the last page, so that the count always comes back (fix 6).
     one = select(literal(1).label("one")).subquery("one")
+    etag: ColumnElement[str] = literal_column(f"({_LIST_ETAG})")
     return (
-        select(total.label("total"), *page.c)
+        select(total.label("total"), etag.label("etag"), *page.c)
         .select_from(one.outerjoin(page, true()))
         .order_by(*_order(page.c.sort_key, page.c.token_id, order))
     )
+
+
+@cache
+def _sql(shape: tuple[bool, bool, bool, bool, OrderBy, Order]) -> tuple[str, dict[str, Any]]:
+    """The statement of a shape as plain SQL with psycopg placeholders, compiled once, and its
+    constant parameters; run on a bare connection it skips SQLAlchemy's per-execution cost
+    (about half of a list request's CPU in a profile)."""
+    compiled = _statement(*shape).compile(dialect=_DIALECT)
+    return str(compiled), dict(compiled.params)
 
 
 def _order(key: Any, tie_breaker: Any, order: Order) -> list[ColumnElement[Any]]:
@@ -153,13 +165,9 @@ def _order(key: Any, tie_breaker: Any, order: Order) -> list[ColumnElement[Any]]
     return [key.asc(), tie_breaker.asc()]
 
 
-def list_fungible_tokens(session: Session, query: FtListQuery) -> FtPage:
-    rows = session.execute(_statement(*query.shape()), query.parameters()).all()
+def list_fungible_tokens(source: RowSource, query: FtListQuery) -> FtPage:
+    """The page, the full count and the list's ETag: one statement."""
+    sql, constants = _sql(query.shape())
+    rows = source.all(sql, {**constants, **query.parameters()})
     results: list[TokenSummary] = [row for row in rows if row.contract_principal is not None]
-    return FtPage(total=int(rows[0].total), results=results)
-
-
-def list_etag(session: Session) -> str:
-    """Changes when the chain tip moves (the reference's list ETag) and when any token changes."""
-    etag: str = session.execute(_LIST_ETAG_QUERY).scalar_one()
-    return etag
+    return FtPage(total=int(rows[0].total), results=results, etag=rows[0].etag)

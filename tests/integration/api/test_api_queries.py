@@ -35,8 +35,8 @@ def principals(db) -> dict[str, str]:
         ("/metadata/v1/sft/{sft}/1?locale=en", 1),
         ("/metadata/v1/ft/{ft}", 1),
         ("/metadata/v1/nft/{nft}/9", 1),  # the 404
-        ("/metadata/v1/ft?limit=60", 2),  # ETag, page and total together
-        ("/metadata/v1/ft?name=ft&valid_metadata_only=true&order_by=symbol", 2),
+        ("/metadata/v1/ft?limit=60", 1),  # page, total and ETag together
+        ("/metadata/v1/ft?name=ft&valid_metadata_only=true&order_by=symbol", 1),
         ("/metadata/v1/search?contract={nft}:2&contract={ft}", 1),  # hits and ETag together
         ("/metadata/v1/", 3),  # ETag, chain tip, counts (then cached for a few seconds)
     ],
