@@ -36,6 +36,9 @@ class RateLimitedHosts:
         self._hosts: dict[str, datetime] = {}
         self._read_at = -math.inf
         self._lock = threading.Lock()
+        # One thread re-reads the table; the others go on with the snapshot they have (a
+        # profile caught dozens of fetch threads re-reading it at the same moment).
+        self._refreshing = threading.Lock()
 
     def check(self, hostname: str) -> None:
         """Raise RetryableJobError (no network call) while `hostname` is rate limited."""
@@ -57,6 +60,18 @@ class RateLimitedHosts:
 
     def _snapshot(self) -> dict[str, datetime]:
         with self._lock:
+            if time.monotonic() - self._read_at < self.refresh_s:
+                return self._hosts
+        if not self._refreshing.acquire(blocking=self._read_at == -math.inf):
+            with self._lock:
+                return self._hosts
+        try:
+            return self._refresh()
+        finally:
+            self._refreshing.release()
+
+    def _refresh(self) -> dict[str, datetime]:
+        with self._lock:  # another thread may have refreshed while this one waited
             if time.monotonic() - self._read_at < self.refresh_s:
                 return self._hosts
         with session_scope(self.sessions) as session:
