@@ -129,6 +129,10 @@ _OLDEST_WAITING_AGE = text(
         (SELECT MIN(updated_at) FROM jobs
           WHERE status = 'queued' AND (locked_until IS NULL OR locked_until < NOW())),
         (SELECT MIN(COALESCE(retry_after, updated_at, created_at)) FROM jobs
+          WHERE status = 'pending' AND (retry_after IS NULL OR retry_after <= NOW())),
+        (SELECT MIN(updated_at) FROM image_jobs
+          WHERE status = 'queued' AND (locked_until IS NULL OR locked_until < NOW())),
+        (SELECT MIN(COALESCE(retry_after, updated_at, created_at)) FROM image_jobs
           WHERE status = 'pending' AND (retry_after IS NULL OR retry_after <= NOW()))
     ))
     """

@@ -269,4 +269,3 @@ _INSERT_PROPERTIES = text(
                   CAST(:values AS text[])) AS u(metadata_id, name, value)
     """
 )
-

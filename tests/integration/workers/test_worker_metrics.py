@@ -15,7 +15,7 @@ import redis
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, update
-from support.builders import add_contract
+from support.builders import add_contract, add_metadata, add_token
 from support.processes import free_port
 
 import workers.signals  # noqa: F401 - connects the task signals, as `celery -A workers` does
@@ -25,7 +25,7 @@ from devnet.scenario import Scenario
 from devnet.server import Devnet
 from shared.config import Settings
 from shared.db import session_scope
-from shared.models import Job, JobStatus
+from shared.models import ImageJob, Job, JobStatus
 from shared.queues import (
     MONITOR_CHAIN_TASK,
     PROCESS_CONTRACT_TASK,
@@ -120,6 +120,24 @@ def test_oldest_pending_job_age_counts_only_work_waiting_for_a_worker(
     age = value(scrape(exporter), "token_metadata_oldest_pending_job_age_seconds")
     assert age is not None
     assert 119 <= age < 180
+
+
+def test_oldest_pending_job_age_covers_image_jobs(
+    exporter: metrics.MetricsExporter, sessions
+) -> None:
+    with session_scope(sessions) as session:
+        token = add_token(session, add_contract(session))
+        metadata_id = add_metadata(session, token)
+        session.add(
+            ImageJob(
+                metadata_id=metadata_id,
+                status=JobStatus.PENDING,
+                updated_at=func.now() - timedelta(seconds=300),
+            )
+        )
+    age = value(scrape(exporter), "token_metadata_oldest_pending_job_age_seconds")
+    assert age is not None
+    assert 299 <= age < 360
 
 
 def test_no_waiting_job_is_age_zero(exporter: metrics.MetricsExporter) -> None:
