@@ -174,7 +174,7 @@ def store_tokens_data(
 def _replace_metadata(
     session: Session, rows_by_token: Sequence[tuple[int, Sequence[ParsedMetadata]]]
 ) -> None:
-    """Delete the tokens' metadata rows and insert the new ones: three statements in all."""
+    """Delete the tokens' metadata rows and insert the new ones: four statements at most."""
     token_ids = [token_id for token_id, _ in rows_by_token]
     session.execute(delete(Metadata).where(Metadata.token_id.in_(token_ids)))
     rows = [(token_id, row) for token_id, token_rows in rows_by_token for row in token_rows]
