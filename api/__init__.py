@@ -30,5 +30,5 @@ def create_app(settings: Settings | None = None) -> Flask:
     admin.init_app(app, settings)  # only with ADMIN_API_TOKEN; not in the OpenAPI document
     errors.init_app(app)
     metrics.init_app(app)
-    fast_routes.install(app)  # the token routes' hot path, in front of Flask
+    fast_routes.install(app)  # the token routes' and /search's hot path, in front of Flask
     return app

@@ -37,9 +37,22 @@ def if_none_match(header: str | None) -> set[str]:
     return tags
 
 
+# The reference repeats only Cache-Control on a 304.
+NOT_MODIFIED_HEADERS = (("Cache-Control", CACHE_CONTROL),)
+
+
+def is_fresh(etag: str | None, header: str | None) -> bool:
+    """The answer is a 304: the client's If-None-Match holds `etag` (None: not cacheable)."""
+    return etag is not None and etag in if_none_match(header)
+
+
+def cache_headers(etag: str) -> list[tuple[str, str]]:
+    """What a cacheable 200 carries (api.fast_routes sends the same)."""
+    return [("ETag", f'"{etag}"'), ("Cache-Control", CACHE_CONTROL)]
+
+
 def _not_modified() -> Response:
-    # The reference repeats only Cache-Control on a 304.
-    return current_app.response_class(status=304, headers={"Cache-Control": CACHE_CONTROL})
+    return current_app.response_class(status=304, headers=list(NOT_MODIFIED_HEADERS))
 
 
 def revalidated(etag_of: EtagOf) -> Callable[[View], View]:
@@ -50,12 +63,11 @@ def revalidated(etag_of: EtagOf) -> Callable[[View], View]:
         def wrapper(*args: Any, **kwargs: Any) -> Response:
             session: Session = get_session()
             etag = etag_of(session, *args, **kwargs)
-            if etag is not None and etag in if_none_match(request.headers.get("If-None-Match")):
+            if is_fresh(etag, request.headers.get("If-None-Match")):
                 return _not_modified()
             response = view(*args, **kwargs)
             if etag is not None and response.status_code == 200:
-                response.headers["Cache-Control"] = CACHE_CONTROL
-                response.headers["ETag"] = f'"{etag}"'
+                response.headers.update(cache_headers(etag))
             return response
 
         return wrapper
@@ -80,7 +92,7 @@ def answers_304(view: View) -> View:
         if tag is None or response.status_code != 200:
             response.headers.pop("ETag", None)
             return response
-        if tag.strip('"') in if_none_match(request.headers.get("If-None-Match")):
+        if is_fresh(tag.strip('"'), request.headers.get("If-None-Match")):
             return _not_modified()
         response.headers["Cache-Control"] = CACHE_CONTROL
         return response

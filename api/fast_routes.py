@@ -27,7 +27,7 @@ from urllib.parse import unquote_plus
 from flask import Flask
 from werkzeug.http import HTTP_STATUS_CODES
 
-from api.caching import CACHE_CONTROL, if_none_match
+from api.caching import NOT_MODIFIED_HEADERS, cache_headers, is_fresh
 from api.db import RAW_READS, RawReads
 from api.encoders import dumps, ft_body, nft_body, search_body, sft_body
 from api.errors import token_error_body
@@ -138,13 +138,13 @@ def _search_keys(query: str) -> list[TokenKey] | None:
 def _cacheable(
     body: Any, etag: str | None, environ: dict[str, Any]
 ) -> tuple[int, list[tuple[str, str]], bytes]:
-    """A 200 with its ETag and Cache-Control, or a 304 if the client has that ETag already."""
-    if etag is None:
-        return 200, *_json(body)
-    if etag in if_none_match(environ.get("HTTP_IF_NONE_MATCH")):
-        return 304, [("Cache-Control", CACHE_CONTROL), _ANY_ORIGIN], b""
+    """A 200 with its ETag and Cache-Control, or a 304 if the client has that ETag already: the
+    rules of `api.caching.answers_304`."""
+    if is_fresh(etag, environ.get("HTTP_IF_NONE_MATCH")):
+        return 304, [*NOT_MODIFIED_HEADERS, _ANY_ORIGIN], b""
     headers, data = _json(body)
-    headers[2:2] = [("ETag", f'"{etag}"'), ("Cache-Control", CACHE_CONTROL)]
+    if etag is not None:
+        headers[2:2] = cache_headers(etag)
     return 200, headers, data
 
 

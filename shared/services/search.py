@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from shared.services.api_summaries import TokenSummary
 from shared.services.token_reads import RowSource
 
-MAX_IDENTIFIERS = 50
 DEFAULT_TOKEN_NUMBER = 1
 
 
