@@ -1,38 +1,42 @@
-"""HTTP GET of untrusted metadata URLs within size, time and redirect limits (section 6.4)."""
+"""HTTP GET of untrusted metadata URLs within size, time and redirect limits (section 6.4).
+
+The exchanges run on libcurl (see `shared.curl_handles`), but every connection is still
+opened by the NetGuard: libcurl is told the host's checked addresses (it never resolves a
+name itself) and asks us for each new socket, which the guard's connector opens.
+"""
 
 from __future__ import annotations
 
 import email.utils
-import http.client
 import math
 import re
+import socket
+import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-import requests
-import urllib3.exceptions
+import pycurl
 
+from shared.curl_handles import ThreadHandles, error_parts
 from shared.errors import (
     MetadataHttpError,
     MetadataSizeExceededError,
     MetadataTimeoutError,
     TooManyRequestsError,
 )
-from shared.metadata.netguard import NetGuard
-from shared.metadata.transport import EXCHANGES, Exchange, GuardedAdapter
+from shared.metadata.netguard import BlockedAddressError, NetGuard
 
-_CHUNK_BYTES = 64 * 1024
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _SECONDS = re.compile(r"\d+(?:\.\d+)?")
-_TRANSPORT_ERRORS = (
-    requests.RequestException,
-    urllib3.exceptions.HTTPError,
-    http.client.HTTPException,
-    OSError,
-)
+# The body of a redirect or an error answer is not read: past this much it is cut off.
+_SKIPPED_BODY_BYTES = 65536
+# Checked addresses are reused this long, so keep-alive fetches skip the resolver.
+_RESOLVED_TTL_S = 30.0
+_RESOLVED_MAX_HOSTS = 4096
 
 
 @dataclass(frozen=True)
@@ -46,8 +50,15 @@ class FetchLimits:
     max_header_bytes: int = 65536
 
 
+@dataclass
+class _Answer:
+    status: int
+    headers: dict[str, str]  # names lower-cased; a repeated header keeps its last value
+    body: bytes
+
+
 class MetadataFetcher:
-    """GETs untrusted URLs over pooled keep-alive connections that all pass the NetGuard."""
+    """GETs untrusted URLs over keep-alive connections that all pass the NetGuard."""
 
     def __init__(
         self,
@@ -57,15 +68,13 @@ class MetadataFetcher:
         connections_per_host: int = 16,
     ) -> None:
         self._limits = limits
-        self._session = requests.Session()
-        # Proxies and .netrc from the environment would bypass the guard or leak credentials.
-        self._session.trust_env = False
-        self._session.headers["User-Agent"] = user_agent
-        self._adapter = GuardedAdapter(
-            guard, tracker=EXCHANGES, connections_per_host=connections_per_host
-        )
-        self._session.mount("http://", self._adapter)
-        self._session.mount("https://", self._adapter)
+        self._guard = guard
+        self._user_agent = user_agent
+        # Each fetching thread keeps its own connections (so at most one per host per thread).
+        self._handles = ThreadHandles(self._configure)
+        self._resolved: dict[tuple[str, int], tuple[float, list[str]]] = {}
+        self._resolved_lock = threading.Lock()
+        del connections_per_host  # kept for callers; bounded by the number of threads now
 
     def fetch_text(self, url: str, headers: Mapping[str, str] | None = None) -> str:
         """The body of a metadata URL as text (UTF-8, invalid bytes replaced)."""
@@ -77,18 +86,23 @@ class MetadataFetcher:
         """The body of a URL, mapping every failure to the domain error that ends the job."""
         limit = self._limits.max_bytes if max_bytes is None else max_bytes
         _require_http(url, url)
-        with Exchange(self._limits.total_timeout_s) as exchange:
-            try:
-                body = self._follow(url, dict(headers or {}), limit, exchange)
-            except _TRANSPORT_ERRORS as exc:
-                raise _transport_error(url, exc, exchange.expired) from exc
-            if exchange.expired:
-                raise MetadataTimeoutError(f"Timed out fetching {url}")
-            return body
+        deadline = time.monotonic() + self._limits.total_timeout_s
+        current = url
+        sent_headers = dict(headers or {})
+        for _ in range(self._limits.max_redirects + 1):
+            answer = self._get(current, sent_headers, limit, deadline)
+            target = _redirect_target(answer, current)
+            if target is None:
+                _check_status(answer, url, current)
+                return answer.body
+            if not _same_origin(current, target):
+                sent_headers = {}  # gateway credentials stay with the gateway
+            current = target
+        raise MetadataHttpError(f"Too many redirects (over {self._limits.max_redirects}): {url}")
 
     def close(self) -> None:
-        """Close every pooled connection."""
-        self._session.close()
+        """Close every kept connection."""
+        self._handles.close()
 
     def __enter__(self) -> MetadataFetcher:
         return self
@@ -96,39 +110,187 @@ class MetadataFetcher:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _follow(
-        self, url: str, headers: dict[str, str], max_bytes: int, exchange: Exchange
-    ) -> bytes:
-        """Follow redirects by hand so that every hop is checked and counted."""
-        current = url
-        for _ in range(self._limits.max_redirects + 1):
-            with self._get(current, headers, exchange) as response:
-                target = _redirect_target(response, current)
-                if target is None:
-                    _check_status(response, url, current)
-                    return _read_body(response, max_bytes, current)
-            if not _same_origin(current, target):
-                headers = {}  # gateway credentials stay with the gateway
-            current = target
-        raise MetadataHttpError(f"Too many redirects (over {self._limits.max_redirects}): {url}")
+    def _configure(self, handle: pycurl.Curl) -> None:
+        handle.setopt(pycurl.USERAGENT, self._user_agent)
+        # The guard's connector hands libcurl a connected socket.
+        handle.setopt(pycurl.SOCKOPTFUNCTION, _already_connected)
+        handle.setopt(pycurl.LOW_SPEED_LIMIT, 1)  # read inactivity, in whole seconds
+        handle.setopt(pycurl.LOW_SPEED_TIME, max(1, math.ceil(self._limits.timeout_s)))
 
-    def _get(self, url: str, headers: dict[str, str], exchange: Exchange) -> requests.Response:
-        """One GET whose timeouts never outlast the exchange's deadline."""
-        timeout = min(self._limits.timeout_s, exchange.deadline - time.monotonic())
-        if timeout <= 0:
+    def _get(self, url: str, headers: dict[str, str], max_bytes: int, deadline: float) -> _Answer:
+        """One GET, no longer than the time left before `deadline`."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
             raise MetadataTimeoutError(f"Timed out fetching {url}")
-        # The adapter, not Session.send: that would parse redirects and store cookies itself.
-        # Prepared by hand: the session's cookie and environment merging is not needed.
-        request = requests.PreparedRequest()
-        request.prepare(method="GET", url=url, headers={**self._session.headers, **headers})
-        response = self._adapter.send(request, stream=True, timeout=(timeout, timeout), verify=True)
-        exchange.watch(response)
-        header_bytes = sum(len(k) + len(v) + 4 for k, v in response.headers.items())
-        if header_bytes > self._limits.max_header_bytes:
-            response.close()
-            limit = self._limits.max_header_bytes
-            raise MetadataHttpError(f"Headers of {header_bytes} bytes (max {limit}) from {url}")
-        return response
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+        try:
+            addresses = self._checked_addresses(host, port)
+        except BlockedAddressError:
+            raise
+        except OSError as exc:
+            raise MetadataHttpError(f"Could not fetch {url}: {type(exc).__name__}: {exc}") from exc
+        connect_timeout = min(self._limits.timeout_s, remaining)
+        exchange = _Exchange(url, self._guard, addresses, connect_timeout, max_bytes, self._limits)
+        handle = self._handles.get()
+        handle.setopt(pycurl.URL, url)
+        handle.setopt(pycurl.RESOLVE, [f"{host}:{port}:{','.join(map(_bracketed, addresses))}"])
+        if headers:
+            lines = [f"{name}: {value}" for name, value in headers.items()]
+            handle.setopt(pycurl.HTTPHEADER, lines)
+        else:
+            handle.unsetopt(pycurl.HTTPHEADER)  # an empty list would keep the last request's
+        handle.setopt(pycurl.CONNECTTIMEOUT_MS, max(1, int(connect_timeout * 1000)))
+        handle.setopt(pycurl.TIMEOUT_MS, max(1, int(remaining * 1000)))
+        handle.setopt(pycurl.OPENSOCKETFUNCTION, exchange.open_socket)
+        handle.setopt(pycurl.HEADERFUNCTION, exchange.on_header)
+        handle.setopt(pycurl.WRITEFUNCTION, exchange.on_body)
+        try:
+            handle.perform()
+        except pycurl.error as exc:
+            exchange.raise_for(exc)
+        finally:
+            # Drop the callbacks' references to this exchange.
+            handle.setopt(pycurl.OPENSOCKETFUNCTION, _no_socket)
+            exchange.close_sockets()
+        return _Answer(exchange.status, exchange.headers, b"".join(exchange.chunks))
+
+    def _checked_addresses(self, host: str, port: int) -> list[str]:
+        """The guard's checked addresses of a host, remembered for a little while."""
+        key = (host.lower(), port)
+        now = time.monotonic()
+        with self._resolved_lock:
+            cached = self._resolved.get(key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        addresses = self._guard.checked_addresses(host, port)
+        with self._resolved_lock:
+            if len(self._resolved) >= _RESOLVED_MAX_HOSTS:
+                self._resolved.clear()
+            self._resolved[key] = (now + _RESOLVED_TTL_S, addresses)
+        return addresses
+
+
+class _Exchange:
+    """What one GET's callbacks learn: the answer so far, or why it was cut short."""
+
+    def __init__(
+        self,
+        url: str,
+        guard: NetGuard,
+        addresses: list[str],
+        connect_timeout_s: float,
+        max_bytes: int,
+        limits: FetchLimits,
+    ) -> None:
+        self.url = url
+        self.host = urlsplit(url).hostname or ""
+        self.guard = guard
+        self.addresses = frozenset(addresses)
+        self.connect_timeout_s = connect_timeout_s
+        self.max_bytes = max_bytes
+        self.max_header_bytes = limits.max_header_bytes
+        self.status = 0
+        self.headers: dict[str, str] = {}
+        self.header_bytes = 0
+        self.chunks: list[bytes] = []
+        self.size = 0
+        self.failure: Exception | None = None  # a limit we enforced
+        self.connect_error: BaseException | None = None
+        self.skipped = 0  # body bytes of a redirect or error answer, thrown away
+        self.sockets: list[socket.socket] = []
+
+    def open_socket(self, purpose: int, address: Any) -> socket.socket | int:
+        """A connection for libcurl, opened by the guard's connector to a checked address."""
+        ip = str(address.addr[0])
+        try:
+            if ip not in self.addresses:  # libcurl only knows the checked ones; never trust it
+                raise BlockedAddressError(self.host, ip, "unchecked")
+            port = int(address.addr[1])
+            sock = self.guard.connector(ip, port, self.connect_timeout_s)
+        except Exception as exc:  # an exception must not escape into libcurl
+            self.connect_error = exc
+            return pycurl.SOCKET_BAD
+        self.sockets.append(sock)  # libcurl keeps a duplicate of the descriptor
+        return sock
+
+    def close_sockets(self) -> None:
+        """Close our copies of the sockets handed to libcurl (it keeps its own)."""
+        for sock in self.sockets:
+            sock.close()
+
+    def on_header(self, line: bytes) -> int | None:
+        self.header_bytes += len(line)
+        if self.header_bytes > self.max_header_bytes:
+            limit = self.max_header_bytes
+            return self._stop(
+                MetadataHttpError(f"Headers of over {limit} bytes (max {limit}) from {self.url}")
+            )
+        if line.startswith(b"HTTP/"):  # a status line: a new response (after a 1xx) starts
+            fields = line.split(None, 2)
+            self.status = int(fields[1]) if len(fields) > 1 and fields[1].isdigit() else 0
+            self.headers = {}
+            return None
+        name, colon, value = line.decode("latin-1").partition(":")
+        if colon:
+            self.headers[name.strip().lower()] = value.strip()
+        elif not line.strip() and 200 <= self.status < 300:
+            declared = self.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > self.max_bytes:
+                return self._stop(
+                    MetadataSizeExceededError(
+                        f"{self.url} declares {declared} bytes (max {self.max_bytes})"
+                    )
+                )
+        return None
+
+    def on_body(self, data: bytes) -> int | None:
+        if not 200 <= self.status < 300:
+            self.skipped += len(data)
+            return 0 if self.skipped > _SKIPPED_BODY_BYTES else None
+        self.size += len(data)
+        if self.size > self.max_bytes:
+            return self._stop(
+                MetadataSizeExceededError(f"{self.url} sent over {self.max_bytes} bytes")
+            )
+        self.chunks.append(data)
+        return None
+
+    def _stop(self, failure: Exception) -> int:
+        self.failure = failure
+        return 0  # anything but the length handed to us makes libcurl abort the transfer
+
+    def raise_for(self, exc: pycurl.error) -> None:
+        """Map a failed perform to the domain error; an answer cut short on purpose is fine."""
+        code, message = error_parts(exc)
+        url = self.url
+        if self.failure is not None:
+            raise self.failure from None
+        if self.skipped > _SKIPPED_BODY_BYTES and code == pycurl.E_WRITE_ERROR:
+            return  # the status and headers are all we wanted
+        cause = self.connect_error
+        if isinstance(cause, BlockedAddressError):
+            raise cause
+        if isinstance(cause, TimeoutError) or code == pycurl.E_OPERATION_TIMEDOUT:
+            raise MetadataTimeoutError(f"Timed out fetching {url}") from exc
+        if cause is not None:
+            raise MetadataHttpError(
+                f"Could not fetch {url}: {type(cause).__name__}: {cause}"
+            ) from cause
+        raise MetadataHttpError(f"Could not fetch {url}: {message} (curl error {code})") from exc
+
+
+def _already_connected(fd: int, purpose: int) -> int:
+    return int(pycurl.SOCKOPT_ALREADY_CONNECTED)
+
+
+def _no_socket(purpose: int, address: Any) -> int:
+    return int(pycurl.SOCKET_BAD)
+
+
+def _bracketed(address: str) -> str:
+    return f"[{address}]" if ":" in address else address
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:
@@ -164,10 +326,10 @@ def _require_http(url: str, origin: str) -> None:
         raise MetadataHttpError(f"Refusing to fetch {url} (from {origin}): not an http(s) URL")
 
 
-def _redirect_target(response: requests.Response, current: str) -> str | None:
-    """Where a redirect points, checked; None when the response is not a redirect."""
-    location = response.headers.get("Location")
-    if response.status_code not in _REDIRECT_STATUSES or not location:
+def _redirect_target(answer: _Answer, current: str) -> str | None:
+    """Where a redirect points, checked; None when the answer is not a redirect."""
+    location = answer.headers.get("location")
+    if answer.status not in _REDIRECT_STATUSES or not location:
         return None
     try:
         target = urljoin(current, location.strip())
@@ -183,64 +345,11 @@ def _same_origin(first: str, second: str) -> bool:
     return (a.scheme, a.hostname, a.port) == (b.scheme, b.hostname, b.port)
 
 
-def _check_status(response: requests.Response, url: str, current: str) -> None:
+def _check_status(answer: _Answer, url: str, current: str) -> None:
     """Raise the domain error for a non-2xx answer; 429 is rate limiting, not a bad token."""
-    status = response.status_code
+    status = answer.status
     if status == 429:
-        retry_after = parse_retry_after(response.headers.get("Retry-After"), datetime.now(UTC))
+        retry_after = parse_retry_after(answer.headers.get("retry-after"), datetime.now(UTC))
         raise TooManyRequestsError(current, urlsplit(url).hostname or "", retry_after)
     if not 200 <= status < 300:
         raise MetadataHttpError(f"HTTP {status} from {current}")
-
-
-def _read_body(response: requests.Response, max_bytes: int, url: str) -> bytes:
-    """Stream the body, stopping as soon as it is larger than allowed."""
-    declared = response.headers.get("Content-Length", "").strip()
-    if declared.isdigit() and int(declared) > max_bytes:
-        raise MetadataSizeExceededError(f"{url} declares {declared} bytes (max {max_bytes})")
-    chunks: list[bytes] = []
-    size = 0
-    for chunk in response.iter_content(_CHUNK_BYTES):
-        size += len(chunk)
-        if size > max_bytes:
-            raise MetadataSizeExceededError(f"{url} sent over {max_bytes} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _transport_error(
-    url: str, exc: BaseException, expired: bool
-) -> MetadataTimeoutError | MetadataHttpError:
-    """Timeouts may be retried; every other transport failure is an HTTP error (section 4.4)."""
-    causes = list(_causes(exc))
-    if expired or _is_timeout(causes):
-        return MetadataTimeoutError(f"Timed out fetching {url}")
-    root = causes[-1]
-    return MetadataHttpError(f"Could not fetch {url}: {type(root).__name__}: {root}")
-
-
-def _is_timeout(causes: list[BaseException]) -> bool:
-    """Whether a timeout is behind an error (urllib3 counts refused connections as timeouts)."""
-    for cause in causes:
-        if isinstance(cause, urllib3.exceptions.NewConnectionError):
-            return False
-        if isinstance(cause, requests.Timeout | urllib3.exceptions.TimeoutError | TimeoutError):
-            return True
-    return False
-
-
-def _causes(exc: BaseException) -> Iterator[BaseException]:
-    """An error and the errors it wraps, outermost first."""
-    current: BaseException | None = exc
-    for _ in range(10):
-        if current is None:
-            return
-        yield current
-        reason = getattr(current, "reason", None)
-        nested = current.args[0] if current.args else None
-        if isinstance(reason, BaseException):
-            current = reason
-        elif isinstance(nested, BaseException):
-            current = nested
-        else:
-            current = current.__cause__

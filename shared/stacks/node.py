@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from io import BytesIO
 from typing import Any
 
-import urllib3
+import pycurl
 
 from shared import clarity
+from shared.curl_handles import ThreadHandles, error_parts
 from shared.deadline import check_deadline
 from shared.errors import (
     RetryableJobError,
@@ -19,19 +21,18 @@ from shared.errors import (
 
 
 class StacksNodeClient:
-    """One client per process, shared by its threads; keeps up to `connections` keep-alive
-    connections to the node (urllib3 directly: a node call is hot, requests' per-call
-    environment and hook handling is not free)."""
+    """One client per process, shared by its threads, each of which keeps a keep-alive
+    connection to the node (libcurl: a node call is hot, see `shared.curl_handles`)."""
 
     def __init__(self, base_url: str, *, timeout_s: float = 10.0, connections: int = 16) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
-        # A read-only call is idempotent: a connection refused, or reset before the answer
-        # (a keep-alive connection the node closed meanwhile), is tried once more at once.
-        retries = urllib3.Retry(
-            total=1, connect=1, read=1, status=0, redirect=0, other=0, allowed_methods=None
-        )
-        self._http = urllib3.PoolManager(num_pools=4, maxsize=connections, retries=retries)
+        del connections  # one connection per calling thread
+        self._handles = ThreadHandles(self._configure)
+
+    def _configure(self, handle: pycurl.Curl) -> None:
+        handle.setopt(pycurl.HTTPHEADER, _JSON_HEADERS)
+        handle.setopt(pycurl.TIMEOUT_MS, max(1, int(self.timeout_s * 1000)))
 
     def call_read_only(
         self, contract_id: str, function: str, args: Sequence[clarity.ClarityValue] = ()
@@ -77,32 +78,46 @@ class StacksNodeClient:
         )
 
     def _post_json(self, url: str, body: dict[str, Any]) -> dict[str, Any]:
+        status, data = self._post(url, json.dumps(body).encode())
+        if status >= 400:
+            text = data[:200].decode("utf-8", "replace")
+            raise StacksNodeHttpError(f"{url}: HTTP {status}: {text}")
         try:
-            response = self._http.request(
-                "POST",
-                url,
-                body=json.dumps(body).encode(),
-                headers=_JSON_HEADERS,
-                timeout=self.timeout_s,
-            )
-        except urllib3.exceptions.HTTPError as exc:
-            raise StacksNodeHttpError(f"{url}: {exc}") from exc
-        if response.status >= 400:
-            text = response.data[:200].decode("utf-8", "replace")
-            raise StacksNodeHttpError(f"{url}: HTTP {response.status}: {text}")
-        try:
-            payload = json.loads(response.data)
+            payload = json.loads(data)
         except ValueError as exc:
             raise StacksNodeJsonParseError(f"{url}: body is not JSON") from exc
         if not isinstance(payload, dict):
             raise StacksNodeJsonParseError(f"{url}: body is not a JSON object")
         return payload
 
+    def _post(self, url: str, body: bytes) -> tuple[int, bytes]:
+        """POST once; a read-only call is idempotent, so a connection that fails (refused,
+        or a keep-alive connection the node closed meanwhile) is tried once more at once."""
+        handle = self._handles.get()
+        for attempt in (1, 2):
+            received = BytesIO()
+            handle.setopt(pycurl.URL, url)
+            handle.setopt(pycurl.POSTFIELDS, body)
+            handle.setopt(pycurl.WRITEFUNCTION, received.write)
+            try:
+                handle.perform()
+            except pycurl.error as exc:
+                code, message = error_parts(exc)
+                if attempt == 1 and code in _RETRIED_ERRORS:
+                    continue
+                raise StacksNodeHttpError(f"{url}: {message} (curl error {code})") from exc
+            return int(handle.getinfo(pycurl.RESPONSE_CODE)), received.getvalue()
+        raise AssertionError("unreachable")  # pragma: no cover
+
     def close(self) -> None:
-        self._http.clear()
+        self._handles.close()
 
 
-_JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
+_JSON_HEADERS = ["Content-Type: application/json", "Accept: application/json"]
+# Connection failures worth one immediate retry: refused, reset, or closed before the answer.
+_RETRIED_ERRORS = frozenset(
+    {pycurl.E_COULDNT_CONNECT, pycurl.E_GOT_NOTHING, pycurl.E_SEND_ERROR, pycurl.E_RECV_ERROR}
+)
 
 
 def unwrap(value: clarity.ClarityValue) -> clarity.ClarityValue:
