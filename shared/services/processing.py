@@ -144,14 +144,25 @@ def host_slots(settings: Settings) -> HostSlots:
         urlsplit(settings.public_gateway_ipfs).hostname or "",
         urlsplit(settings.public_gateway_arweave).hostname or "",
     )
-    hold_s = settings.metadata_fetch_timeout_ms / 1000 * 2 + 5  # outlasts the longest fetch
+    longest_fetch_s = settings.metadata_fetch_timeout_ms / 1000 * 2  # FetchLimits' total
+    hold_s = longest_fetch_s + HOLD_MARGIN_S
     return HostSlots(
         redis.Redis.from_url(settings.redis_url),
         settings.metadata_host_concurrency_limit,
         settings.public_gateway_concurrency_limit,
         gateways,
         hold_s,
+        # A slot is reused while its hold still outlasts a whole fetch, and given back to
+        # the other workers when it has been idle this long.
+        keep_idle_s=SLOT_KEEP_IDLE_S,
+        reuse_for_s=HOLD_MARGIN_S - 1.0,
     )
+
+
+# How much longer than the longest fetch a slot is held in Redis; a worker that dies frees
+# its slots after that. Also how long after it was taken a slot may be reused.
+HOLD_MARGIN_S = 5.0
+SLOT_KEEP_IDLE_S = 0.25
 
 
 def metadata_service(

@@ -113,3 +113,86 @@ def test_a_job_waiting_for_its_host_goes_back_to_pending_without_using_a_retry(
         row = s.get_one(Job, job_id)
         assert (row.status, row.retry_count, row.locked_until) == (JobStatus.PENDING, 0, None)
         assert 1 <= (row.retry_after - row.updated_at).total_seconds() <= 2
+
+
+# --- slots kept by a process for its next fetch of the same host
+
+
+def keeping(client: redis.Redis, limit: int, keep_idle_s: float, reuse_for_s: float) -> HostSlots:
+    return HostSlots(client, limit, 5, [], 30, keep_idle_s=keep_idle_s, reuse_for_s=reuse_for_s)
+
+
+def members(client: redis.Redis, host: str) -> set[bytes]:
+    return set(client.zrange(KEY_PREFIX + host, 0, -1))
+
+
+def test_a_given_back_slot_is_reused_without_taking_another(client) -> None:
+    cap = keeping(client, limit=1, keep_idle_s=60, reuse_for_s=60)
+    with cap.slot("m.example"):
+        first = members(client, "m.example")
+
+    assert cap.in_use("m.example") == 1  # kept, still counted against the cap
+    with cap.slot("m.example"):  # the limit is 1: only the kept slot can serve this
+        assert members(client, "m.example") == first
+
+
+def test_a_kept_slot_does_not_serve_two_fetches_at_once(client) -> None:
+    cap = keeping(client, limit=1, keep_idle_s=60, reuse_for_s=60)
+    with cap.slot("m.example"):
+        pass
+    with cap.slot("m.example"), pytest.raises(HostBusyError), cap.slot("m.example"):
+        pass
+
+
+def test_an_idle_kept_slot_goes_back_to_the_other_workers(client) -> None:
+    cap = keeping(client, limit=1, keep_idle_s=0.2, reuse_for_s=60)
+    other_worker = slots(client, limit=1)
+    with cap.slot("m.example"):
+        pass
+    assert cap.in_use("m.example") == 1
+
+    def other_worker_gets_it() -> bool:
+        try:
+            with other_worker.slot("m.example"):
+                return True
+        except HostBusyError:
+            return False
+
+    wait_until(other_worker_gets_it, 5, "the idle slot to be given back")
+
+
+def test_a_slot_too_old_to_outlast_a_fetch_is_not_reused(client) -> None:
+    cap = keeping(client, limit=2, keep_idle_s=60, reuse_for_s=60)
+    with cap.slot("m.example"):
+        first = members(client, "m.example")
+
+    assert cap.sweep(now=time.monotonic() + 61) == 1  # past its reuse window
+    assert cap.in_use("m.example") == 0
+    with cap.slot("m.example"):
+        assert members(client, "m.example").isdisjoint(first)
+
+
+def test_workers_keeping_slots_never_exceed_the_cap_together(client) -> None:
+    workers = [keeping(client, limit=3, keep_idle_s=0.05, reuse_for_s=60) for _ in range(2)]
+    peak, current, lock = [0], [0], threading.Lock()
+
+    def fetch(cap: HostSlots) -> None:
+        for _ in range(30):
+            try:
+                with cap.slot("m.example"):
+                    with lock:
+                        current[0] += 1
+                        peak[0] = max(peak[0], current[0])
+                    time.sleep(0.001)  # the fetch itself
+                    with lock:
+                        current[0] -= 1
+            except HostBusyError:
+                pass
+
+    threads = [threading.Thread(target=fetch, args=(workers[n % 2],)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert 1 <= peak[0] <= 3
+    assert max(len(members(client, "m.example")), 0) <= 3
