@@ -15,7 +15,14 @@ from support.processes import procfile_command
 from shared.config import Settings
 from shared.db import session_scope
 from shared.models import Job, JobStatus
-from shared.queues import IMAGES_QUEUE, REFRESH_QUEUE, TOKENS_QUEUE, WORKER_QUEUES, JobMessage
+from shared.queues import (
+    IMAGES_QUEUE,
+    REFRESH_QUEUE,
+    TOKEN_BATCH_SIZE,
+    TOKENS_QUEUE,
+    WORKER_QUEUES,
+    JobMessage,
+)
 from shared.services.jobs import mark_queued, queue_due_jobs
 from workers.celery_app import create_celery_app
 from workers.runtime import JobEnqueuer
@@ -63,7 +70,8 @@ def broker(redis_url: str) -> Iterator[redis.Redis]:
 def test_workers_take_new_work_before_a_refresh_backlog(settings: Settings, broker) -> None:
     app = create_celery_app(replace(settings))
     enqueue = JobEnqueuer(app)
-    enqueue([JobMessage(n, False, is_refresh=True) for n in range(1, 51)])  # a big refresh
+    refreshes = range(1, 2 * TOKEN_BATCH_SIZE + 11)  # a big refresh: three messages
+    enqueue([JobMessage(n, False, is_refresh=True) for n in refreshes])
     enqueue([JobMessage(100, False), JobMessage(200, True)])  # then a new collection
     consumed: list[tuple[str, int]] = []
 
@@ -84,7 +92,7 @@ def test_workers_take_new_work_before_a_refresh_backlog(settings: Settings, brok
                 conn.drain_events(timeout=5)
     app.close()
     assert consumed == [("contracts", 200), ("tokens", 100), (REFRESH_QUEUE, 1)]
-    assert broker.llen(REFRESH_QUEUE) == 2  # the other refreshes, in batches of 20
+    assert broker.llen(REFRESH_QUEUE) == 2  # the other refresh batches
 
 
 def test_workers_consume_every_queue_in_priority_order() -> None:
