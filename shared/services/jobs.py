@@ -9,8 +9,20 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import cast
 
-from sqlalchemy import ColumnElement, Integer, and_, bindparam, case, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Table,
+    and_,
+    bindparam,
+    case,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
@@ -19,6 +31,10 @@ from shared.models import Job, JobStatus, Token
 from shared.queues import JobMessage
 
 DISPATCH_CHUNK = 1000
+# Claims and finishes run per batch on every worker: on the table (SQLAlchemy Core) they skip
+# the ORM's bulk-update machinery, 7 % of a worker's CPU in a profile.
+_JOBS_TABLE = cast(Table, Job.__table__)
+_JOBS = _JOBS_TABLE.c
 
 
 @dataclass(frozen=True)
@@ -93,15 +109,15 @@ def claim_jobs(
 ) -> list[ClaimedJob]:
     """Take those of `job_ids` that are queued and not held by another, in one statement."""
     statement = (
-        update(Job)
-        .where(Job.id == func.any(bindparam("ids", list(job_ids), type_=ARRAY(Integer))))
-        .where(Job.status == JobStatus.QUEUED)
-        .where(or_(Job.locked_until.is_(None), Job.locked_until < func.now()))
+        update(_JOBS_TABLE)
+        .where(_JOBS.id == func.any(bindparam("ids", list(job_ids), type_=ARRAY(Integer))))
+        .where(_JOBS.status == JobStatus.QUEUED)
+        .where(or_(_JOBS.locked_until.is_(None), _JOBS.locked_until < func.now()))
         .values(locked_until=func.now() + lease, updated_at=func.now())
-        .returning(Job.id, Job.token_id, Job.smart_contract_id, Job.retry_count)
+        .returning(_JOBS.id, _JOBS.token_id, _JOBS.smart_contract_id, _JOBS.retry_count)
     )
     if tokens_only:
-        statement = statement.where(Job.token_id.is_not(None))
+        statement = statement.where(_JOBS.token_id.is_not(None))
     rows = session.execute(statement).all()
     return [ClaimedJob(r.id, r.token_id, r.smart_contract_id, r.retry_count) for r in rows]
 
@@ -123,16 +139,16 @@ def finish_jobs(session: Session, jobs: Sequence[ClaimedJob], outcome: JobOutcom
         "last_error": outcome.error[:2000] if outcome.error else None,
     }
     if outcome.status == JobStatus.PENDING:
-        values["retry_count"] = Job.retry_count + 1
+        values["retry_count"] = _JOBS.retry_count + 1
         values["retry_after"] = func.now() + timedelta(seconds=outcome.retry_after_s or 0)
     else:
         values["retry_count"] = 0
         values["retry_after"] = None
     ids = [job.id for job in jobs]
     session.execute(
-        update(Job)
-        .where(Job.id == func.any(bindparam("ids", ids, type_=ARRAY(Integer))))
-        .where(Job.status == JobStatus.QUEUED)
+        update(_JOBS_TABLE)
+        .where(_JOBS.id == func.any(bindparam("ids", ids, type_=ARRAY(Integer))))
+        .where(_JOBS.status == JobStatus.QUEUED)
         .values(**values)
     )
 
