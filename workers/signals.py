@@ -1,5 +1,6 @@
 """Worker lifecycle hooks: refuse to start without a chain to read; logging as LOG_FORMAT
-says (beat too); the worker's Prometheus exporter and task metrics (workers/metrics.py)."""
+says (beat too); the worker's Prometheus exporter and task metrics (workers/metrics.py);
+beat checks the chain as soon as it starts."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ import sys
 from typing import Any
 
 from celery import current_app
-from celery.signals import setup_logging, task_postrun, task_prerun, worker_init
+from celery.signals import beat_init, setup_logging, task_postrun, task_prerun, worker_init
 
 from shared.config import Settings
 from shared.logs import configure_logging
+from shared.queues import CHAIN_QUEUE, MONITOR_CHAIN_TASK
 from workers import metrics
 
 
@@ -37,6 +39,17 @@ def serve_worker_metrics(sender: Any = None, **_kwargs: Any) -> None:
     if settings.log_format == "json":
         sender.quiet = True  # no start banner: every line of stdout is a JSON object
     metrics.start_exporter(settings)
+
+
+@beat_init.connect
+def follow_the_chain_at_once(sender: Any = None, **_kwargs: Any) -> None:
+    """Beat's first chain check would come one CHAIN_POLL_INTERVAL_S after it starts; a
+    fresh deployment starts importing the chain's contracts now instead."""
+    sender.app.send_task(
+        MONITOR_CHAIN_TASK,
+        queue=CHAIN_QUEUE,
+        expires=sender.app.conf.token_metadata_settings.chain_poll_interval_s,
+    )
 
 
 @setup_logging.connect
