@@ -6,26 +6,16 @@ request; the marshmallow schemas in `api.schemas.responses` only document these 
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 from typing import Any
 
-import orjson
 from flask import Response, current_app
 
+from shared.jsonio import dumps
 from shared.services.api_summaries import TokenSummary
 from shared.services.ft_list import FtListQuery, FtPage
 from shared.services.search import SearchHit
 from shared.services.token_reads import TokenView
-
-
-def dumps(body: Any) -> bytes:
-    """Compact UTF-8 JSON. orjson takes integers up to 64 bits; a token's attribute may hold
-    any JSON number, so a bigger one falls back to the json module (same output)."""
-    try:
-        return orjson.dumps(body)
-    except TypeError:
-        return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def json_response(body: Any, status: int = 200) -> Response:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -12,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from shared.clarity import UInt
 from shared.errors import JobError, RetryableJobError, SmartContractClarityError
+from shared.jsonio import dumps_text
 from shared.metadata.parse import ParsedMetadata
 from shared.metadata.uris import token_specific_uri
 from shared.models import (
@@ -187,7 +187,7 @@ def _replace_metadata(
         {
             "metadata_id": mid,
             "trait_type": a.trait_type,
-            "value": json.dumps(a.value),
+            "value": dumps_text(a.value),
             "display_type": a.display_type,
         }
         for mid, (_, row) in pairs
@@ -196,7 +196,7 @@ def _replace_metadata(
     if attributes:
         session.execute(_INSERT_ATTRIBUTES, {"rows": _rows_json(attributes)})
     properties = [
-        {"metadata_id": mid, "name": name, "value": json.dumps(value)}
+        {"metadata_id": mid, "name": name, "value": dumps_text(value)}
         for mid, (_, row) in pairs
         for name, value in row.properties.items()
     ]
@@ -212,7 +212,7 @@ def _id_list(ids: Iterable[int]) -> str:
 def _rows_json(rows: Iterable[dict[str, object]]) -> str:
     """Rows as one JSON array, unpacked by Postgres with `jsonb_to_recordset`: one parameter
     instead of an array per column (psycopg's list dumper cost 5 % of a worker's CPU)."""
-    return json.dumps(list(rows), ensure_ascii=False)
+    return dumps_text(list(rows))
 
 
 # The batch statements are plain SQL: the ORM's bulk delete and expanding IN lists cost more
