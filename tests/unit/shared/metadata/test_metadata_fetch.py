@@ -520,7 +520,7 @@ def test_tls_is_verified_against_the_host_name_not_the_address(
 
     with (
         MetadataFetcher(FetchLimits(timeout_s=2.0), guard) as fetcher,
-        pytest.raises(MetadataHttpError, match="SSL certificate .*self-signed"),
+        pytest.raises(MetadataHttpError, match=r"SSL certificate .*self-signed"),
     ):
         fetcher.fetch_text(f"https://good.test:{server.port}/1.json")
 
