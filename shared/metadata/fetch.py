@@ -135,7 +135,9 @@ class MetadataFetcher:
         exchange = _Exchange(url, self._guard, addresses, connect_timeout, max_bytes, self._limits)
         handle = self._handles.get()
         handle.setopt(pycurl.URL, url)
-        handle.setopt(pycurl.RESOLVE, [f"{host}:{port}:{','.join(map(_bracketed, addresses))}"])
+        if ":" not in host:  # an IPv6 literal is not looked up; the callback checks it anyway
+            pinned = ",".join(map(_bracketed, addresses))
+            handle.setopt(pycurl.RESOLVE, [f"{host}:{port}:{pinned}"])
         if headers:
             lines = [f"{name}: {value}" for name, value in headers.items()]
             handle.setopt(pycurl.HTTPHEADER, lines)

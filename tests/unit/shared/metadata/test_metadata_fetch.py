@@ -642,3 +642,16 @@ def test_parse_retry_after_reads_naive_now_as_utc() -> None:
     naive = datetime(2015, 10, 21, 0, 0)
 
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", naive) == 26880.0
+
+
+def test_an_ipv6_literal_host_is_connected_through_the_guard(
+    server: LocalServer, make_fetcher: Callable[..., MetadataFetcher]
+) -> None:
+    internet = LoopbackInternet(server.port)
+    guard = NetGuard(allow_private=True, connector=internet)
+    server.routes["/1.json"] = body(b'{"name": "v6"}')
+
+    text = make_fetcher(guard=guard).fetch_text(f"http://[2001:db8::1]:{server.port}/1.json")
+
+    assert text == '{"name": "v6"}'
+    assert internet.calls == ["2001:db8::1"]
