@@ -90,6 +90,8 @@ class Results:
     cpu_s: dict[str, float] = field(default_factory=dict)
     api: list[dict[str, Any]] = field(default_factory=list)
     images: dict[str, Any] = field(default_factory=dict)
+    # The VM's speed at the time, before and after the run (see `cpu_check_ms`).
+    cpu_check_ms: list[float] = field(default_factory=list)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -100,7 +102,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # SIGTERM cleans up like Ctrl-C: processes stopped, databases dropped.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     with one_run_at_a_time(), tempfile.TemporaryDirectory(prefix="tm-bench-") as tmp:
+        results.cpu_check_ms.append(cpu_check_ms())
         run(options, results, Path(tmp))
+        results.cpu_check_ms.append(cpu_check_ms())
     report = render(results)
     print(report)
     if options.write:
@@ -561,6 +565,19 @@ def parse_wrk(output: str) -> dict[str, Any]:
 # --- report ----------------------------------------------------------------------------------
 
 
+def cpu_check_ms() -> float:
+    """Milliseconds for a fixed pure-Python workload, best of three: a shared VM's speed
+    wanders by tens of percent, and this tells runs made at different moments apart."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        total = 0
+        for number in range(300_000):
+            total += len(json.dumps({"n": number, "s": str(number)}))
+        best = min(best, time.perf_counter() - started)
+    return best * 1000
+
+
 def machine_facts() -> str:
     cpu = "unknown CPU"
     for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -589,6 +606,16 @@ def render(results: Results) -> str:
         "",
         f"Machine: {machine_facts()}",
         "",
+        *(
+            [
+                "CPU check (a fixed pure-Python workload, lower is faster): "
+                + " / ".join(f"{ms:.0f} ms" for ms in results.cpu_check_ms)
+                + " before / after the run.",
+                "",
+            ]
+            if results.cpu_check_ms
+            else []
+        ),
         f"Scenario: {o.nft_tokens:,} NFTs in 3 collections, {FT_CONTRACTS} FTs, "
         f"{SFT_CONTRACTS}x{SFT_TOKENS} SFTs; metadata latency {o.latency_ms} ms "
         f"+- {o.jitter_ms} ms; {o.workers} worker process(es)"
