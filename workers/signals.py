@@ -13,7 +13,7 @@ from celery.signals import beat_init, setup_logging, task_postrun, task_prerun, 
 
 from shared.config import Settings
 from shared.logs import configure_logging
-from shared.queues import CHAIN_QUEUE, MONITOR_CHAIN_TASK
+from shared.queues import MONITOR_CHAIN_TASK
 from workers import metrics
 
 
@@ -45,11 +45,8 @@ def serve_worker_metrics(sender: Any = None, **_kwargs: Any) -> None:
 def follow_the_chain_at_once(sender: Any = None, **_kwargs: Any) -> None:
     """Beat's first chain check would come one CHAIN_POLL_INTERVAL_S after it starts; a
     fresh deployment starts importing the chain's contracts now instead."""
-    sender.app.send_task(
-        MONITOR_CHAIN_TASK,
-        queue=CHAIN_QUEUE,
-        expires=sender.app.conf.token_metadata_settings.chain_poll_interval_s,
-    )
+    settings: Settings = sender.app.conf.token_metadata_settings
+    sender.app.send_task(MONITOR_CHAIN_TASK, expires=settings.chain_poll_interval_s)
 
 
 @setup_logging.connect

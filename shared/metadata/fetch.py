@@ -65,7 +65,6 @@ class MetadataFetcher:
         limits: FetchLimits,
         guard: NetGuard,
         user_agent: str = "stacks-token-metadata",
-        connections_per_host: int = 16,
     ) -> None:
         self._limits = limits
         self._guard = guard
@@ -74,7 +73,6 @@ class MetadataFetcher:
         self._handles = ThreadHandles(self._configure)
         self._resolved: dict[tuple[str, int], tuple[float, list[str]]] = {}
         self._resolved_lock = threading.Lock()
-        del connections_per_host  # kept for callers; bounded by the number of threads now
 
     def fetch_text(self, url: str, headers: Mapping[str, str] | None = None) -> str:
         """The body of a metadata URL as text (UTF-8, invalid bytes replaced)."""
@@ -127,12 +125,12 @@ class MetadataFetcher:
         port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
         try:
             addresses = self._checked_addresses(host, port)
-        except BlockedAddressError:
-            raise
-        except OSError as exc:
+        except OSError as exc:  # the resolver failed (a refused address is not an OSError)
             raise MetadataHttpError(f"Could not fetch {url}: {type(exc).__name__}: {exc}") from exc
         connect_timeout = min(self._limits.timeout_s, remaining)
-        exchange = _Exchange(url, self._guard, addresses, connect_timeout, max_bytes, self._limits)
+        exchange = _Exchange(
+            url, host, self._guard, addresses, connect_timeout, max_bytes, self._limits
+        )
         handle = self._handles.get()
         handle.setopt(pycurl.URL, url)
         if ":" not in host:  # an IPv6 literal is not looked up; the callback checks it anyway
@@ -180,6 +178,7 @@ class _Exchange:
     def __init__(
         self,
         url: str,
+        host: str,
         guard: NetGuard,
         addresses: list[str],
         connect_timeout_s: float,
@@ -187,7 +186,7 @@ class _Exchange:
         limits: FetchLimits,
     ) -> None:
         self.url = url
-        self.host = urlsplit(url).hostname or ""
+        self.host = host
         self.guard = guard
         self.addresses = frozenset(addresses)
         self.connect_timeout_s = connect_timeout_s
@@ -226,9 +225,7 @@ class _Exchange:
         self.header_bytes += len(line)
         if self.header_bytes > self.max_header_bytes:
             limit = self.max_header_bytes
-            return self._stop(
-                MetadataHttpError(f"Headers of over {limit} bytes (max {limit}) from {self.url}")
-            )
+            return self._stop(MetadataHttpError(f"Headers of over {limit} bytes from {self.url}"))
         if line.startswith(b"HTTP/"):  # a status line: a new response (after a 1xx) starts
             fields = line.split(None, 2)
             self.status = int(fields[1]) if len(fields) > 1 and fields[1].isdigit() else 0

@@ -126,11 +126,7 @@ def build_processor(
             "STACKS_NODE_RPC_URL is not set "
             "(`make run` starts a simulated network when no node is configured)"
         )
-    node = StacksNodeClient(
-        settings.stacks_node_rpc_url,
-        timeout_s=settings.stacks_node_timeout_s,
-        connections=settings.worker_fetch_concurrency,
-    )
+    node = StacksNodeClient(settings.stacks_node_rpc_url, timeout_s=settings.stacks_node_timeout_s)
     ctx = JobContext(settings, sessions, enqueue, LeaseKeeper(sessions))
     rate_limits = RateLimitedHosts(sessions, settings.metadata_rate_limited_host_retry_after)
     metadata = metadata_service(settings, rate_limits, host_slots(settings))
@@ -160,7 +156,8 @@ def host_slots(settings: Settings) -> HostSlots:
 
 
 # How much longer than the longest fetch a slot is held in Redis; a worker that dies frees
-# its slots after that. Also how long after it was taken a slot may be reused.
+# its slots after that. A slot is reused only within this margin (less a second) of being
+# taken, so that the fetch it serves ends before its hold does.
 HOLD_MARGIN_S = 5.0
 SLOT_KEEP_IDLE_S = 0.25
 
@@ -184,6 +181,6 @@ def metadata_service(
         ipfs_replaced=settings.public_gateway_ipfs_replaced,
         arweave=settings.public_gateway_arweave,
     )
-    fetcher = MetadataFetcher(limits, guard, connections_per_host=settings.worker_fetch_concurrency)
+    fetcher = MetadataFetcher(limits, guard)
     retries = settings.metadata_max_immediate_uri_retries
     return MetadataService(fetcher, gateways, retries, rate_limits, slots)

@@ -24,10 +24,9 @@ class StacksNodeClient:
     """One client per process, shared by its threads, each of which keeps a keep-alive
     connection to the node (libcurl: a node call is hot, see `shared.curl_handles`)."""
 
-    def __init__(self, base_url: str, *, timeout_s: float = 10.0, connections: int = 16) -> None:
+    def __init__(self, base_url: str, *, timeout_s: float = 10.0) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
-        del connections  # one connection per calling thread
         self._handles = ThreadHandles(self._configure)
 
     def _configure(self, handle: pycurl.Curl) -> None:

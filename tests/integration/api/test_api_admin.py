@@ -19,6 +19,7 @@ from integration.api.conftest import CheckedClient
 from integration.api.openapi_check import ResponseChecker
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
+from support.broker import emptied
 from support.builders import add_contract, add_metadata, add_token, new_principal
 
 from api import create_app
@@ -75,11 +76,8 @@ def admin(settings: Settings, openapi_checker: ResponseChecker) -> Iterator[Chec
 @pytest.fixture
 def broker(redis_url: str) -> Iterator[redis.Redis]:
     """The run's Redis DB, its job queues emptied before and after."""
-    client = redis.Redis.from_url(redis_url)
-    client.delete(*WORKER_QUEUES)
-    yield client
-    client.delete(*WORKER_QUEUES)
-    client.close()
+    with emptied(redis_url, *WORKER_QUEUES) as client:
+        yield client
 
 
 def queued_jobs(broker: redis.Redis, queue: str) -> list[int]:

@@ -15,6 +15,7 @@ import redis
 from celery import Celery
 from celery._state import get_current_app
 from integration.images.images_support import add_image_token, image_job, metadata_row, png
+from support.broker import emptied
 from support.http_server import Reply, ScriptedServer
 
 import workers.runtime
@@ -58,11 +59,8 @@ def worker_app(image_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Ite
 
 @pytest.fixture
 def broker(redis_url: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_url)
-    client.delete(IMAGES_QUEUE)
-    yield client
-    client.delete(IMAGES_QUEUE)
-    client.close()
+    with emptied(redis_url, IMAGES_QUEUE) as client:
+        yield client
 
 
 def test_dispatched_image_job_is_cached_by_the_celery_task(

@@ -9,6 +9,7 @@ from dataclasses import replace
 import pytest
 import redis
 from sqlalchemy import select, update
+from support.broker import emptied
 from support.builders import add_contract, add_token
 from support.processes import procfile_command
 
@@ -60,11 +61,8 @@ def test_due_jobs_put_contracts_then_new_tokens_then_refreshes_first(sessions) -
 
 @pytest.fixture
 def broker(redis_url: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_url)
-    client.delete(*WORKER_QUEUES)
-    yield client
-    client.delete(*WORKER_QUEUES)
-    client.close()
+    with emptied(redis_url, *WORKER_QUEUES) as client:
+        yield client
 
 
 def test_workers_take_new_work_before_a_refresh_backlog(settings: Settings, broker) -> None:

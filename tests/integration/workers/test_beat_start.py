@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from support.broker import emptied
 from support.processes import process_env, procfile_command, running, wait_until
 
 from shared.queues import CHAIN_QUEUE, MONITOR_CHAIN_TASK
@@ -16,11 +17,8 @@ from shared.queues import CHAIN_QUEUE, MONITOR_CHAIN_TASK
 
 @pytest.fixture
 def broker(redis_url: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_url)
-    client.delete(CHAIN_QUEUE)
-    yield client
-    client.delete(CHAIN_QUEUE)
-    client.close()
+    with emptied(redis_url, CHAIN_QUEUE) as client:
+        yield client
 
 
 def queued_tasks(broker: redis.Redis) -> list[str]:

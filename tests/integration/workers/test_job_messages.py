@@ -9,6 +9,7 @@ from dataclasses import replace
 
 import pytest
 import redis
+from support.broker import emptied
 
 from shared.config import Settings
 from shared.queues import (
@@ -26,11 +27,8 @@ from workers.runtime import JobEnqueuer
 
 @pytest.fixture
 def broker(redis_url: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_url)
-    client.delete(CONTRACTS_QUEUE, TOKENS_QUEUE, REFRESH_QUEUE, "chain")
-    yield client
-    client.delete(CONTRACTS_QUEUE, TOKENS_QUEUE, REFRESH_QUEUE, "chain")
-    client.close()
+    with emptied(redis_url, CONTRACTS_QUEUE, TOKENS_QUEUE, REFRESH_QUEUE, "chain") as client:
+        yield client
 
 
 def test_contract_and_token_messages_go_to_their_own_queues(

@@ -15,6 +15,7 @@ import redis
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, update
+from support.broker import emptied
 from support.builders import add_contract, add_metadata, add_token
 from support.processes import free_port
 
@@ -69,12 +70,9 @@ def exporter(settings: Settings) -> Iterator[metrics.MetricsExporter]:
 
 @pytest.fixture
 def broker(redis_url: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_url)
     keys = [key for queue in WORKER_QUEUES for key in metrics.queue_keys(queue)]
-    client.delete(*keys)
-    yield client
-    client.delete(*keys)
-    client.close()
+    with emptied(redis_url, *keys) as client:
+        yield client
 
 
 def test_queue_lengths_add_up_kombus_priority_lists(
