@@ -44,6 +44,8 @@ class LoopbackServer(ThreadingHTTPServer):
         self.app = app
         self._lock = threading.Lock()
         self._counts: Counter[str] = Counter()
+        self._in_flight = 0
+        self._peak_in_flight = 0
         self._connections: set[socket.socket] = set()
         self._thread: threading.Thread | None = None
 
@@ -58,6 +60,20 @@ class LoopbackServer(ThreadingHTTPServer):
     def request_count(self, path: str) -> int:
         with self._lock:
             return self._counts[path]
+
+    def begin(self) -> None:
+        with self._lock:
+            self._in_flight += 1
+            self._peak_in_flight = max(self._peak_in_flight, self._in_flight)
+
+    def end(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
+
+    def peak_in_flight(self) -> int:
+        """The most requests this server has answered at once so far."""
+        with self._lock:
+            return self._peak_in_flight
 
     def request_counts(self) -> dict[str, int]:
         """A snapshot of requests served so far, by path (without the query string)."""
@@ -115,7 +131,13 @@ class _Handler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         self.server.count(path)
         headers = {name.lower(): value for name, value in self.headers.items()}
-        response = self.server.app.route(method, path, headers, body)
+        # In flight from the request's arrival until its answer is ready: always within the
+        # span in which the client waits for it, so a peak can be compared with client caps.
+        self.server.begin()
+        try:
+            response = self.server.app.route(method, path, headers, body)
+        finally:
+            self.server.end()
         self.send_response(response.status)
         self.send_header("Content-Type", response.content_type)
         self.send_header("Content-Length", str(len(response.body)))

@@ -19,7 +19,14 @@ _deadline: ContextVar[float | None] = ContextVar("job_deadline", default=None)
 
 @contextmanager
 def job_deadline(seconds: float) -> Iterator[None]:
-    token = _deadline.set(time.monotonic() + seconds)
+    with job_deadline_at(time.monotonic() + seconds):
+        yield
+
+
+@contextmanager
+def job_deadline_at(deadline: float) -> Iterator[None]:
+    """The running job must be done by `deadline` (a `time.monotonic()` value)."""
+    token = _deadline.set(deadline)
     try:
         yield
     finally:

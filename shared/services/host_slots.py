@@ -1,49 +1,129 @@
 """A per-host cap on concurrent metadata fetches, shared by every worker through Redis.
 
-Each fetch holds a slot: a member of the host's sorted set scored by its expiry (Redis
-server time), so a worker that dies mid-fetch frees its slot when the hold runs out.
+Each fetch holds a slot: a member of the host's sorted set in Redis, scored by its expiry
+(Redis server time), so a worker that dies mid-fetch frees its slots when their hold runs out.
 
-Taking and giving back a slot are two Redis round trips, a tenth of a worker's CPU per
-token. So a process may keep a slot it has given back for a moment (`keep_idle_s`) and
-hand it to its next fetch of that host without asking Redis, for as long as the slot's
-hold still outlasts any fetch (`reuse_for_s` after it was taken). A sweeper thread gives
-idle slots back to Redis, so other workers get them within about `keep_idle_s`.
+Waiting for a busy host costs neither a thread nor a round trip through the job tables:
+`request(host, callback)` either grants a slot at once or queues the callback in this process
+and returns. A slot this process gives back goes straight to the host's next waiter (the same
+Redis member, no Redis call while its hold still outlasts a fetch); slots other processes give
+back are picked up by one poller thread, which also ends waits older than `max_wait_s` with
+HostBusyError (the job is then deferred, so a host that stays saturated never pins a worker).
+
+Fairness across processes: a process waiting for a host registers in the host's waiter set in
+Redis. While others wait too, each process's share is the cap divided among the waiting
+processes: one holding more than its share gives slots back to Redis instead of handing them
+on, and acquires no more than its share. Waiters of one host are served first come, first
+served; hosts never wait for each other.
+
+See docs/host-slots.md.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import os
 import random
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 import redis
 
 from shared.errors import HostBusyError
 
+# KEYS: the host's slots, the host's waiting processes.
+# ARGV: hold_s, limit, process id, waiter ttl_s, still waiting afterwards (0/1), members...
+# Takes as many of the members as there are free slots; returns {taken, other waiters}.
 _ACQUIRE = """
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) + tonumber(now_parts[2]) / 1000000
 local hold = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZCARD', KEYS[1]) < limit then
-  redis.call('ZADD', KEYS[1], now + hold, ARGV[3])
-  redis.call('EXPIRE', KEYS[1], math.ceil(hold) + 1)
-  return 1
+local free = limit - redis.call('ZCARD', KEYS[1])
+local wanted = #ARGV - 5
+local taken = math.max(0, math.min(free, wanted))
+for i = 1, taken do
+  redis.call('ZADD', KEYS[1], now + hold, ARGV[5 + i])
 end
-return 0
+if taken > 0 then
+  redis.call('EXPIRE', KEYS[1], math.ceil(hold) + 1)
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+if ARGV[5] == '1' or taken < wanted then
+  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[4]), ARGV[3])
+  redis.call('EXPIRE', KEYS[2], math.ceil(tonumber(ARGV[4])) + 1)
+else
+  redis.call('ZREM', KEYS[2], ARGV[3])
+end
+local others = redis.call('ZCARD', KEYS[2])
+if redis.call('ZSCORE', KEYS[2], ARGV[3]) then
+  others = others - 1
+end
+return {taken, others}
+"""
+
+# KEYS: the host's slots. ARGV: member, hold_s. Extends a slot still held; 0 if it is gone.
+_RENEW = """
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then
+  return 0
+end
+local now_parts = redis.call('TIME')
+local now = tonumber(now_parts[1]) + tonumber(now_parts[2]) / 1000000
+redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1])
+redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[2])) + 1)
+return 1
 """
 
 KEY_PREFIX = "token-metadata:host-slots:"
+WAITERS_PREFIX = "token-metadata:host-waiters:"
+# How often the poller looks for slots freed by other processes while this one has waiters.
+POLL_INTERVAL_S = 0.02
+# A process that stops polling (it died) stops counting as a waiter after this long.
+WAITER_TTL_S = 2.0
 log = logging.getLogger(__name__)
+
+Callback = Callable[["Grant | Exception"], None]
+
+
+@dataclass
+class Grant:
+    """One slot of a host held by this process: a member of the host's set in Redis."""
+
+    key: str
+    host: str
+    member: str
+    # After this (monotonic) the hold is renewed before it serves another fetch, so that a
+    # fetch started with it always ends before the hold does.
+    reusable_until: float
+
+
+@dataclass
+class _Waiter:
+    callback: Callback
+    deadline: float
+
+
+@dataclass
+class _Host:
+    """What this process knows of one host."""
+
+    name: str
+    held: int = 0  # slots of the host this process holds in Redis: in use, idle or being taken
+    idle: list[tuple[Grant, float]] = field(default_factory=list)  # (grant, idle since)
+    waiters: deque[_Waiter] = field(default_factory=deque)
+    others_waiting: int = 0  # other processes waiting for the host, as of the last poll
+    registered: bool = False  # this process is in the host's waiter set in Redis
 
 
 class HostSlots:
-    """`with slots.slot(host):` or HostBusyError when the host already has `limit` fetches."""
+    """Per-host fetch slots; `request` for asynchronous callers, `slot` for synchronous ones."""
 
     def __init__(
         self,
@@ -55,6 +135,7 @@ class HostSlots:
         *,
         keep_idle_s: float = 0.0,
         reuse_for_s: float = 0.0,
+        max_wait_s: float = 10.0,
     ) -> None:
         self.client = client
         self.limit = limit
@@ -62,102 +143,326 @@ class HostSlots:
         self.gateway_hosts = frozenset(host.lower() for host in gateway_hosts)
         self.hold_s = hold_s
         self.keep_idle_s = keep_idle_s
-        self.reuse_for_s = min(reuse_for_s, hold_s) if keep_idle_s > 0 else 0.0
+        self.reuse_for_s = min(reuse_for_s, hold_s)
+        self.max_wait_s = max_wait_s
+        self.process_id = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
         self._acquire = client.register_script(_ACQUIRE)
-        # key -> slots given back but still held in Redis: (member, reusable until, idle since),
-        # the most recently given back last.
-        self._idle: dict[str, list[tuple[str, float, float]]] = {}
-        self._idle_lock = threading.Lock()
-        self._sweeper: threading.Thread | None = None
+        self._renew = client.register_script(_RENEW)
+        self._hosts: dict[str, _Host] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._poller: threading.Thread | None = None
+        self._local = threading.local()
+        # Idle slots found too old to reuse, for the poller to give back to Redis.
+        self._stale: list[Grant] = []
 
     def limit_for(self, host: str) -> int:
         return self.gateway_limit if host.lower() in self.gateway_hosts else self.limit
-
-    @contextmanager
-    def slot(self, host: str) -> Iterator[None]:
-        key = KEY_PREFIX + host.lower()
-        kept = self._take_idle(key)
-        if kept is not None:
-            member, reusable_until = kept
-        else:
-            member, reusable_until = self._take(key, host), time.monotonic() + self.reuse_for_s
-        try:
-            yield
-        finally:
-            self._give_back(key, member, reusable_until)
 
     def in_use(self, host: str) -> int:
         """Slots of a host held in Redis, by every worker (idle kept ones included)."""
         return int(self.client.zcard(KEY_PREFIX + host.lower()))
 
-    def _take(self, key: str, host: str) -> str:
-        member = uuid.uuid4().hex
-        acquired = self._acquire(
-            keys=[key], args=[self.hold_s, self.limit_for(host), member], client=self.client
-        )
-        if not acquired:
-            # Come back soon, spread out so waiting tokens do not all retry at once.
-            raise HostBusyError(host, retry_after_s=1.0 + random.random())  # noqa: S311
-        return member
+    def waiting(self, host: str) -> int:
+        """Requests of this process waiting for one of the host's slots."""
+        with self._lock:
+            state = self._hosts.get(KEY_PREFIX + host.lower())
+            return len(state.waiters) if state else 0
 
-    def _take_idle(self, key: str) -> tuple[str, float] | None:
-        """A slot this process gave back a moment ago and may still use, if any."""
-        if self.reuse_for_s <= 0:
-            return None
-        now = time.monotonic()
-        with self._idle_lock:
-            idle = self._idle.get(key, [])
-            for index in range(len(idle) - 1, -1, -1):  # the most recently used first
-                member, reusable_until, _ = idle[index]
-                if reusable_until > now:  # (older ones are left to the sweeper)
-                    del idle[index]
-                    return member, reusable_until
+    # --- asynchronous: a callback instead of a blocked thread
+
+    def request(self, host: str, callback: Callback, wait_s: float | None = None) -> Grant | None:
+        """A slot of `host` now, or None: then `callback` gets one later, from another thread,
+        or HostBusyError after `wait_s` (default `max_wait_s`). The callback must not block.
+        Redis errors while asking at once are raised; later ones end the wait as busy."""
+        grant = self.try_now(host)
+        if grant is not None:
+            return grant
+        key = KEY_PREFIX + host.lower()
+        waited = self.max_wait_s if wait_s is None else wait_s
+        with self._lock:
+            state = self._hosts.setdefault(key, _Host(host.lower()))
+            grant = self._take_idle(state) if not state.waiters else None
+            if grant is not None:
+                return grant
+            state.waiters.append(_Waiter(callback, time.monotonic() + waited))
+            if len(state.waiters) == 1:  # the poller may be asleep for longer: wake it
+                self._start_poller(wake=True)
         return None
 
-    def _give_back(self, key: str, member: str, reusable_until: float) -> None:
+    def try_now(self, host: str) -> Grant | None:
+        """A slot of `host` if one is free right now and nobody here waits for the host."""
+        key = KEY_PREFIX + host.lower()
+        with self._lock:
+            state = self._hosts.setdefault(key, _Host(host.lower()))
+            if state.waiters:  # first come, first served: never jump the queue
+                return None
+            grant = self._take_idle(state)
+            if grant is not None or state.held >= self._share(state):
+                return grant
+            state.held += 1  # reserved while we ask
+        try:
+            grants = self._take(state, 1, waiting_after=False)
+        except BaseException:
+            with self._lock:
+                state.held -= 1
+            raise
+        return grants[0] if grants else None
+
+    def release(self, grant: Grant) -> None:
+        """Give a slot back: to the host's next waiter here, kept idle a moment, or to Redis."""
         now = time.monotonic()
-        if reusable_until <= now:
-            self.client.zrem(key, member)
+        handed: tuple[_Waiter, Grant] | None = None
+        renew_for: _Waiter | None = None
+        give_back = False
+        with self._lock:
+            state = self._hosts[grant.key]
+            expired = self._expired(state, now)
+            if state.waiters and state.held <= self._share(state):
+                waiter = state.waiters.popleft()
+                if grant.reusable_until > now:
+                    handed = (waiter, grant)
+                else:
+                    renew_for = waiter
+            elif grant.reusable_until > now and self.keep_idle_s > 0 and not state.others_waiting:
+                state.idle.append((grant, now))
+                self._start_poller()
+            else:
+                state.held -= 1
+                give_back = True
+        _busy(expired, state.name)
+        if handed is not None:
+            handed[0].callback(handed[1])
+        elif renew_for is not None:
+            self._hand_renewed(state, grant, renew_for)
+        elif give_back:
+            self._give_back(grant.key, [grant.member])
+
+    # --- synchronous: for callers that fetch right away on their own thread
+
+    @contextmanager
+    def slot(self, host: str, wait_s: float = 0.0) -> Iterator[None]:
+        """Hold a slot of `host` (HostBusyError if none comes within `wait_s`); inside a
+        `holding` of the same host, the slot already held serves."""
+        key = KEY_PREFIX + host.lower()
+        if key in self._held_here():
+            yield
             return
-        with self._idle_lock:
-            self._idle.setdefault(key, []).append((member, reusable_until, now))
-            if self._sweeper is None:
-                self._sweeper = threading.Thread(
-                    target=self._sweep_forever, name="host-slots-sweeper", daemon=True
-                )
-                self._sweeper.start()
+        grant = self.wait_for(host, wait_s)
+        try:
+            yield
+        finally:
+            self.release(grant)
 
-    def _sweep_forever(self) -> None:
-        """Runs while slots are kept: stops when none is left, the next give-back restarts it."""
+    def wait_for(self, host: str, wait_s: float) -> Grant:
+        """A slot of `host`, blocking this thread up to `wait_s`; HostBusyError otherwise."""
+        if wait_s <= 0:
+            grant = self.try_now(host)
+            if grant is None:
+                raise HostBusyError(host, retry_after_s=1.0 + random.random())  # noqa: S311
+            return grant
+        done = threading.Event()
+        answer: list[Grant | Exception] = []
+
+        def granted(result: Grant | Exception) -> None:
+            answer.append(result)
+            done.set()
+
+        grant = self.request(host, granted, wait_s)
+        if grant is not None:
+            return grant
+        if not done.wait(wait_s + 5.0):  # the poller answers by the deadline; this is a guard
+            raise HostBusyError(host, retry_after_s=1.0)
+        if isinstance(answer[0], Exception):
+            raise answer[0]
+        return answer[0]
+
+    @contextmanager
+    def holding(self, grant: Grant) -> Iterator[None]:
+        """Fetches of the grant's host on this thread use the grant instead of another slot."""
+        held = self._held_here()
+        held[grant.key] = grant
+        try:
+            yield
+        finally:
+            held.pop(grant.key, None)
+
+    def _held_here(self) -> dict[str, Grant]:
+        held: dict[str, Grant] | None = getattr(self._local, "held", None)
+        if held is None:
+            held = self._local.held = {}
+        return held
+
+    # --- internals (`_lock` held where the name says `state` is read or changed)
+
+    def _share(self, state: _Host) -> int:
+        """How many of the host's slots this process may hold while others wait too."""
+        limit = self.limit_for(state.name)
+        return max(1, math.ceil(limit / (state.others_waiting + 1)))
+
+    def _take_idle(self, state: _Host) -> Grant | None:
+        now = time.monotonic()
+        while state.idle:
+            grant, _since = state.idle.pop()  # the most recently used first
+            if grant.reusable_until > now:
+                return grant
+            state.held -= 1  # too old to reuse: the poller gives it back
+            self._stale.append(grant)
+        return None
+
+    def _expired(self, state: _Host, now: float) -> list[_Waiter]:
+        expired: list[_Waiter] = []
+        while state.waiters and state.waiters[0].deadline <= now:
+            expired.append(state.waiters.popleft())
+        if state.waiters and state.waiters[-1].deadline <= now:  # a shorter wait behind
+            keep = deque(w for w in state.waiters if w.deadline > now)
+            expired += [w for w in state.waiters if w.deadline <= now]
+            state.waiters = keep
+        return expired
+
+    def _take(self, state: _Host, count: int, *, waiting_after: bool) -> list[Grant]:
+        """Ask Redis for `count` slots (already counted in `held`); returns those granted and
+        un-counts the rest. Refreshes what this process knows of other waiters."""
+        members = [uuid.uuid4().hex for _ in range(count)]
+        key = KEY_PREFIX + state.name
+        taken, others = self._acquire(
+            keys=[key, WAITERS_PREFIX + state.name],
+            args=[
+                self.hold_s,
+                self.limit_for(state.name),
+                self.process_id,
+                WAITER_TTL_S,
+                "1" if waiting_after else "0",
+                *members,
+            ],
+            client=self.client,
+        )
+        until = time.monotonic() + self.reuse_for_s
+        with self._lock:
+            state.held -= count - int(taken)
+            state.others_waiting = int(others)
+            state.registered = waiting_after or int(taken) < count
+        return [Grant(key, state.name, member, until) for member in members[: int(taken)]]
+
+    def _hand_renewed(self, state: _Host, grant: Grant, waiter: _Waiter) -> None:
+        """A slot too old to serve another fetch as it is: extend its hold, then hand it on."""
+        try:
+            renewed = bool(self._renew(keys=[grant.key], args=[grant.member, self.hold_s]))
+        except redis.RedisError:
+            log.warning("could not renew a host slot", exc_info=True)
+            renewed = False
+        if renewed:
+            grant.reusable_until = time.monotonic() + self.reuse_for_s
+            waiter.callback(grant)
+            return
+        with self._lock:  # the slot is gone (expired, Redis flushed): the waiter waits on
+            state.held -= 1
+            state.waiters.appendleft(waiter)
+            self._start_poller()
+
+    def _give_back(self, key: str, members: list[str]) -> None:
+        try:
+            self.client.zrem(key, *members)
+        except redis.RedisError:  # the slots expire on their own meanwhile
+            log.warning("could not give host slots back to Redis", exc_info=True)
+
+    def _start_poller(self, *, wake: bool = False) -> None:
+        if self._poller is None:
+            self._poller = threading.Thread(
+                target=self._poll_forever, name="host-slots", daemon=True
+            )
+            self._poller.start()
+        elif wake:
+            self._wake.notify()
+
+    def _poll_forever(self) -> None:
+        """Runs while requests wait or slots are kept idle; the next one restarts it."""
         while True:
-            time.sleep(self.keep_idle_s / 2)
             try:
-                self.sweep()
-            except redis.RedisError:  # the slots expire on their own meanwhile
-                log.warning("could not give idle host slots back to Redis", exc_info=True)
-            with self._idle_lock:
-                if not any(self._idle.values()):
-                    self._sweeper = None
+                self.poll()
+            except Exception:  # never let the thread die with requests waiting
+                log.warning("host slot poller failed; trying again", exc_info=True)
+            with self._lock:
+                if not any(s.waiters or s.idle for s in self._hosts.values()):
+                    self._poller = None
                     return
+                waiting = any(s.waiters for s in self._hosts.values())
+                self._wake.wait(POLL_INTERVAL_S if waiting else self.keep_idle_s / 2)
 
-    def sweep(self, now: float | None = None) -> int:
-        """Give back to Redis the kept slots idle for `keep_idle_s` or too old to reuse."""
+    def poll(self, now: float | None = None) -> None:
+        """One round: end overdue waits, hand idle slots to waiters, ask Redis for the slots
+        waiters still need (as far as this process's share allows), give idle ones back."""
         now = time.monotonic() if now is None else now
-        due: dict[str, list[str]] = {}
-        with self._idle_lock:
-            for key, idle in self._idle.items():
-                stale = [
-                    m for m, until, since in idle if since <= now - self.keep_idle_s or until <= now
-                ]
-                if stale:
-                    gone = set(stale)
-                    idle[:] = [entry for entry in idle if entry[0] not in gone]
-                    due[key] = stale
-            for key in [key for key, idle in self._idle.items() if not idle]:
-                del self._idle[key]
-        if due:
-            with self.client.pipeline(transaction=False) as pipe:
-                for key, members in due.items():
-                    pipe.zrem(key, *members)
-                pipe.execute()
-        return sum(len(members) for members in due.values())
+        expired: list[tuple[str, list[_Waiter]]] = []
+        handed: list[tuple[_Waiter, Grant]] = []
+        asks: list[tuple[_Host, int]] = []
+        stale: dict[str, list[str]] = {}
+        unregister: list[_Host] = []
+        with self._lock:
+            for key, state in list(self._hosts.items()):
+                expired.append((state.name, self._expired(state, now)))
+                while state.waiters and state.idle:
+                    grant = self._take_idle(state)
+                    if grant is None:
+                        break
+                    handed.append((state.waiters.popleft(), grant))
+                for grant, since in list(state.idle):
+                    if since <= now - self.keep_idle_s or grant.reusable_until <= now:
+                        state.idle.remove((grant, since))
+                        state.held -= 1
+                        stale.setdefault(key, []).append(grant.member)
+                if state.waiters:
+                    count = max(0, min(len(state.waiters), self._share(state) - state.held))
+                    state.held += count
+                    asks.append((state, count))
+                elif state.registered:
+                    unregister.append(state)
+                elif not state.held and not state.idle:
+                    del self._hosts[key]
+            for grant in self._stale:
+                stale.setdefault(grant.key, []).append(grant.member)
+            self._stale.clear()
+        for host, waiters in expired:
+            _busy(waiters, host)
+        for waiter, grant in handed:
+            waiter.callback(grant)
+        for key, members in stale.items():
+            self._give_back(key, members)
+        for state, count in asks:
+            self._serve(state, count)
+        for state in unregister:
+            self._unregister(state)
+
+    def _unregister(self, state: _Host) -> None:
+        """No more waiters here: stop counting against the other processes' shares."""
+        try:
+            self.client.zrem(WAITERS_PREFIX + state.name, self.process_id)
+        except redis.RedisError:  # the entry expires on its own
+            log.warning("could not leave the waiters of %s", state.name, exc_info=True)
+            return
+        with self._lock:
+            if not state.waiters:
+                state.registered = False
+
+    def _serve(self, state: _Host, count: int) -> None:
+        try:
+            grants = self._take(state, count, waiting_after=True)
+        except redis.RedisError:
+            with self._lock:
+                state.held -= count
+            log.warning("could not ask Redis for slots of %s", state.name, exc_info=True)
+            return
+        served: list[tuple[_Waiter, Grant]] = []
+        with self._lock:
+            while grants and state.waiters:
+                served.append((state.waiters.popleft(), grants.pop(0)))
+            for grant in grants:  # the waiters left meanwhile: keep the slots idle
+                state.idle.append((grant, time.monotonic()))
+        for waiter, grant in served:
+            waiter.callback(grant)
+
+
+def _busy(waiters: list[_Waiter], host: str) -> None:
+    for waiter in waiters:
+        # Come back soon, spread out so deferred tokens do not all return at once.
+        waiter.callback(HostBusyError(host, retry_after_s=1.0 + random.random()))  # noqa: S311

@@ -13,6 +13,7 @@ from prometheus_client import Counter
 from shared.deadline import check_deadline
 from shared.errors import (
     HostBusyError,
+    JobError,
     MetadataHttpError,
     MetadataParseError,
     MetadataSizeExceededError,
@@ -95,6 +96,23 @@ class MetadataService:
         self.rate_limits = rate_limits
         self.host_slots = host_slots
 
+    def host_to_wait_for(self, uri: str, token_number: int) -> str | None:
+        """The host a token's first document comes from, when fetches there take slots
+        (None for `data:` URIs and URIs the fetch itself will refuse). Raises if that host is
+        rate limited, so a token does not wait for a slot it would not use."""
+        if self.host_slots is None:
+            return None
+        try:
+            token_uri = token_specific_uri(uri, token_number)
+            if is_data_uri(token_uri):
+                return None
+            hostname = urlsplit(fetchable_url(token_uri, self.gateways).url).hostname
+        except (JobError, ValueError):
+            return None  # the fetch reports it properly
+        if hostname and self.rate_limits is not None:
+            self.rate_limits.check(hostname)
+        return hostname or None
+
     def load(self, uri: str, token_number: int) -> list[ParsedMetadata]:
         """Timeouts and parse errors are retried at once; other errors end the token."""
         for attempt in range(1, self.attempts + 1):
@@ -128,7 +146,8 @@ class MetadataService:
             return self._fetch_document(uri, target)
 
     def _fetch_document(self, uri: str, target: FetchableUrl) -> dict[str, Any]:
-        body = polite_fetch(self.fetcher, target, self.rate_limits, self.host_slots)
+        wait_s = self.host_slots.max_wait_s if self.host_slots is not None else 0.0
+        body = polite_fetch(self.fetcher, target, self.rate_limits, self.host_slots, wait_s=wait_s)
         return parse_metadata_json(body.decode("utf-8-sig", errors="replace"), uri)
 
 
@@ -138,13 +157,16 @@ def polite_fetch(
     rate_limits: RateLimitedHosts | None,
     host_slots: HostSlots | None,
     max_bytes: int | None = None,
+    *,
+    wait_s: float = 0.0,
 ) -> bytes:
-    """Fetch `target` unless its host is rate limited, holding one of the host's slots; a
+    """Fetch `target` unless its host is rate limited, holding one of the host's slots (this
+    thread waits up to `wait_s` for one, unless it already holds one of that host); a
     429 makes this process skip the host at once (the job records it for the others)."""
     hostname = urlsplit(target.url).hostname or ""
     if rate_limits is not None and hostname:
         rate_limits.check(hostname)
-    slot = host_slots.slot(hostname) if host_slots is not None and hostname else nullcontext()
+    slot = host_slots.slot(hostname, wait_s) if host_slots and hostname else nullcontext()
     try:
         with slot:
             return fetcher.fetch_bytes(target.url, target.headers, max_bytes)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from urllib.parse import urlsplit
 
 import redis
@@ -30,13 +31,15 @@ from shared.services.jobs import ClaimedJob, JobOutcome, finish_job
 from shared.services.leases import LeaseKeeper
 from shared.services.metadata import MetadataService
 from shared.services.rate_limits import RateLimitedHosts
-from shared.services.runner import BatchWork, JobContext, run_batch, run_job
+from shared.services.runner import BatchWork, JobContext, NeedsHost, run_batch, run_job
 from shared.services.tokens import (
     TokenData,
     TokenRef,
+    add_token_metadata,
     load_token,
     load_tokens,
     read_token_data,
+    read_token_facts,
     store_tokens_data,
 )
 from shared.stacks.api_db import StacksApiDatabase
@@ -70,8 +73,15 @@ class Processor:
     def _token_batch(self) -> BatchWork[TokenRef, TokenData]:
         return BatchWork(load_tokens, self._read_token, self._store_tokens)
 
-    def _read_token(self, token: TokenRef) -> TokenData:
-        return read_token_data(self.node, self.metadata.load, token)
+    def _read_token(self, token: TokenRef) -> TokenData | NeedsHost[TokenData]:
+        """The contract calls, then the metadata once its host has a free slot."""
+        data = read_token_facts(self.node, token)
+        rest = partial(add_token_metadata, self.metadata.load, token, data)
+        slots = self.metadata.host_slots
+        host = self.metadata.host_to_wait_for(data.uri, token.token_number) if data.uri else None
+        if slots is None or host is None:
+            return rest()
+        return NeedsHost(slots, host, rest)
 
     def _store_tokens(self, session: Session, pairs: Sequence[tuple[TokenRef, TokenData]]) -> None:
         cache_images = self.ctx.settings.image_cache_processor_enabled
@@ -152,6 +162,7 @@ def host_slots(settings: Settings) -> HostSlots:
         # the other workers when it has been idle this long.
         keep_idle_s=SLOT_KEEP_IDLE_S,
         reuse_for_s=HOLD_MARGIN_S - 1.0,
+        max_wait_s=min(HOST_SLOT_MAX_WAIT_S, settings.job_queue_timeout_ms / 1000 / 4),
     )
 
 
@@ -160,6 +171,12 @@ def host_slots(settings: Settings) -> HostSlots:
 # taken, so that the fetch it serves ends before its hold does.
 HOLD_MARGIN_S = 5.0
 SLOT_KEEP_IDLE_S = 0.25
+# The longest a token waits in its worker for a slot of a busy host before it is deferred
+# (pending again, no retry used). Long enough that a worker's whole intake for one host (16
+# batches of 50 tokens at 16 slots and 100 ms a fetch: 5 s) never bounces; short enough that
+# a host whose 16 fetches hang until their timeout frees the worker's task threads for other
+# hosts within seconds, and leaves most of the job's time limit to the fetch itself.
+HOST_SLOT_MAX_WAIT_S = 10.0
 
 
 def metadata_service(

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Generic, TypeVar
 
 import redis
@@ -17,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shared.config import Settings
 from shared.db import session_scope
-from shared.deadline import job_deadline
+from shared.deadline import job_deadline, job_deadline_at
 from shared.errors import (
     HostBusyError,
     JobError,
@@ -28,6 +30,7 @@ from shared.errors import (
 from shared.logs import bind_log_context, log_context
 from shared.models import Job, JobStatus
 from shared.queues import Enqueue
+from shared.services.host_slots import Grant, HostSlots
 from shared.services.jobs import (
     ClaimedJob,
     JobOutcome,
@@ -91,6 +94,16 @@ def _run_job(ctx: JobContext, job_id: int, work: Work) -> JobOutcome | None:
 
 
 @dataclass(frozen=True)
+class NeedsHost(Generic[R]):
+    """What a read returns when the rest of it fetches from `host`: `then` runs on the fetch
+    pool once this process holds one of the host's slots. No thread waits meanwhile."""
+
+    slots: HostSlots
+    host: str
+    then: Callable[[], R]
+
+
+@dataclass(frozen=True)
 class BatchWork(Generic[T, R]):
     """A job kind run many at a time: the database parts once per batch, the network part
     of each job concurrently."""
@@ -98,7 +111,8 @@ class BatchWork(Generic[T, R]):
     # The jobs' subjects (job id -> item); a job missing from the answer has nothing left to do.
     load: Callable[[Session, Sequence[ClaimedJob]], Mapping[int, T]]
     # Node calls and fetches for one item; runs on the fetch pool under the job's deadline.
-    read: Callable[[T], R]
+    # Returns NeedsHost where the rest must wait for a busy host.
+    read: Callable[[T], R | NeedsHost[R]]
     # Writes items' results inside one transaction.
     store: Callable[[Session, Sequence[tuple[T, R]]], object]
 
@@ -123,9 +137,7 @@ def run_batch(
     timeout_s = ctx.settings.job_queue_timeout_ms / 1000
     keeping = ctx.leases.holding(*(j.id for j in live)) if ctx.leases else nullcontext()
     with keeping:
-        futures = [
-            (job, pool.submit(_read_one, work.read, items[job.id], timeout_s)) for job in live
-        ]
+        futures = [(job, start_read(pool, work.read, items[job.id], timeout_s)) for job in live]
         read: list[tuple[ClaimedJob, R]] = []
         errors: list[tuple[ClaimedJob, Exception]] = []
         for job, future in futures:
@@ -154,9 +166,53 @@ def run_batch(
     return outcomes
 
 
-def _read_one(read: Callable[[T], R], item: T, timeout_s: float) -> R:
-    with job_deadline(timeout_s):
-        return read(item)
+def start_read(
+    pool: Executor, read: Callable[[T], R | NeedsHost[R]], item: T, timeout_s: float
+) -> Future[R]:
+    """Run `read(item)` on `pool`; if it needs a busy host, its rest runs on the pool once a
+    slot is granted. The deadline (`timeout_s` from now) covers both parts and the wait."""
+    deadline = time.monotonic() + timeout_s
+    answer: Future[R] = Future()
+
+    def first() -> None:
+        try:
+            with job_deadline_at(deadline):
+                result = read(item)
+            if not isinstance(result, NeedsHost):
+                answer.set_result(result)
+                return
+            wait_s = min(result.slots.max_wait_s, deadline - time.monotonic())
+            grant = result.slots.request(result.host, partial(granted, result), wait_s)
+        except BaseException as exc:
+            answer.set_exception(exc)
+            return
+        if grant is not None:  # a slot was free: go on in this thread
+            rest(result, grant)
+
+    def granted(staged: NeedsHost[R], grant: Grant | Exception) -> None:
+        """Called by the slot scheduler from any thread: must not block."""
+        if isinstance(grant, Exception):
+            answer.set_exception(grant)
+            return
+        try:
+            pool.submit(rest, staged, grant)
+        except RuntimeError as exc:  # the pool is shutting down
+            staged.slots.release(grant)
+            answer.set_exception(exc)
+
+    def rest(staged: NeedsHost[R], grant: Grant) -> None:
+        try:
+            with staged.slots.holding(grant), job_deadline_at(deadline):
+                value = staged.then()
+        except BaseException as exc:
+            staged.slots.release(grant)
+            answer.set_exception(exc)
+            return
+        staged.slots.release(grant)
+        answer.set_result(value)
+
+    pool.submit(first)
+    return answer
 
 
 def _store_each(

@@ -80,30 +80,34 @@ def load_tokens(session: Session, jobs: Sequence[ClaimedJob]) -> dict[int, Token
 
 def read_token_data(node: StacksNodeClient, load: MetadataLoader, token: TokenRef) -> TokenData:
     """Contract calls then metadata, with the per-type rules of reference section 6.3."""
-    if token.type == TokenType.FT:
-        return _read_ft(node, load, token)
-    args = [UInt(token.token_number)]
+    return add_token_metadata(load, token, read_token_facts(node, token))
+
+
+def read_token_facts(node: StacksNodeClient, token: TokenRef) -> TokenData:
+    """What the contract says of the token: its URI (as returned) and, for FTs and SFTs,
+    its name, symbol, decimals and supply. No metadata yet."""
     principal = token.contract_principal
+    if token.type == TokenType.FT:
+        data = TokenData(uri=_non_empty(node.read_string(principal, "get-token-uri")))
+        data.name = node.read_string(principal, "get-name")
+        data.symbol = node.read_string(principal, "get-symbol")
+        data.decimals = node.read_uint(principal, "get-decimals")
+        try:
+            data.total_supply = node.read_uint(principal, "get-total-supply")
+        except SmartContractClarityError as exc:  # e.g. ALEX wrapped tokens answer (err u6004)
+            log.info("%s: total supply unavailable: %s", principal, exc)
+        return data
+    args = [UInt(token.token_number)]
     data = TokenData(uri=_non_empty(node.read_string(principal, "get-token-uri", args)))
     if token.type == TokenType.SFT:
         data.decimals = node.read_uint(principal, "get-decimals", args)
         data.total_supply = node.read_uint(principal, "get-total-supply", args)
-    if data.uri is not None:
-        data.metadata = load(data.uri, token.token_number)
-        data.uri = token_specific_uri(data.uri, token.token_number)
     return data
 
 
-def _read_ft(node: StacksNodeClient, load: MetadataLoader, token: TokenRef) -> TokenData:
-    principal = token.contract_principal
-    data = TokenData(uri=_non_empty(node.read_string(principal, "get-token-uri")))
-    data.name = node.read_string(principal, "get-name")
-    data.symbol = node.read_string(principal, "get-symbol")
-    data.decimals = node.read_uint(principal, "get-decimals")
-    try:
-        data.total_supply = node.read_uint(principal, "get-total-supply")
-    except SmartContractClarityError as exc:  # e.g. ALEX wrapped tokens answer (err u6004)
-        log.info("%s: total supply unavailable: %s", principal, exc)
+def add_token_metadata(load: MetadataLoader, token: TokenRef, data: TokenData) -> TokenData:
+    """Fetch the metadata `data.uri` names; the URI becomes the token-specific one. An FT whose
+    document is unusable keeps the contract's facts if it has any."""
     if data.uri is None:
         return data
     try:
@@ -112,9 +116,11 @@ def _read_ft(node: StacksNodeClient, load: MetadataLoader, token: TokenRef) -> T
         raise
     except JobError as exc:
         facts = (data.name, data.symbol, data.decimals, data.total_supply)
-        if all(value is None for value in facts):
+        if token.type != TokenType.FT or all(value is None for value in facts):
             raise
-        log.info("%s: metadata unusable, keeping the contract's facts: %s", principal, exc)
+        log.info(
+            "%s: metadata unusable, keeping the contract's facts: %s", token.contract_principal, exc
+        )
     data.uri = token_specific_uri(data.uri, token.token_number)
     return data
 

@@ -185,6 +185,19 @@ def test_two_workers_never_process_a_token_twice(stack) -> None:
     assert set(fetched.values()) == {1}
 
 
+def test_two_workers_together_keep_a_host_to_its_cap(stack) -> None:
+    """Tokens wait in their worker for a slot of the one metadata host; the cap (4 here)
+    holds across both workers, and is used."""
+    s = stack(METADATA_HOST_CONCURRENCY_LIMIT="4")
+    s.start("beat")
+    s.start("worker1")
+    s.start("worker2")
+    s.wait_all_done("every token with two workers sharing a host")
+    peak = s.devnet.metadata_host.peak_in_flight()
+    print(f"\npeak metadata requests in flight: {peak} (cap 4)")
+    assert 2 <= peak <= 4
+
+
 def test_restarting_postgres_mid_run_loses_no_token(stack) -> None:
     s = stack(latency_ms=10)
     s.start("beat")
