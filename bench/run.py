@@ -1,17 +1,25 @@
-"""The end-to-end benchmark: one command, loopback only.
+"""The end-to-end benchmark: one command, loopback only, the product's default settings.
 
-Starts the simulated Stacks network with a generated scenario (default: 5 FT contracts, 2 SFT
-contracts with 50 tokens each, 3 NFT collections totalling 10,000 tokens, metadata answering after
-100 ms +- 30 ms), starts the Procfile's `worker` (one or more), `beat` and `api` processes against
-fresh databases, waits until every job has finished, then measures the API with wrk.
+Starts the simulated Stacks network with a generated chain (3 NFT collections of equal size
+totalling 10,000 tokens, 5 FT contracts, 2 SFT contracts with 50 tokens each), starts the
+Procfile's `worker` (one or more), `beat` and `api` processes against fresh databases, waits
+until every job has finished, then measures the API with wrk, and a constant-body WSGI app
+under the same server settings (the floor any route can reach on this machine).
 
-    .venv/bin/python bench/run.py                       # the default scenario
-    .venv/bin/python bench/run.py --latency-ms 1 --jitter-ms 0
+Two scenarios, both run by default, one after the other:
+- `one-host`: every document on one metadata host answering in ~1 ms;
+- `four-hosts`: each NFT collection on a host of its own, FTs and SFTs on a fourth, every host
+  answering in 80-120 ms (100 +- 20).
+
+    .venv/bin/python bench/run.py                               # both, at the defaults
+    .venv/bin/python bench/run.py --scenario four-hosts --skip-api
     .venv/bin/python bench/run.py --workers 2 --nft-tokens 20000 --write bench/RESULTS.md
+    .venv/bin/python bench/run.py --host-concurrency 256       # a setting changed: reported
 
-Reports tokens per second end to end, the time of each stage, peak RSS per process, and
-requests/s with p50/p99 latency for `GET /nft/...`, `GET /ft/...`, `GET /ft?limit=60` and
-`/search` with 50 ids.
+Every setting the run changes from the product's defaults is listed in its report. Reports
+tokens per second end to end, the time of each stage, CPU and peak RSS per process, what the
+per-host caps allow, and requests/s with p50/p99 latency for `GET /nft/...`, `GET /ft/...`,
+`GET /ft?limit=60` and `/search` with 50 ids.
 """
 
 from __future__ import annotations
@@ -56,7 +64,16 @@ ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 FT_CONTRACTS = 5
 SFT_CONTRACTS = 2
 SFT_TOKENS = 50
-NFT_SHARES = (0.5, 0.3, 0.2)  # of --nft-tokens across the three collections
+NFT_COLLECTIONS = 3  # of equal size
+# The product's default METADATA_HOST_CONCURRENCY_LIMIT (shared.config), for the cap bound.
+DEFAULT_HOST_CONCURRENCY = 16
+# Where the four-hosts scenario puts its documents: one loopback address per host.
+NFT_HOSTS = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
+FUNGIBLE_HOST = "127.0.0.5"
+SCENARIOS = {  # name -> (hosts, latency ms, jitter ms)
+    "one-host": (1, 1, 0),
+    "four-hosts": (4, 100, 20),
+}
 
 
 @dataclass
@@ -66,7 +83,7 @@ class Options:
     jitter_ms: int
     workers: int
     worker_concurrency: int
-    host_concurrency: int
+    host_concurrency: int | None  # None: the product's default
     api_workers: int
     api_threads: int
     duration: str
@@ -76,6 +93,22 @@ class Options:
     write: Path | None
     label: str
     images: int = 0  # side of the token images in pixels; 0: image cache off
+    scenario_name: str = "one-host"
+    hosts: int = 1
+
+    def changed_settings(self) -> dict[str, str]:
+        """Settings this run gives a value other than the product's default."""
+        changed = {}
+        if self.host_concurrency is not None:
+            changed["METADATA_HOST_CONCURRENCY_LIMIT"] = str(self.host_concurrency)
+        if self.worker_concurrency:
+            changed["WORKER_CONCURRENCY"] = str(self.worker_concurrency)
+        if (self.api_workers, self.api_threads) != (2, 4):
+            changed["API_WORKERS"] = str(self.api_workers)
+            changed["API_THREADS"] = str(self.api_threads)
+        if self.images:
+            changed["IMAGE_CACHE_PROCESSOR_ENABLED"] = "true"
+        return changed
 
 
 @dataclass
@@ -89,28 +122,33 @@ class Results:
     rss_mb: dict[str, float] = field(default_factory=dict)
     cpu_s: dict[str, float] = field(default_factory=dict)
     api: list[dict[str, Any]] = field(default_factory=list)
+    collections: list[tuple[str, float, float]] = field(default_factory=list)
+    # The same server settings serving a constant body: what no route can beat here.
+    floor: dict[str, Any] = field(default_factory=dict)
     images: dict[str, Any] = field(default_factory=dict)
     # The VM's speed at the time, before and after the run (see `cpu_check_ms`).
     cpu_check_ms: list[float] = field(default_factory=list)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    options = parse_args(argv)
-    if not options.skip_api and shutil.which("wrk") is None:
+    runs = parse_args(argv)
+    if not runs[0].skip_api and shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (Debian: apt-get install wrk), or use --skip-api")
-    results = Results(options)
     # SIGTERM cleans up like Ctrl-C: processes stopped, databases dropped.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    with one_run_at_a_time(), tempfile.TemporaryDirectory(prefix="tm-bench-") as tmp:
-        results.cpu_check_ms.append(cpu_check_ms())
-        run(options, results, Path(tmp))
-        results.cpu_check_ms.append(cpu_check_ms())
-    report = render(results)
-    print(report)
-    if options.write:
-        with options.write.open("a", encoding="utf-8") as out:
-            out.write("\n" + report)
-        print(f"appended to {options.write}")
+    with one_run_at_a_time():
+        for options in runs:
+            results = Results(options)
+            with tempfile.TemporaryDirectory(prefix="tm-bench-") as tmp:
+                results.cpu_check_ms.append(cpu_check_ms())
+                run(options, results, Path(tmp))
+                results.cpu_check_ms.append(cpu_check_ms())
+            report = render(results)
+            print(report, flush=True)
+            if options.write:
+                with options.write.open("a", encoding="utf-8") as out:
+                    out.write("\n" + report)
+                print(f"appended to {options.write}")
     return 0
 
 
@@ -125,18 +163,20 @@ def one_run_at_a_time() -> Iterator[None]:
         yield
 
 
-def parse_args(argv: Sequence[str] | None) -> Options:
+def parse_args(argv: Sequence[str] | None) -> list[Options]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--scenario", choices=[*SCENARIOS, "both"], default="both", help="default: both"
+    )
     parser.add_argument("--nft-tokens", type=int, default=10_000)
-    parser.add_argument("--latency-ms", type=int, default=100)
-    parser.add_argument("--jitter-ms", type=int, default=30)
+    parser.add_argument("--latency-ms", type=int, help="default: the scenario's (1 or 100)")
+    parser.add_argument("--jitter-ms", type=int, help="default: the scenario's (0 or 20)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes")
     parser.add_argument("--worker-concurrency", type=int, default=0, help="0: the Procfile's")
     parser.add_argument(
         "--host-concurrency",
         type=int,
-        default=256,
-        help="METADATA_HOST_CONCURRENCY_LIMIT: every simulated token lives on one host",
+        help="METADATA_HOST_CONCURRENCY_LIMIT (default: the product's, 16)",
     )
     parser.add_argument("--api-workers", type=int, default=2)
     parser.add_argument("--api-threads", type=int, default=4)
@@ -160,10 +200,23 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         help="enable the image cache; every token image is a PX x PX PNG (e.g. 512)",
     )
     args = parser.parse_args(argv)
-    options = Options(
+    names = list(SCENARIOS) if args.scenario == "both" else [args.scenario]
+    runs = [_options(args, name) for name in names]
+    for later in runs[1:]:  # the API is measured once, after the first scenario
+        later.skip_api = True
+    if args.scenario_only:
+        args.scenario_only.parent.mkdir(parents=True, exist_ok=True)
+        args.scenario_only.write_text(json.dumps(scenario(runs[0]), indent=1))
+        raise SystemExit(f"wrote {args.scenario_only} ({runs[0].scenario_name})")
+    return runs
+
+
+def _options(args: argparse.Namespace, name: str) -> Options:
+    hosts, latency_ms, jitter_ms = SCENARIOS[name]
+    return Options(
         nft_tokens=args.nft_tokens,
-        latency_ms=args.latency_ms,
-        jitter_ms=args.jitter_ms,
+        latency_ms=latency_ms if args.latency_ms is None else args.latency_ms,
+        jitter_ms=jitter_ms if args.jitter_ms is None else args.jitter_ms,
         workers=args.workers,
         worker_concurrency=args.worker_concurrency,
         host_concurrency=args.host_concurrency,
@@ -176,19 +229,20 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         write=args.write,
         label=args.label,
         images=args.images,
+        scenario_name=name,
+        hosts=hosts,
     )
-    if args.scenario_only:
-        args.scenario_only.parent.mkdir(parents=True, exist_ok=True)
-        args.scenario_only.write_text(json.dumps(scenario(options), indent=1))
-        raise SystemExit(f"wrote {args.scenario_only}")
-    return options
+
+
+def nft_sizes(options: Options) -> list[int]:
+    sizes = [options.nft_tokens // NFT_COLLECTIONS] * NFT_COLLECTIONS
+    sizes[0] += options.nft_tokens - sum(sizes)
+    return sizes
 
 
 def scenario(options: Options) -> dict[str, Any]:
-    nft_sizes = [int(options.nft_tokens * share) for share in NFT_SHARES]
-    nft_sizes[-1] = options.nft_tokens - sum(nft_sizes[:-1])
     contracts: list[dict[str, Any]] = []
-    for i, size in enumerate(nft_sizes, start=1):
+    for i, size in enumerate(nft_sizes(options), start=1):
         contracts.append(
             {
                 "name": f"bench-nft-{i}",
@@ -226,7 +280,7 @@ def scenario(options: Options) -> dict[str, Any]:
                 ],
             }
         )
-    return {
+    chain: dict[str, Any] = {
         "network": "mainnet",
         "chain_tip_height": 8,
         "metadata_latency_ms": options.latency_ms,
@@ -234,6 +288,29 @@ def scenario(options: Options) -> dict[str, Any]:
         "image_size_px": max(options.images, 1),
         "contracts": contracts,
     }
+    if options.hosts > 1:
+        for contract in contracts:
+            nft = contract["kind"] == "sip-009"
+            nft_index = int(contract["name"].rsplit("-", 1)[1]) - 1 if nft else -1
+            contract["metadata_host"] = NFT_HOSTS[nft_index] if nft else FUNGIBLE_HOST
+        latency = {"latency_ms": options.latency_ms, "jitter_ms": options.jitter_ms}
+        chain["metadata_hosts"] = {host: latency for host in (*NFT_HOSTS, FUNGIBLE_HOST)}
+    return chain
+
+
+def cap_bound(options: Options) -> float:
+    """Tokens/s the per-host caps allow at the mean latency, the busiest host deciding: each
+    host serves at most `cap` fetches per mean latency (node calls and storage are free)."""
+    cap = options.host_concurrency or DEFAULT_HOST_CONCURRENCY
+    per_host_s = cap / (max(options.latency_ms, 1) / 1000)
+    if options.hosts == 1:
+        return expected_tokens(options) / (expected_tokens(options) / per_host_s)
+    busiest = max(max(nft_sizes(options)), FT_CONTRACTS + SFT_CONTRACTS * SFT_TOKENS)
+    return expected_tokens(options) / (busiest / per_host_s)
+
+
+# Logging and ports only: what every run sets whatever the scenario (reported as such).
+QUIET_SETTINGS = {"API_ACCESS_LOG": "/dev/null", "WORKER_METRICS_PORT": "0", "LOG_LEVEL": "WARNING"}
 
 
 def expected_tokens(options: Options) -> int:
@@ -259,22 +336,14 @@ def run(options: Options, results: Results, tmp: Path) -> None:
                 "STACKS_API_DATABASE_URL": chain_url,
                 "STACKS_NODE_RPC_URL": f"http://127.0.0.1:{node_port}",
                 "METADATA_FETCH_ALLOW_PRIVATE_NETWORKS": "true",
-                "METADATA_HOST_CONCURRENCY_LIMIT": str(options.host_concurrency),
-                "CHAIN_POLL_INTERVAL_S": "1",
                 "CELERY_BEAT_SCHEDULE": str(tmp / "beat-schedule"),
+                **QUIET_SETTINGS,
                 "API_HOST": "127.0.0.1",
                 "API_PORT": str(api_port),
-                "API_WORKERS": str(options.api_workers),
-                "API_THREADS": str(options.api_threads),
-                "API_ACCESS_LOG": "/dev/null",
-                "WORKER_METRICS_PORT": "0",
-                "LOG_LEVEL": "WARNING",
+                **options.changed_settings(),
             }
         )
-        if options.worker_concurrency:
-            env["WORKER_CONCURRENCY"] = str(options.worker_concurrency)
         if options.images:
-            env["IMAGE_CACHE_PROCESSOR_ENABLED"] = "true"
             env["IMAGE_CACHE_LOCAL_DIR"] = str(tmp / "images")
         subprocess.run(
             [sys.executable, "-m", "shared.manage", "ensure-database"],
@@ -327,6 +396,7 @@ def run(options: Options, results: Results, tmp: Path) -> None:
         results.rss_mb = dict(sampler.peak_mb)
         if not options.skip_api:
             results.api = measure_api(options, f"http://127.0.0.1:{api_port}", database_url, tmp)
+            results.floor = measure_floor(options, env, tmp)
         results.rss_mb.update(
             {k: max(v, results.rss_mb.get(k, 0.0)) for k, v in sampler.peak_mb.items()}
         )
@@ -342,7 +412,7 @@ def indexing_finished(conn: psycopg.Connection[Any], options: Options) -> bool:
     tokens, unfinished, contracts = row
     finished = bool(
         tokens >= expected_tokens(options)
-        and contracts >= len(NFT_SHARES) + FT_CONTRACTS + SFT_CONTRACTS
+        and contracts >= NFT_COLLECTIONS + FT_CONTRACTS + SFT_CONTRACTS
         and unfinished == 0
     )
     if finished and options.images:
@@ -379,6 +449,18 @@ def collect(conn: psycopg.Connection[Any], start: float, results: Results) -> No
     results.statuses = dict(
         conn.execute("SELECT status::text, count(*) FROM jobs GROUP BY 1 ORDER BY 1").fetchall()
     )
+    # When each NFT collection's tokens were fetched, from the start: shows whether the hosts
+    # were worked on side by side or one after the other.
+    results.collections = [
+        (name, float(first) - start, float(last) - start)
+        for name, first, last in conn.execute(
+            """SELECT split_part(c.principal, '.', 2), extract(epoch FROM min(j.updated_at)),
+                      extract(epoch FROM max(j.updated_at))
+               FROM jobs j JOIN tokens t ON t.id = j.token_id
+               JOIN smart_contracts c ON c.id = t.smart_contract_id
+               WHERE c.sip = 'sip-009' GROUP BY 1 ORDER BY 1"""
+        )
+    ]
 
 
 def collect_images(conn: psycopg.Connection[Any], results: Results, folder: Path) -> None:
@@ -512,34 +594,56 @@ def measure_api(options: Options, base: str, database_url: str, tmp: Path) -> li
             for _ in range(200)
         ],
     }
-    measured = []
-    for name, paths in routes.items():
-        path_file = tmp / f"paths-{len(measured)}.txt"
-        path_file.write_text("\n".join(paths) + "\n")
-        check = subprocess.run(
-            ["curl", "-fsS", "-o", "/dev/null", base + paths[0]], capture_output=True, text=True
+    return [
+        {"route": name, **wrk(options, base, paths, tmp / f"paths-{n}.txt")}
+        for n, (name, paths) in enumerate(routes.items())
+    ]
+
+
+def measure_floor(options: Options, env: dict[str, str], tmp: Path) -> dict[str, Any]:
+    """The API's gunicorn command and settings serving `bench/constant_app.py` instead."""
+    port = free_port()
+    command = procfile_command("api").replace("api.wsgi:app", "bench.constant_app:app")
+    floor_env = env | {"API_PORT": str(port)}
+    base = f"http://127.0.0.1:{port}"
+    with running("floor", command, floor_env, tmp) as server:
+        wait_until(
+            lambda: (
+                subprocess.run(["curl", "-fs", base + "/"], capture_output=True).returncode == 0
+            ),
+            60,
+            "the constant-body app",
+            alive=lambda: server.log_tail() if server.process.poll() is not None else None,
         )
-        if check.returncode != 0:
-            raise SystemExit(f"{name}: {base + paths[0]} failed: {check.stderr}")
-        output = subprocess.run(
-            [
-                "wrk",
-                "-t2",
-                f"-c{options.connections}",
-                f"-d{options.duration}",
-                "--latency",
-                "-s",
-                str(ROOT / "bench" / "paths.lua"),
-                base,
-                "--",
-                str(path_file),
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        measured.append({"route": name, **parse_wrk(output)})
-    return measured
+        return wrk(options, base, ["/"], tmp / "paths-floor.txt")
+
+
+def wrk(options: Options, base: str, paths: list[str], path_file: Path) -> dict[str, Any]:
+    """wrk on random paths of `paths` at the run's connections and duration."""
+    path_file.write_text("\n".join(paths) + "\n")
+    check = subprocess.run(
+        ["curl", "-fsS", "-o", "/dev/null", base + paths[0]], capture_output=True, text=True
+    )
+    if check.returncode != 0:
+        raise SystemExit(f"{base + paths[0]} failed: {check.stderr}")
+    output = subprocess.run(
+        [
+            "wrk",
+            "-t2",
+            f"-c{options.connections}",
+            f"-d{options.duration}",
+            "--latency",
+            "-s",
+            str(ROOT / "bench" / "paths.lua"),
+            base,
+            "--",
+            str(path_file),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return parse_wrk(output)
 
 
 def parse_wrk(output: str) -> dict[str, Any]:
@@ -616,12 +720,21 @@ def render(results: Results) -> str:
             if results.cpu_check_ms
             else []
         ),
-        f"Scenario: {o.nft_tokens:,} NFTs in 3 collections, {FT_CONTRACTS} FTs, "
-        f"{SFT_CONTRACTS}x{SFT_TOKENS} SFTs; metadata latency {o.latency_ms} ms "
-        f"+- {o.jitter_ms} ms; {o.workers} worker process(es)"
-        f"{f' x {o.worker_concurrency} threads' if o.worker_concurrency else ''}; "
-        f"METADATA_HOST_CONCURRENCY_LIMIT={o.host_concurrency}; "
-        f"API {o.api_workers} workers x {o.api_threads} threads.",
+        f"Scenario `{o.scenario_name}`: {o.nft_tokens:,} NFTs in {NFT_COLLECTIONS} "
+        f"collections, {FT_CONTRACTS} FTs, {SFT_CONTRACTS}x{SFT_TOKENS} SFTs; "
+        + (
+            "every document on one metadata host"
+            if o.hosts == 1
+            else "each NFT collection on a metadata host of its own, FTs and SFTs on a fourth"
+        )
+        + f", answering in {o.latency_ms} ms +- {o.jitter_ms} ms; {o.workers} worker "
+        f"process(es).",
+        "",
+        "Settings that differ from the product's defaults: "
+        + (", ".join(f"`{k}={v}`" for k, v in o.changed_settings().items()) or "none")
+        + " (besides logging and ports: "
+        + ", ".join(f"`{k}={v}`" for k, v in QUIET_SETTINGS.items())
+        + ").",
         "",
         "| indexing | value |",
         "|---|---|",
@@ -635,6 +748,14 @@ def render(results: Results) -> str:
     token_stage = results.stages.get("first token job -> last token done")
     if token_stage:
         lines.append(f"| tokens/s in the token stage | {results.tokens / token_stage:.0f} |")
+    for name, first, last in results.collections:
+        span = f"{first:.1f} -> {last:.1f} s"
+        lines.append(f"| {name}: first -> last token done, from the start | {span} |")
+    bound = cap_bound(o)
+    lines.append(
+        f"| what the per-host caps allow (mean latency, busiest host) | {bound:,.0f} tokens/s; "
+        f"end to end reached {results.tokens / results.total_s / bound:.0%} |"
+    )
     for name, seconds in sorted(results.cpu_s.items()):
         per_token = seconds / max(results.tokens, 1) * 1000
         lines.append(f"| CPU while indexing, {name} | {seconds:.1f} s ({per_token:.2f} ms/token) |")
@@ -657,10 +778,15 @@ def render(results: Results) -> str:
             "| errors |",
             "|---|---|---|---|---|",
         ]
-        for row in results.api:
+        floor = results.floor
+        rows = [*results.api]
+        if floor:
+            rows.append({"route": "constant-body WSGI app, same server settings (floor)", **floor})
+        for row in rows:
             errors = row["non_2xx"] or row["socket_errors"] or 0
+            share = f" ({row['rps'] / floor['rps']:.0%} of the floor)" if floor else ""
             lines.append(
-                f"| {row['route']} | {row['rps']:,.0f} | {row['p50_ms']:.1f} ms "
+                f"| {row['route']} | {row['rps']:,.0f}{share} | {row['p50_ms']:.1f} ms "
                 f"| {row['p99_ms']:.1f} ms | {errors} |"
             )
     return "\n".join(lines) + "\n"

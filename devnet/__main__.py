@@ -56,8 +56,13 @@ def serve(scenario: Scenario, args: argparse.Namespace) -> int:
 
 
 def announce(net: Devnet) -> None:
-    """One line per token contract, with a request to try against the metadata API."""
+    """The node and default metadata host URLs, one line per further metadata host with its
+    latency, then one line per token contract with a request to try against the metadata API."""
     print(f"stacks node rpc: {net.node_url}  metadata host: {net.metadata_url}", flush=True)
+    for address, server in net.metadata_servers.items():
+        if address != LOOPBACK:
+            latency_ms, jitter_ms = net.scenario.latency_for(address)
+            print(f"metadata host: {server.url}  latency {latency_ms}+-{jitter_ms} ms", flush=True)
     for contract in net.scenario.token_contracts:
         print(f"{contract.kind} {contract.contract_id}  {example_request(contract)}", flush=True)
 

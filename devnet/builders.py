@@ -84,7 +84,7 @@ def plain_contract(name: str, block_height: int, **options: Any) -> Contract:
 
 
 _PLAIN_KEYS = {"behaviour", "delay_ms", "failed", "clarity_error", "clarity_version", "token_uri"}
-_PLAIN_KEYS.add("last_token_id")
+_PLAIN_KEYS |= {"last_token_id", "metadata_host"}
 _CONTRACT_KEYS = _PLAIN_KEYS | {"name", "deployer", "deployer_seed", "kind", "block_height"}
 _CONTRACT_KEYS |= {"token", "tokens", "collection"}
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit, urlunsplit
 
 from shared.c32 import InvalidAddress, c32_address_decode, check_contract_name
 
@@ -21,6 +23,8 @@ BEHAVIOURS = (  # how a contract's metadata host answers document requests
 )
 NETWORK_VERSIONS = {"mainnet": (22, 20), "testnet": (26, 21)}  # (single-sig, multi-sig)
 METADATA_PLACEHOLDER = "{metadata}"
+DEFAULT_METADATA_ADDRESS = "127.0.0.1"  # the metadata host of contracts without one of their own
+LOOPBACK_NETWORK = ipaddress.IPv4Network("127.0.0.0/8")
 Traits = tuple[tuple[str, tuple[str, ...]], ...]  # (trait_type, values to pick from)
 
 
@@ -73,9 +77,18 @@ class Contract:
     ft: FungibleToken | None = None
     sft_tokens: tuple[SftToken, ...] = ()
     collection: Collection = field(default_factory=lambda: Collection("", ""))
+    # Loopback address of the metadata host serving this contract's documents (None: 127.0.0.1).
+    metadata_host: str | None = None
 
     def __post_init__(self) -> None:
         where = f"contract {self.name!r}"
+        if self.metadata_host is not None:
+            check_loopback(self.metadata_host, f"{where}: metadata_host")
+            check(
+                self.metadata_path() is not None,
+                f"{where}: metadata_host is set but token_uri does not start with "
+                f"{METADATA_PLACEHOLDER}",
+            )
         check(self.kind in KINDS, f"{where}: unknown kind {self.kind!r}, expected one of {KINDS}")
         check(self.behaviour in BEHAVIOURS, f"{where}: unknown behaviour {self.behaviour!r}")
         check(self.block_height >= 1, f"{where}: block_height must be >= 1")
@@ -101,11 +114,23 @@ class Contract:
     def is_token(self) -> bool:
         return self.kind != OTHER
 
+    @property
+    def metadata_address(self) -> str:
+        """The loopback address whose metadata host serves this contract's documents."""
+        return self.metadata_host or DEFAULT_METADATA_ADDRESS
+
+    def metadata_base(self, metadata_url: str) -> str:
+        """`metadata_url` (the default metadata host's URL, without a trailing slash) with its
+        host name replaced by `metadata_host` when the contract has one; port and path kept."""
+        base = metadata_url.rstrip("/")
+        return base if self.metadata_host is None else with_host(base, self.metadata_host)
+
     def resolved_token_uri(self, metadata_url: str) -> str | None:
-        """The URI the node returns: `{metadata}` filled in, SIP-016 `{id}` left as it is."""
+        """The URI the node returns: `{metadata}` filled in with `metadata_base(metadata_url)`,
+        SIP-016 `{id}` left as it is."""
         if self.token_uri is None:
             return None
-        return self.token_uri.replace(METADATA_PLACEHOLDER, metadata_url.rstrip("/"))
+        return self.token_uri.replace(METADATA_PLACEHOLDER, self.metadata_base(metadata_url))
 
     def metadata_path(self) -> str | None:
         """Path template (with `{id}`) this contract's documents have on the metadata host."""
@@ -123,3 +148,21 @@ class Contract:
 def check(condition: bool, message: str) -> None:
     if not condition:
         raise ScenarioError(message)
+
+
+def check_loopback(address: object, where: str) -> None:
+    """Raise ScenarioError unless `address` is an IPv4 address (as text) inside 127.0.0.0/8."""
+    message = f"{where}: {address!r} is not an IPv4 address inside {LOOPBACK_NETWORK}"
+    check(isinstance(address, str), message)
+    try:
+        parsed = ipaddress.IPv4Address(str(address))
+    except ipaddress.AddressValueError as error:
+        raise ScenarioError(message) from error
+    check(parsed in LOOPBACK_NETWORK, message)
+
+
+def with_host(url: str, host: str) -> str:
+    """`url` with its host name replaced by `host`, scheme, port and path kept."""
+    parts = urlsplit(url)
+    netloc = host if parts.port is None else f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))

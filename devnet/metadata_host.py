@@ -16,7 +16,14 @@ from typing import Any
 from PIL import Image
 
 from devnet.node import Response, json_response, text_response
-from devnet.scenario import FT, SFT, Contract, FungibleToken, Scenario
+from devnet.scenario import (
+    DEFAULT_METADATA_ADDRESS,
+    FT,
+    SFT,
+    Contract,
+    FungibleToken,
+    Scenario,
+)
 
 DEFAULT_METADATA_PORT = 8999
 HUGE_DOCUMENT_BYTES = 1_200_000  # above both 1 MB and 1 MiB, the usual size limits
@@ -51,13 +58,20 @@ _ID = r"(?P<id>[0-9]{1,39})"
 Route = tuple[re.Pattern[str], Contract]
 
 
-def document_routes(scenario: Scenario) -> dict[str, list[Route]]:
-    """Path patterns of the contracts whose token URI points at this host, by first segment
-    (`*` when that segment holds the id), so a lookup does not scan every contract."""
+def served_contracts(scenario: Scenario, address: str) -> list[Contract]:
+    """The deployed contracts whose documents the metadata host on `address` serves."""
+    return [c for c in scenario.contracts if c.metadata_address == address and not c.failed]
+
+
+def document_routes(
+    scenario: Scenario, address: str = DEFAULT_METADATA_ADDRESS
+) -> dict[str, list[Route]]:
+    """Path patterns of the contracts whose token URI points at the host on `address`, by first
+    segment (`*` when that segment holds the id), so a lookup does not scan every contract."""
     routes: dict[str, list[Route]] = {}
-    for contract in scenario.contracts:
+    for contract in served_contracts(scenario, address):
         template = contract.metadata_path()
-        if template is None or contract.failed:
+        if template is None:
             continue
         pattern = re.escape(template).replace(re.escape("{id}"), _ID)
         first = template.split("/")[1] if template.count("/") > 1 else "*"
@@ -134,10 +148,19 @@ _BEHAVIOURS: dict[str, Callable[[dict[str, Any]], Response]] = {
 
 
 class MetadataHost:
-    """Serves `/<contract>/<id>.json` (or the contract's own template path) and `/<...>.png`;
-    documents link to images on whatever host name the client used."""
+    """The metadata host on one loopback `address`: serves `/<contract>/<id>.json` (or the
+    contract's own template path) and `/<...>.png` for the contracts whose `metadata_address`
+    is this one, after that address's latency; documents link to images on whatever host name
+    the client used."""
 
-    def __init__(self, scenario: Scenario, *, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        address: str = DEFAULT_METADATA_ADDRESS,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.address = address
         self._sleep = sleep
         self._request_numbers = itertools.count()
         self._numbers_lock = threading.Lock()
@@ -149,14 +172,16 @@ class MetadataHost:
 
     @scenario.setter
     def scenario(self, scenario: Scenario) -> None:
-        names = {c.name: c for c in scenario.contracts if not c.failed}
-        self._state = (scenario, document_routes(scenario), names)  # swapped in one assignment
+        names = {c.name: c for c in served_contracts(scenario, self.address)}
+        routes = document_routes(scenario, self.address)
+        latency = scenario.latency_for(self.address)
+        self._state = (scenario, routes, names, latency)  # swapped in one assignment
 
     def route(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> Response:
         delay = self.latency_s()
         if delay:
             self._sleep(delay)
-        _, routes, names = self._state
+        _, routes, names, _ = self._state
         if method != "GET":
             return text_response("Method Not Allowed", 405)
         if path.endswith(".png") and path.count("/") == 2 and path.split("/")[1] in names:
@@ -166,7 +191,7 @@ class MetadataHost:
         for pattern, contract in [*candidates, *routes.get("*", [])]:
             match = pattern.fullmatch(path)
             if match is not None:
-                base_url = f"http://{headers.get('host') or '127.0.0.1'}"
+                base_url = f"http://{headers.get('host') or self.address}"
                 return self._document(contract, match.groupdict().get("id"), base_url)
         return text_response("Not Found", 404)
 
@@ -180,13 +205,14 @@ class MetadataHost:
         return _BEHAVIOURS[contract.behaviour](document)
 
     def latency_s(self) -> float:
-        """`metadata_latency_ms` plus a deterministic jitter in +-`metadata_jitter_ms`."""
-        scenario = self.scenario
-        if not scenario.metadata_latency_ms and not scenario.metadata_jitter_ms:
+        """This address's latency (`Scenario.latency_for`) plus a deterministic jitter in
+        +-its jitter, in seconds."""
+        latency_ms, jitter_ms = self._state[3]
+        if not latency_ms and not jitter_ms:
             return 0.0
         with self._numbers_lock:
             number = next(self._request_numbers)
-        spread = 2 * scenario.metadata_jitter_ms + 1
+        spread = 2 * jitter_ms + 1
         digest = hashlib.sha256(str(number).encode()).digest()
-        offset = int.from_bytes(digest[:4], "big") % spread - scenario.metadata_jitter_ms
-        return max(0, scenario.metadata_latency_ms + offset) / 1000
+        offset = int.from_bytes(digest[:4], "big") % spread - jitter_ms
+        return max(0, latency_ms + offset) / 1000

@@ -200,6 +200,11 @@ def _minted_uri(contract: Contract, arguments: list[ClarityValue], url: str) -> 
     return ResponseOk(_uri(contract, url) if minted else OptionalNone())
 
 
+def _base_uri(contract: Contract, arguments: list[ClarityValue], url: str) -> ClarityValue:
+    """The collection's folder on its own metadata host."""
+    return ResponseOk(clarity.StringAscii(f"{contract.metadata_base(url)}/{contract.name}/"))
+
+
 def _owner(contract: Contract, arguments: list[ClarityValue], url: str) -> ClarityValue:
     """A deterministic holder per minted token, on the contract's network."""
     token_id = _token_id(arguments)
@@ -238,7 +243,7 @@ _GETTERS: dict[str, dict[str, Getter]] = {
         "get-last-token-id": _ok(lambda c, a: UInt(c.last_token_id)),
         "get-token-uri": _minted_uri,
         "get-owner": _owner,
-        "get-base-uri": lambda c, a, u: ResponseOk(clarity.StringAscii(f"{u}/{c.name}/")),
+        "get-base-uri": _base_uri,
         "get-mint-price": _ok(lambda c, a: UInt(50_000_000)),
     },
     FT: {

@@ -1,17 +1,18 @@
-"""Runs the simulated node RPC and metadata host together, each on a 127.0.0.1 port served by
+"""Runs the simulated node RPC and metadata hosts together, each on a loopback port served by
 a daemon thread, and counts requests per path so tests can assert on the traffic."""
 
 from __future__ import annotations
 
 import contextlib
 import email.utils
+import errno
 import functools
 import logging
 import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Protocol
@@ -19,11 +20,14 @@ from urllib.parse import urlsplit
 
 from devnet.metadata_host import MetadataHost
 from devnet.node import NodeRpc, Response
-from devnet.scenario import Contract, Scenario
+from devnet.scenario import DEFAULT_METADATA_ADDRESS, Contract, Scenario
 
 logger = logging.getLogger(__name__)
 
-LOOPBACK = "127.0.0.1"
+LOOPBACK = DEFAULT_METADATA_ADDRESS
+# Port 0 picks a free port on 127.0.0.1; another program may hold that number on one of the
+# other addresses, so binding every metadata server is tried up to this often, on a new port.
+_PORT_ATTEMPTS = 5
 
 
 class App(Protocol):
@@ -33,14 +37,16 @@ class App(Protocol):
 
 
 class LoopbackServer(ThreadingHTTPServer):
-    """A threaded HTTP/1.1 server bound to 127.0.0.1 that hands every request to its app."""
+    """A threaded HTTP/1.1 server bound to a loopback address (127.0.0.1 unless told) that
+    hands every request to its app."""
 
     daemon_threads = True
     # Workers open a hundred connections at once; the default backlog of 5 resets them.
     request_queue_size = 1024
 
-    def __init__(self, app: App, port: int = 0) -> None:
-        super().__init__((LOOPBACK, port), _Handler)
+    def __init__(self, app: App, port: int = 0, *, address: str = LOOPBACK) -> None:
+        super().__init__((address, port), _Handler)
+        self.address = address
         self.app = app
         self._lock = threading.Lock()
         self._counts: Counter[str] = Counter()
@@ -51,7 +57,7 @@ class LoopbackServer(ThreadingHTTPServer):
 
     @property
     def url(self) -> str:
-        return f"http://{LOOPBACK}:{self.server_port}"
+        return f"http://{self.address}:{self.server_port}"
 
     def count(self, path: str) -> None:
         with self._lock:
@@ -160,36 +166,71 @@ def _http_date(second: int) -> str:
 
 
 class Devnet:
-    """`with Devnet(scenario) as net:` serves on 127.0.0.1; port 0 picks free ports."""
+    """`with Devnet(scenario) as net:` serves the node RPC on 127.0.0.1 and one metadata host
+    per address of `scenario.metadata_addresses()`, all of them on the same port number;
+    port 0 picks free ports."""
 
     def __init__(self, scenario: Scenario, *, node_port: int = 0, metadata_port: int = 0) -> None:
         self._scenario = scenario
         self._node_port = node_port
         self._metadata_port = metadata_port
         self.node: LoopbackServer | None = None
+        # The metadata host on 127.0.0.1, the one `metadata_url` points at.
         self.metadata_host: LoopbackServer | None = None
-        self._apps: tuple[NodeRpc, MetadataHost] | None = None
+        self._metadata_servers: dict[str, LoopbackServer] = {}
+        self._apps: tuple[NodeRpc | MetadataHost, ...] = ()
 
     def start(self) -> Devnet:
-        """Bind both ports (the metadata host first: the node's URIs point at it) and serve."""
-        documents = MetadataHost(self._scenario)
-        host = LoopbackServer(documents, self._metadata_port)
+        """Bind every port (the metadata hosts first: the node's URIs point at them) and serve;
+        if any bind fails, the ports already bound are released."""
+        bound = self._bind_metadata_servers()
+        servers = {server.address: server for _, server in bound}
+        host = servers[LOOPBACK]
         try:
             rpc = NodeRpc(self._scenario, metadata_url=host.url)
             node = LoopbackServer(rpc, self._node_port)
         except OSError:
-            host.server_close()
+            _close(servers.values())
             raise
-        host.start()
-        node.start()
-        self.metadata_host, self.node, self._apps = host, node, (rpc, documents)
+        for server in (*servers.values(), node):
+            server.start()
+        self.metadata_host, self.node, self._metadata_servers = host, node, servers
+        self._apps = (rpc, *(documents for documents, _ in bound))
         return self
 
+    def _bind_metadata_servers(self) -> list[tuple[MetadataHost, LoopbackServer]]:
+        """One metadata host and its bound (not yet serving) server per metadata address,
+        127.0.0.1 first."""
+        retries = _PORT_ATTEMPTS - 1 if self._metadata_port == 0 else 0
+        for _ in range(retries):
+            try:
+                return self._bind_metadata_servers_once()
+            except OSError as error:
+                if error.errno != errno.EADDRINUSE:
+                    raise
+        return self._bind_metadata_servers_once()
+
+    def _bind_metadata_servers_once(self) -> list[tuple[MetadataHost, LoopbackServer]]:
+        bound: list[tuple[MetadataHost, LoopbackServer]] = []
+        port = self._metadata_port
+        try:
+            for address in self._scenario.metadata_addresses():
+                documents = MetadataHost(self._scenario, address=address)
+                server = LoopbackServer(documents, port, address=address)
+                bound.append((documents, server))
+                port = server.server_port
+        except OSError:
+            _close(server for _, server in bound)
+            raise
+        return bound
+
     def stop(self) -> None:
-        for server in (self.node, self.metadata_host):
+        """Stop the node and every metadata host."""
+        for server in (self.node, *self._metadata_servers.values()):
             if server is not None:
                 server.stop()
-        self.node = self.metadata_host = self._apps = None
+        self.node = self.metadata_host = None
+        self._metadata_servers, self._apps = {}, ()
 
     @property
     def node_url(self) -> str:
@@ -197,8 +238,15 @@ class Devnet:
 
     @property
     def metadata_url(self) -> str:
-        """What `{metadata}` in token URI templates resolves to."""
+        """What `{metadata}` in token URI templates resolves to (the 127.0.0.1 host; contracts
+        with a `metadata_host` get theirs through `Contract.resolved_token_uri`)."""
         return self._running()[1].url
+
+    @property
+    def metadata_servers(self) -> dict[str, LoopbackServer]:
+        """The running metadata hosts by loopback address, 127.0.0.1 first (empty when
+        stopped)."""
+        return dict(self._metadata_servers)
 
     @property
     def scenario(self) -> Scenario:
@@ -206,14 +254,28 @@ class Devnet:
 
     @scenario.setter
     def scenario(self, scenario: Scenario) -> None:
-        """Swap what both servers answer, e.g. after a test grew the chain."""
+        """Swap what every server answers, e.g. after a test grew the chain. Metadata hosts are
+        bound at start: while running, a contract on an address no server listens on is
+        refused (list that address in `metadata_hosts` before starting)."""
+        self._check_served(scenario)
         self._scenario = scenario
-        for app in self._apps or ():
+        for app in self._apps:
             app.scenario = scenario
 
     def deploy(self, *contracts: Contract) -> None:
-        """Make the node and metadata host know about newly deployed contracts."""
+        """Make the node and metadata hosts know about newly deployed contracts; raises
+        ValueError, changing nothing, for a contract whose metadata address is not served."""
         self.scenario = self._scenario.with_contracts(*contracts)
+
+    def _check_served(self, scenario: Scenario) -> None:
+        if not self._metadata_servers:
+            return
+        missing = set(scenario.metadata_addresses()) - set(self._metadata_servers)
+        if missing:
+            raise ValueError(
+                f"no metadata host runs on {', '.join(sorted(missing))}: hosts are bound when "
+                "the Devnet starts, so list these addresses in the scenario's metadata_hosts"
+            )
 
     def _running(self) -> tuple[LoopbackServer, LoopbackServer]:
         if self.node is None or self.metadata_host is None:
@@ -230,3 +292,9 @@ class Devnet:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _close(servers: Iterable[LoopbackServer]) -> None:
+    """Release the ports of servers that were bound but never started."""
+    for server in servers:
+        server.server_close()
