@@ -21,6 +21,7 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -79,23 +80,76 @@ def mark_queued(session: Session, job_ids: Sequence[int]) -> list[JobMessage]:
     return sorted(messages, key=lambda message: position[message.job_id])  # RETURNING is unordered
 
 
-def queue_due_jobs(session: Session, limit: int) -> list[JobMessage]:
-    """Pending jobs whose retry time has come: contract jobs, then tokens never processed,
-    then refreshes; oldest first within each."""
-    due = (
+# How many token jobs of one contract may wait on the broker at once (queued, not yet claimed).
+# Deep enough that a worker never runs dry between two dispatches of a fast host; shallow
+# enough that a contract enumerated a moment before another does not fill the queue ahead of
+# it: every dispatch tops each contract up to this, in turns (see `due_token_jobs_in_turns`).
+TOKEN_JOBS_AHEAD_PER_CONTRACT = 1000
+
+
+def queue_due_jobs(
+    session: Session, limit: int, ahead: int = TOKEN_JOBS_AHEAD_PER_CONTRACT
+) -> list[JobMessage]:
+    """Pending jobs whose retry time has come: contract jobs (oldest first), then token jobs
+    in turns across contracts (`due_token_jobs_in_turns`)."""
+    contracts = (
         select(Job.id)
-        .outerjoin(Token, Token.id == Job.token_id)
-        .where(Job.status == JobStatus.PENDING)
+        .where(Job.status == JobStatus.PENDING, Job.smart_contract_id.is_not(None))
         .where(or_(Job.retry_after.is_(None), Job.retry_after <= func.now()))
-        .order_by(
-            Job.smart_contract_id.is_(None),
-            Token.updated_at.is_not(None),
-            func.coalesce(Job.updated_at, Job.created_at),
-        )
+        .order_by(func.coalesce(Job.updated_at, Job.created_at))
         .limit(limit)
-        .with_for_update(of=Job, skip_locked=True)
+        .with_for_update(skip_locked=True)
     )
-    return mark_queued(session, session.scalars(due).all())
+    contract_ids = list(session.scalars(contracts).all())
+    token_ids = due_token_jobs_in_turns(session, ahead, limit - len(contract_ids))
+    return mark_queued(session, [*contract_ids, *token_ids])
+
+
+# Numbered within their contract (tokens never processed first, then oldest), due token jobs
+# are taken turn by turn: every contract's first, then every contract's second..., tokens
+# never processed before refreshes, a contract's jobs already waiting on the broker counting
+# against its turns.
+_DUE_TOKEN_JOBS_IN_TURNS = text(
+    """
+    WITH waiting AS (
+        SELECT t.smart_contract_id AS contract_id, count(*) AS queued
+        FROM jobs j JOIN tokens t ON t.id = j.token_id
+        WHERE j.status = 'queued' AND j.locked_until IS NULL
+        GROUP BY t.smart_contract_id
+    ), due AS (
+        SELECT j.id, t.smart_contract_id AS contract_id, t.updated_at IS NOT NULL AS refresh,
+               row_number() OVER (
+                   PARTITION BY t.smart_contract_id
+                   ORDER BY t.updated_at IS NOT NULL, coalesce(j.updated_at, j.created_at), j.id
+               ) AS turn
+        FROM jobs j JOIN tokens t ON t.id = j.token_id
+        WHERE j.status = 'pending' AND (j.retry_after IS NULL OR j.retry_after <= now())
+    )
+    SELECT due.id FROM due LEFT JOIN waiting USING (contract_id)
+    WHERE due.turn + coalesce(waiting.queued, 0) <= :ahead
+    ORDER BY due.refresh, due.turn, due.contract_id
+    LIMIT :limit
+    """
+)
+
+
+def due_token_jobs_in_turns(session: Session, ahead: int, limit: int) -> list[int]:
+    """Up to `limit` due token jobs, contract after contract in turns, each contract topped
+    up to `ahead` jobs waiting on the broker; locked (skipping jobs another dispatcher has)."""
+    if limit <= 0:
+        return []
+    ids = list(session.scalars(_DUE_TOKEN_JOBS_IN_TURNS, {"ahead": ahead, "limit": limit}))
+    if not ids:
+        return []
+    locked = set(
+        session.scalars(
+            select(Job.id)
+            .where(Job.id == func.any(bindparam("ids", ids, type_=ARRAY(Integer))))
+            .where(Job.status == JobStatus.PENDING)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    return [job_id for job_id in ids if job_id in locked]
 
 
 def claim_job(session: Session, job_id: int, lease: timedelta) -> ClaimedJob | None:

@@ -42,6 +42,7 @@ from shared.services.tokens import (
     read_token_facts,
     store_tokens_data,
 )
+from shared.services.turns import TokenTurns
 from shared.stacks.api_db import StacksApiDatabase
 from shared.stacks.node import StacksNodeClient
 
@@ -58,6 +59,9 @@ class Processor:
     fetch_pool: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(8, thread_name_prefix="fetch")
     )
+    # Hands token jobs out in turns across contracts; without it a contract job sends its
+    # tokens' jobs itself, all at once.
+    turns: TokenTurns | None = None
 
     def process_contract(self, job_id: int) -> JobOutcome | None:
         return run_job(self.ctx, job_id, self._contract_work)
@@ -66,8 +70,12 @@ class Processor:
         return run_job(self.ctx, job_id, self._token_work)
 
     def process_tokens(self, job_ids: Sequence[int]) -> dict[int, JobOutcome]:
-        """A batch of token jobs: one claim, concurrent reads, one commit."""
-        return run_batch(self.ctx, job_ids, self._token_batch, self.fetch_pool)
+        """A batch of token jobs: one claim, concurrent reads, one commit; then more token
+        jobs are handed out, in turns, if no worker did a moment ago."""
+        outcomes = run_batch(self.ctx, job_ids, self._token_batch, self.fetch_pool)
+        if self.turns is not None:
+            self.turns.refill()
+        return outcomes
 
     @property
     def _token_batch(self) -> BatchWork[TokenRef, TokenData]:
@@ -99,7 +107,15 @@ class Processor:
         limit = self.ctx.settings.metadata_max_nft_contract_token_count
         count = token_count_for(self.node, contract, limit)
         with session_scope(self.ctx.sessions) as session:
-            return store_contract_tokens(session, contract, count, job)
+            job_ids = store_contract_tokens(session, contract, count, job)
+        return self._hand_out(job_ids)
+
+    def _hand_out(self, job_ids: Sequence[int]) -> Sequence[int]:
+        """New token jobs, committed: in turns with every other contract's, or all at once."""
+        if self.turns is None or not job_ids:
+            return job_ids
+        self.turns.first_helping()
+        return []
 
     def _sft_contract_work(self, contract: ContractRef, job: ClaimedJob) -> Sequence[int]:
         """SFT tokens exist once minted: read the contract's `sft_mint` prints so far."""
@@ -108,7 +124,8 @@ class Processor:
         tip = self.chain.chain_tip()
         mints = self.chain.sft_mints(contract.principal, tip.block_height if tip else 0)
         with session_scope(self.ctx.sessions) as session:
-            return store_minted_tokens(session, contract, mints, job)
+            job_ids = store_minted_tokens(session, contract, mints, job)
+        return self._hand_out(job_ids)
 
     def _token_work(self, job: ClaimedJob) -> Sequence[int]:
         assert job.token_id is not None  # noqa: S101 - claim_job guarantees the kind
@@ -139,12 +156,13 @@ def build_processor(
     node = StacksNodeClient(settings.stacks_node_rpc_url, timeout_s=settings.stacks_node_timeout_s)
     ctx = JobContext(settings, sessions, enqueue, LeaseKeeper(sessions))
     rate_limits = RateLimitedHosts(sessions, settings.metadata_rate_limited_host_retry_after)
-    metadata = metadata_service(settings, rate_limits, host_slots(settings))
+    client = redis.Redis.from_url(settings.redis_url)
+    metadata = metadata_service(settings, rate_limits, host_slots(settings, client))
     pool = ThreadPoolExecutor(settings.worker_fetch_concurrency, thread_name_prefix="fetch")
-    return Processor(ctx, node, metadata, chain, pool)
+    return Processor(ctx, node, metadata, chain, pool, TokenTurns(ctx, client))
 
 
-def host_slots(settings: Settings) -> HostSlots:
+def host_slots(settings: Settings, client: redis.Redis | None = None) -> HostSlots:
     """Per-host fetch caps shared through Redis; the gateways get their own, larger cap."""
     gateways = (
         urlsplit(settings.public_gateway_ipfs).hostname or "",
@@ -153,7 +171,7 @@ def host_slots(settings: Settings) -> HostSlots:
     longest_fetch_s = settings.metadata_fetch_timeout_ms / 1000 * 2  # FetchLimits' total
     hold_s = longest_fetch_s + HOLD_MARGIN_S
     return HostSlots(
-        redis.Redis.from_url(settings.redis_url),
+        client or redis.Redis.from_url(settings.redis_url),
         settings.metadata_host_concurrency_limit,
         settings.public_gateway_concurrency_limit,
         gateways,
