@@ -123,6 +123,7 @@ class Results:
     cpu_s: dict[str, float] = field(default_factory=dict)
     api: list[dict[str, Any]] = field(default_factory=list)
     collections: list[tuple[str, float, float]] = field(default_factory=list)
+    done_per_second: list[int] = field(default_factory=list)
     # The same server settings serving a constant body: what no route can beat here.
     floor: dict[str, Any] = field(default_factory=dict)
     images: dict[str, Any] = field(default_factory=dict)
@@ -449,6 +450,16 @@ def collect(conn: psycopg.Connection[Any], start: float, results: Results) -> No
     results.statuses = dict(
         conn.execute("SELECT status::text, count(*) FROM jobs GROUP BY 1 ORDER BY 1").fetchall()
     )
+    # Token jobs finished in each second from the start: the pipeline filling, then its pace.
+    per_second = dict(
+        conn.execute(
+            """SELECT floor(extract(epoch FROM updated_at) - %s)::int, count(*) FROM jobs
+               WHERE token_id IS NOT NULL AND status = 'done' GROUP BY 1""",
+            (start,),
+        ).fetchall()
+    )
+    last = max(per_second, default=-1)
+    results.done_per_second = [per_second.get(second, 0) for second in range(last + 1)]
     # When each NFT collection's tokens were fetched, from the start: shows whether the hosts
     # were worked on side by side or one after the other.
     results.collections = [
@@ -751,6 +762,9 @@ def render(results: Results) -> str:
     for name, first, last in results.collections:
         span = f"{first:.1f} -> {last:.1f} s"
         lines.append(f"| {name}: first -> last token done, from the start | {span} |")
+    if results.done_per_second:
+        pace = ", ".join(str(n) for n in results.done_per_second)
+        lines.append(f"| token jobs done in each second from the start | {pace} |")
     bound = cap_bound(o)
     lines.append(
         f"| what the per-host caps allow (mean latency, busiest host) | {bound:,.0f} tokens/s; "
