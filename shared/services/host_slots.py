@@ -34,6 +34,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import redis
+from prometheus_client import Counter, Gauge
 
 from shared.errors import HostBusyError
 
@@ -87,7 +88,21 @@ WAITERS_PREFIX = "token-metadata:host-waiters:"
 POLL_INTERVAL_S = 0.02
 # A process that stops polling (it died) stops counting as a waiter after this long.
 WAITER_TTL_S = 2.0
+# Once Redis is away the poller would fail every round: it says so at most this often.
+WARN_EVERY_S = 10.0
 log = logging.getLogger(__name__)
+
+# In the process's default registry, which workers export (workers/metrics.py).
+WAITING = Gauge(
+    "token_metadata_host_slot_waiting",
+    "Fetches of this worker waiting for a slot of a metadata host at its concurrency limit",
+)
+WAITS = Counter(
+    "token_metadata_host_slot_waits",
+    "Fetches that waited for a slot of a busy host, by how the wait ended (granted, or busy: "
+    "deferred after the longest wait)",
+    ["outcome"],
+)
 
 Callback = Callable[["Grant | Exception"], None]
 
@@ -155,6 +170,7 @@ class HostSlots:
         self._local = threading.local()
         # Idle slots found too old to reuse, for the poller to give back to Redis.
         self._stale: list[Grant] = []
+        self._warned_at = -math.inf
 
     def limit_for(self, host: str) -> int:
         return self.gateway_limit if host.lower() in self.gateway_hosts else self.limit
@@ -186,6 +202,7 @@ class HostSlots:
             if grant is not None:
                 return grant
             state.waiters.append(_Waiter(callback, time.monotonic() + waited))
+            WAITING.inc()
             if len(state.waiters) == 1:  # the poller may be asleep for longer: wake it
                 self._start_poller(wake=True)
         return None
@@ -232,7 +249,7 @@ class HostSlots:
                 give_back = True
         _busy(expired, state.name)
         if handed is not None:
-            handed[0].callback(handed[1])
+            _grant(*handed)
         elif renew_for is not None:
             self._hand_renewed(state, grant, renew_for)
         elif give_back:
@@ -353,7 +370,7 @@ class HostSlots:
             renewed = False
         if renewed:
             grant.reusable_until = time.monotonic() + self.reuse_for_s
-            waiter.callback(grant)
+            _grant(waiter, grant)
             return
         with self._lock:  # the slot is gone (expired, Redis flushed): the waiter waits on
             state.held -= 1
@@ -365,6 +382,13 @@ class HostSlots:
             self.client.zrem(key, *members)
         except redis.RedisError:  # the slots expire on their own meanwhile
             log.warning("could not give host slots back to Redis", exc_info=True)
+
+    def _warn(self, message: str) -> None:
+        """Log a poller failure with its traceback, at most once per WARN_EVERY_S."""
+        now = time.monotonic()
+        if now - self._warned_at >= WARN_EVERY_S:
+            self._warned_at = now
+            log.warning(message, exc_info=True)
 
     def _start_poller(self, *, wake: bool = False) -> None:
         if self._poller is None:
@@ -381,7 +405,7 @@ class HostSlots:
             try:
                 self.poll()
             except Exception:  # never let the thread die with requests waiting
-                log.warning("host slot poller failed; trying again", exc_info=True)
+                self._warn("host slot poller failed; trying again")
             with self._lock:
                 if not any(s.waiters or s.idle for s in self._hosts.values()):
                     self._poller = None
@@ -425,7 +449,7 @@ class HostSlots:
         for host, waiters in expired:
             _busy(waiters, host)
         for waiter, grant in handed:
-            waiter.callback(grant)
+            _grant(waiter, grant)
         for key, members in stale.items():
             self._give_back(key, members)
         for state, count in asks:
@@ -438,7 +462,7 @@ class HostSlots:
         try:
             self.client.zrem(WAITERS_PREFIX + state.name, self.process_id)
         except redis.RedisError:  # the entry expires on its own
-            log.warning("could not leave the waiters of %s", state.name, exc_info=True)
+            self._warn(f"could not leave the waiters of {state.name}")
             return
         with self._lock:
             if not state.waiters:
@@ -450,7 +474,7 @@ class HostSlots:
         except redis.RedisError:
             with self._lock:
                 state.held -= count
-            log.warning("could not ask Redis for slots of %s", state.name, exc_info=True)
+            self._warn(f"could not ask Redis for slots of {state.name}")
             return
         served: list[tuple[_Waiter, Grant]] = []
         with self._lock:
@@ -459,10 +483,19 @@ class HostSlots:
             for grant in grants:  # the waiters left meanwhile: keep the slots idle
                 state.idle.append((grant, time.monotonic()))
         for waiter, grant in served:
-            waiter.callback(grant)
+            _grant(waiter, grant)
+
+
+def _grant(waiter: _Waiter, grant: Grant) -> None:
+    WAITING.dec()
+    WAITS.labels("granted").inc()
+    waiter.callback(grant)
 
 
 def _busy(waiters: list[_Waiter], host: str) -> None:
+    if waiters:
+        WAITING.dec(len(waiters))
+        WAITS.labels("busy").inc(len(waiters))
     for waiter in waiters:
         # Come back soon, spread out so deferred tokens do not all return at once.
         waiter.callback(HostBusyError(host, retry_after_s=1.0 + random.random()))  # noqa: S311

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import redis
+from prometheus_client import REGISTRY
 from support.processes import wait_until
 
 from shared.errors import HostBusyError
@@ -32,6 +33,17 @@ def client(redis_url: str) -> Iterator[redis.Redis]:
 def worker(client: redis.Redis, limit: int, **options: float) -> HostSlots:
     options = {"keep_idle_s": 0.25, "reuse_for_s": 4.0, "max_wait_s": 10.0} | options
     return HostSlots(client, limit, 64, [], 65.0, **options)  # type: ignore[arg-type]
+
+
+def waits(outcome: str) -> float:
+    return (
+        REGISTRY.get_sample_value("token_metadata_host_slot_waits_total", {"outcome": outcome})
+        or 0.0
+    )
+
+
+def waiting() -> float:
+    return REGISTRY.get_sample_value("token_metadata_host_slot_waiting") or 0.0
 
 
 class Answers:
@@ -57,10 +69,12 @@ class Answers:
 def test_a_slot_given_back_goes_to_the_next_waiter_without_asking_redis(client) -> None:
     slots = worker(client, limit=1)
     answers = Answers()
+    granted_before, waiting_before = waits("granted"), waiting()
     first = slots.request(HOST, answers)
     assert first is not None
     assert slots.request(HOST, answers) is None  # at the cap: queued, nothing blocks
     assert slots.waiting(HOST) == 1
+    assert waiting() == waiting_before + 1  # the worker's gauge
     in_redis = set(client.zrange(KEY_PREFIX + HOST, 0, -1))
 
     slots.release(first)
@@ -69,6 +83,7 @@ def test_a_slot_given_back_goes_to_the_next_waiter_without_asking_redis(client) 
     assert handed.member == first.member  # the same slot, handed on
     assert set(client.zrange(KEY_PREFIX + HOST, 0, -1)) == in_redis
     assert slots.waiting(HOST) == 0
+    assert (waiting(), waits("granted")) == (waiting_before, granted_before + 1)
 
 
 def test_waiters_are_served_first_come_first_served(client) -> None:
@@ -94,6 +109,7 @@ def test_a_wait_ends_busy_after_its_bound_and_not_before(client) -> None:
     slots = worker(client, limit=1)
     assert slots.request(HOST, lambda _: None) is not None  # never given back
     answers = Answers()
+    busy_before = waits("busy")
     asked = time.monotonic()
     assert slots.request(HOST, answers, wait_s=0.3) is None
 
@@ -103,6 +119,7 @@ def test_a_wait_ends_busy_after_its_bound_and_not_before(client) -> None:
     assert isinstance(error, HostBusyError)
     assert waited >= 0.3
     assert slots.waiting(HOST) == 0
+    assert waits("busy") == busy_before + 1
 
 
 def test_a_slot_freed_by_another_worker_reaches_a_waiter(client) -> None:
