@@ -88,6 +88,8 @@ WAITERS_PREFIX = "token-metadata:host-waiters:"
 POLL_INTERVAL_S = 0.02
 # A process that stops polling (it died) stops counting as a waiter after this long.
 WAITER_TTL_S = 2.0
+# How much longer than its wait a blocked caller gives the poller before it gives up itself.
+SYNC_WAIT_GUARD_S = 5.0
 # Once Redis is away the poller would fail every round: it says so at most this often.
 WARN_EVERY_S = 10.0
 log = logging.getLogger(__name__)
@@ -280,16 +282,25 @@ class HostSlots:
             return grant
         done = threading.Event()
         answer: list[Grant | Exception] = []
+        lock = threading.Lock()
 
         def granted(result: Grant | Exception) -> None:
-            answer.append(result)
-            done.set()
+            with lock:
+                if not done.is_set():
+                    answer.append(result)
+                    done.set()
+                    return
+            if isinstance(result, Grant):  # the caller gave up waiting: nobody will use it
+                self.release(result)
 
         grant = self.request(host, granted, wait_s)
         if grant is not None:
             return grant
-        if not done.wait(wait_s + 5.0):  # the poller answers by the deadline; this is a guard
-            raise HostBusyError(host, retry_after_s=1.0)
+        done.wait(wait_s + SYNC_WAIT_GUARD_S)  # the poller answers by the deadline
+        with lock:
+            if not answer:
+                done.set()  # a grant arriving from now on is given back
+                raise HostBusyError(host, retry_after_s=1.0)
         if isinstance(answer[0], Exception):
             raise answer[0]
         return answer[0]

@@ -14,6 +14,7 @@ from prometheus_client import REGISTRY
 from support.processes import wait_until
 
 from shared.errors import HostBusyError
+from shared.services import host_slots
 from shared.services.host_slots import KEY_PREFIX, WAITERS_PREFIX, Grant, HostSlots
 from shared.services.runner import NeedsHost, start_read
 
@@ -120,6 +121,24 @@ def test_a_wait_ends_busy_after_its_bound_and_not_before(client) -> None:
     assert waited >= 0.3
     assert slots.waiting(HOST) == 0
     assert waits("busy") == busy_before + 1
+
+
+def test_a_caller_that_gave_up_waiting_leaks_no_slot(client, monkeypatch) -> None:
+    """Should the poller not answer a blocked caller in time, the caller gives up; a slot
+    handed to it later goes back instead of staying held for nobody."""
+    monkeypatch.setattr(host_slots, "SYNC_WAIT_GUARD_S", 0.05)
+    slots = worker(client, limit=1, keep_idle_s=0.0)
+    monkeypatch.setattr(slots, "_start_poller", lambda wake=False: None)  # a poller that hangs
+    holder = slots.request(HOST, lambda _: None)
+    assert holder is not None
+
+    with pytest.raises(HostBusyError):
+        slots.wait_for(HOST, 0.05)
+    slots.release(holder)  # handed to the caller that gave up: given back at once
+
+    assert slots.waiting(HOST) == 0
+    assert client.zcard(KEY_PREFIX + HOST) == 0
+    assert slots.try_now(HOST) is not None  # the process's count of held slots is right
 
 
 def test_a_slot_freed_by_another_worker_reaches_a_waiter(client) -> None:
