@@ -84,10 +84,15 @@ return 1
 
 KEY_PREFIX = "token-metadata:host-slots:"
 WAITERS_PREFIX = "token-metadata:host-waiters:"
-# How often the poller looks for slots freed by other processes while this one has waiters.
+# How often the poller looks for slots freed by other processes while this one has waiters;
+# a host that had none to give is asked less and less often, down to MAX_ASK_INTERVAL_S, so
+# that hundreds of saturated hosts do not cost Redis a script call each every round.
 POLL_INTERVAL_S = 0.02
-# A process that stops polling (it died) stops counting as a waiter after this long.
+MAX_ASK_INTERVAL_S = 0.2
+# A process that stops polling (it died) stops counting as a waiter after this long; a
+# waiting process renews its entry every WAITER_REFRESH_S even when it asks for nothing.
 WAITER_TTL_S = 2.0
+WAITER_REFRESH_S = 0.5
 # How much longer than its wait a blocked caller gives the poller before it gives up itself.
 SYNC_WAIT_GUARD_S = 5.0
 # Once Redis is away the poller would fail every round: it says so at most this often.
@@ -137,6 +142,9 @@ class _Host:
     waiters: deque[_Waiter] = field(default_factory=deque)
     others_waiting: int = 0  # other processes waiting for the host, as of the last poll
     registered: bool = False  # this process is in the host's waiter set in Redis
+    registered_at: float = -math.inf
+    next_ask: float = 0.0  # when the poller may ask Redis for this host's slots again
+    ask_interval: float = POLL_INTERVAL_S
 
 
 class HostSlots:
@@ -206,6 +214,7 @@ class HostSlots:
             state.waiters.append(_Waiter(callback, time.monotonic() + waited))
             WAITING.inc()
             if len(state.waiters) == 1:  # the poller may be asleep for longer: wake it
+                state.next_ask = 0.0
                 self._start_poller(wake=True)
         return None
 
@@ -370,6 +379,8 @@ class HostSlots:
             state.held -= count - int(taken)
             state.others_waiting = int(others)
             state.registered = waiting_after or int(taken) < count
+            if state.registered:
+                state.registered_at = time.monotonic()
         return [Grant(key, state.name, member, until) for member in members[: int(taken)]]
 
     def _hand_renewed(self, state: _Host, grant: Grant, waiter: _Waiter) -> None:
@@ -448,8 +459,10 @@ class HostSlots:
                         stale.setdefault(key, []).append(grant.member)
                 if state.waiters:
                     count = max(0, min(len(state.waiters), self._share(state) - state.held))
-                    state.held += count
-                    asks.append((state, count))
+                    due = count > 0 and now >= state.next_ask
+                    if due or now - state.registered_at >= WAITER_REFRESH_S:
+                        state.held += count
+                        asks.append((state, count))
                 elif state.registered:
                     unregister.append(state)
                 elif not state.held and not state.idle:
@@ -489,6 +502,11 @@ class HostSlots:
             return
         served: list[tuple[_Waiter, Grant]] = []
         with self._lock:
+            if count and not grants:  # nothing free: ask this host less often
+                state.next_ask = time.monotonic() + state.ask_interval
+                state.ask_interval = min(state.ask_interval * 2, MAX_ASK_INTERVAL_S)
+            elif grants:
+                state.next_ask, state.ask_interval = 0.0, POLL_INTERVAL_S
             while grants and state.waiters:
                 served.append((state.waiters.popleft(), grants.pop(0)))
             for grant in grants:  # the waiters left meanwhile: keep the slots idle

@@ -154,6 +154,27 @@ def test_a_slot_freed_by_another_worker_reaches_a_waiter(client) -> None:
     assert client.zcard(KEY_PREFIX + HOST) == 1
 
 
+def test_a_host_with_nothing_to_give_is_asked_less_and_less_often(client, monkeypatch) -> None:
+    """Hundreds of saturated hosts must not cost Redis a script call each every 20 ms."""
+    other, here = worker(client, limit=1), worker(client, limit=1)
+    assert other.request(HOST, lambda _: None) is not None  # held for the whole test
+    calls: list[float] = []
+    acquire = here._acquire
+
+    def counted(*args: object, **kwargs: object) -> object:
+        calls.append(time.monotonic())
+        return acquire(*args, **kwargs)
+
+    monkeypatch.setattr(here, "_acquire", counted)
+    answers = Answers()
+    assert here.request(HOST, answers, wait_s=1.5) is None
+
+    wait_until(lambda: answers.errors(), 5, "the wait to end")
+    asked_s = calls[-1] - calls[0]
+    # Every 20 ms would be about 75 calls; backing off to 200 ms leaves about a dozen.
+    assert 3 <= len(calls) <= 20, (len(calls), asked_s)
+
+
 def test_a_worker_with_a_backlog_shares_the_host_with_another_that_waits(client) -> None:
     """Worker A keeps a host busy with a long queue of its own; worker B starts waiting too.
     Both get served, and together they never exceed the cap."""
