@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: install run test lint typecheck check clean
+.PHONY: install run test test-fast lint typecheck check clean
 
 install: $(STAMP)
 
@@ -22,6 +22,10 @@ run: install
 
 test: install
 	$(PY) -m pytest
+
+# Unit and integration tests only (no process-level e2e): the quick loop while working.
+test-fast: install
+	$(PY) -m pytest tests/unit tests/integration
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -136,8 +136,14 @@ def test_seeding_again_recreates_the_same_rows(database_url: str) -> None:
 
 
 def test_ensure_database_is_idempotent(database_url: str) -> None:
+    """An existing database is kept as it is, whichever URL spelling names it."""
+    with chain_db.connect(database_url) as conn:
+        conn.execute("CREATE TABLE kept_by_ensure (n int)")
+        conn.commit()
     chain_db.ensure_database(database_url)
     chain_db.ensure_database(database_url.replace("+psycopg", ""))
+    with chain_db.connect(database_url) as conn:
+        assert scalar(conn, "SELECT to_regclass('kept_by_ensure') IS NOT NULL") is True
 
 
 def test_writer_appends_blocks_and_deploys(conn: psycopg.Connection[Any]) -> None:

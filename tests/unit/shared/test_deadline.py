@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from shared.config import Settings
@@ -10,8 +12,24 @@ from shared.services.jobs import ClaimedJob
 from shared.services.runner import outcome_for_error
 
 
-def test_no_deadline_outside_a_job() -> None:
-    check_deadline("anything")
+def test_a_deadline_holds_only_in_the_thread_that_runs_the_job() -> None:
+    """Fetch-pool threads run many jobs: one job's deadline must not stop another's calls."""
+    seen: list[BaseException | None] = []
+
+    def elsewhere() -> None:
+        try:
+            check_deadline("another job's fetch")
+            seen.append(None)
+        except JobTimeoutError as exc:
+            seen.append(exc)
+
+    with job_deadline(-1):
+        thread = threading.Thread(target=elsewhere)
+        thread.start()
+        thread.join(10)
+        with pytest.raises(JobTimeoutError):
+            check_deadline("this job's fetch")
+    assert seen == [None]
 
 
 def test_a_job_past_its_deadline_stops_at_the_next_check() -> None:
