@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import redis
 from prometheus_client import REGISTRY
+from support.in_flight import InFlight
 from support.processes import wait_until
 
 from shared.errors import HostBusyError
@@ -181,19 +182,16 @@ def test_a_worker_with_a_backlog_shares_the_host_with_another_that_waits(client)
     limit = 4
     a, b = worker(client, limit), worker(client, limit)
     pool = ThreadPoolExecutor(16)
-    in_flight, peak, served = [0], [0], {"a": 0, "b": 0}
+    in_flight, served = InFlight(), {"a": 0, "b": 0}
     lock = threading.Lock()
     stop = threading.Event()
 
     def fetch(slots: HostSlots, name: str, grant: Grant | Exception) -> None:
         if isinstance(grant, Exception):
             return
+        with in_flight.one():
+            time.sleep(0.005)  # the fetch itself
         with lock:
-            in_flight[0] += 1
-            peak[0] = max(peak[0], in_flight[0])
-        time.sleep(0.005)  # the fetch itself
-        with lock:
-            in_flight[0] -= 1
             served[name] += 1
         slots.release(grant)
         if not stop.is_set():  # the backlog goes on
@@ -217,7 +215,7 @@ def test_a_worker_with_a_backlog_shares_the_host_with_another_that_waits(client)
     stop.set()
     pool.shutdown(wait=True)
 
-    assert 1 <= peak[0] <= limit
+    assert 1 <= in_flight.peak <= limit
 
 
 def test_a_read_waiting_for_its_host_holds_no_fetch_thread(client) -> None:

@@ -12,6 +12,7 @@ import pytest
 import redis
 from sqlalchemy import select
 from support.builders import add_contract, add_token
+from support.in_flight import InFlight
 from support.processes import wait_until
 
 from shared.db import session_scope
@@ -75,18 +76,13 @@ def test_a_slot_of_a_dead_holder_expires(client) -> None:
 
 def peak_in_flight(caps: list[HostSlots], threads: int = 8, fetches: int = 20) -> int:
     """Fetch from many threads spread over `caps`; the most fetches in flight at once."""
-    peak, current, lock = [0], [0], threading.Lock()
+    in_flight = InFlight()
 
     def fetch(cap: HostSlots) -> None:
         for _ in range(fetches):
             try:
-                with cap.slot("m.example"):
-                    with lock:
-                        current[0] += 1
-                        peak[0] = max(peak[0], current[0])
+                with cap.slot("m.example"), in_flight.one():
                     time.sleep(0.001)  # the fetch itself
-                    with lock:
-                        current[0] -= 1
             except HostBusyError:
                 pass
 
@@ -95,7 +91,7 @@ def peak_in_flight(caps: list[HostSlots], threads: int = 8, fetches: int = 20) -
         thread.start()
     for thread in running:
         thread.join()
-    return peak[0]
+    return in_flight.peak
 
 
 def test_two_holders_in_parallel_never_exceed_the_cap(client) -> None:
