@@ -305,7 +305,7 @@ def cap_bound(options: Options) -> float:
     cap = options.host_concurrency or DEFAULT_HOST_CONCURRENCY
     per_host_s = cap / (max(options.latency_ms, 1) / 1000)
     if options.hosts == 1:
-        return expected_tokens(options) / (expected_tokens(options) / per_host_s)
+        return per_host_s
     busiest = max(max(nft_sizes(options)), FT_CONTRACTS + SFT_CONTRACTS * SFT_TOKENS)
     return expected_tokens(options) / (busiest / per_host_s)
 

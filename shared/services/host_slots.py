@@ -119,7 +119,6 @@ class Grant:
     """One slot of a host held by this process: a member of the host's set in Redis."""
 
     key: str
-    host: str
     member: str
     # After this (monotonic) the hold is renewed before it serves another fetch, so that a
     # fetch started with it always ends before the hold does.
@@ -141,8 +140,9 @@ class _Host:
     idle: list[tuple[Grant, float]] = field(default_factory=list)  # (grant, idle since)
     waiters: deque[_Waiter] = field(default_factory=deque)
     others_waiting: int = 0  # other processes waiting for the host, as of the last poll
-    registered: bool = False  # this process is in the host's waiter set in Redis
-    registered_at: float = -math.inf
+    # When this process last entered or renewed its entry in the host's waiter set in Redis;
+    # None while it has none.
+    registered_at: float | None = None
     next_ask: float = 0.0  # when the poller may ask Redis for this host's slots again
     ask_interval: float = POLL_INTERVAL_S
 
@@ -378,10 +378,9 @@ class HostSlots:
         with self._lock:
             state.held -= count - int(taken)
             state.others_waiting = int(others)
-            state.registered = waiting_after or int(taken) < count
-            if state.registered:
-                state.registered_at = time.monotonic()
-        return [Grant(key, state.name, member, until) for member in members[: int(taken)]]
+            registered = waiting_after or int(taken) < count
+            state.registered_at = time.monotonic() if registered else None
+        return [Grant(key, member, until) for member in members[: int(taken)]]
 
     def _hand_renewed(self, state: _Host, grant: Grant, waiter: _Waiter) -> None:
         """A slot too old to serve another fetch as it is: extend its hold, then hand it on."""
@@ -460,10 +459,11 @@ class HostSlots:
                 if state.waiters:
                     count = max(0, min(len(state.waiters), self._share(state) - state.held))
                     due = count > 0 and now >= state.next_ask
-                    if due or now - state.registered_at >= WAITER_REFRESH_S:
+                    renewed_at = -math.inf if state.registered_at is None else state.registered_at
+                    if due or now - renewed_at >= WAITER_REFRESH_S:
                         state.held += count
                         asks.append((state, count))
-                elif state.registered:
+                elif state.registered_at is not None:
                     unregister.append(state)
                 elif not state.held and not state.idle:
                     del self._hosts[key]
@@ -490,7 +490,7 @@ class HostSlots:
             return
         with self._lock:
             if not state.waiters:
-                state.registered = False
+                state.registered_at = None
 
     def _serve(self, state: _Host, count: int) -> None:
         try:

@@ -63,26 +63,22 @@ class TokenTurns:
         """Queue due token jobs in turns and send them, unless a worker did a moment ago.
         Returns how many; an outage is logged, not raised (beat's dispatcher catches up)."""
         try:
-            if not self._turn_is_ours():
-                return 0
-            return self._dispatch(self.ahead)
+            return self._queue_and_send(self.ahead) if self._turn_is_ours() else 0
         except OUTAGE_ERRORS as exc:
-            log.warning("could not dispatch token jobs (%s); beat's dispatcher will", exc)
-            return 0
+            return _outage(exc)
 
     def first_helping(self) -> int:
         """Right after a contract's tokens are created: a little of each contract, now."""
         try:
-            return self._dispatch(min(FIRST_HELPING, self.ahead))
+            return self._queue_and_send(min(FIRST_HELPING, self.ahead))
         except OUTAGE_ERRORS as exc:
-            log.warning("could not dispatch token jobs (%s); beat's dispatcher will", exc)
-            return 0
+            return _outage(exc)
 
     def _turn_is_ours(self) -> bool:
         spacing_s = max(self.every_s, REFILL_SPACING * self._last_query_s)
         return bool(self.client.set(REFILL_KEY, "1", nx=True, px=max(1, int(spacing_s * 1000))))
 
-    def _dispatch(self, ahead: int) -> int:
+    def _queue_and_send(self, ahead: int) -> int:
         with ExitStack() as in_flight:
             with session_scope(self.ctx.sessions) as session:
                 started = time.monotonic()
@@ -93,3 +89,8 @@ class TokenTurns:
                 in_flight.enter_context(sending(self.client, [m.job_id for m in messages]))
             self.ctx.enqueue(messages)
         return len(messages)
+
+
+def _outage(exc: Exception) -> int:
+    log.warning("could not dispatch token jobs (%s); beat's dispatcher will", exc)
+    return 0
