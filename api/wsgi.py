@@ -1,5 +1,5 @@
-"""gunicorn entry point: `gunicorn api.wsgi:app`."""
+"""The WSGI entry point, `api.wsgi:app`, that `python -m api.serve` runs."""
 
-from api import create_app
+from api.app import create_app
 
 app = create_app()

@@ -3,8 +3,9 @@
 Starts the simulated Stacks network with a generated chain (3 NFT collections of equal size
 totalling 10,000 tokens, 5 FT contracts, 2 SFT contracts with 50 tokens each), starts the
 Procfile's `worker` (one or more), `beat` and `api` processes against fresh databases, waits
-until every job has finished, then measures the API with wrk, and a constant-body WSGI app
-under the same server settings (the floor any route can reach on this machine).
+until every job has finished, then measures the API with wrk, a constant-body WSGI app
+under the same server settings (the floor any route can reach on this machine) and the same
+app under gunicorn 2x4 (the yardstick Hiro's service was measured against: about 20 % of it).
 
 Two scenarios, both run by default, one after the other:
 - `one-host`: every document on one metadata host answering in ~1 ms;
@@ -126,6 +127,7 @@ class Results:
     done_per_second: list[int] = field(default_factory=list)
     # The same server settings serving a constant body: what no route can beat here.
     floor: dict[str, Any] = field(default_factory=dict)
+    yardstick: dict[str, Any] = field(default_factory=dict)
     images: dict[str, Any] = field(default_factory=dict)
     # The VM's speed at the time, before and after the run (see `cpu_check_ms`).
     cpu_check_ms: list[float] = field(default_factory=list)
@@ -397,7 +399,9 @@ def run(options: Options, results: Results, tmp: Path) -> None:
         results.rss_mb = dict(sampler.peak_mb)
         if not options.skip_api:
             results.api = measure_api(options, f"http://127.0.0.1:{api_port}", database_url, tmp)
-            results.floor = measure_floor(options, env, tmp)
+            api_command = procfile_command("api") + " bench.constant_app:app"
+            results.floor = measure_floor(options, env, tmp, api_command, "floor")
+            results.yardstick = measure_floor(options, env, tmp, GUNICORN_YARDSTICK, "yardstick")
         results.rss_mb.update(
             {k: max(v, results.rss_mb.get(k, 0.0)) for k, v in sampler.peak_mb.items()}
         )
@@ -611,13 +615,24 @@ def measure_api(options: Options, base: str, database_url: str, tmp: Path) -> li
     ]
 
 
-def measure_floor(options: Options, env: dict[str, str], tmp: Path) -> dict[str, Any]:
-    """The API's gunicorn command and settings serving `bench/constant_app.py` instead."""
+# The yardstick the reference was measured against: a constant-body app under gunicorn with
+# 2 processes of 4 threads (the API's server until session 7), where Hiro's service reached
+# about 20 % on the same machine in the same run.
+GUNICORN_YARDSTICK = (
+    "gunicorn --bind 127.0.0.1:${API_PORT} --workers 2 --threads 4 --access-logfile /dev/null "
+    "bench.constant_app:app"
+)
+REFERENCE_SHARE_OF_YARDSTICK = 0.20
+
+
+def measure_floor(
+    options: Options, env: dict[str, str], tmp: Path, command: str, name: str
+) -> dict[str, Any]:
+    """wrk on the constant-body app (`bench/constant_app.py`) served by `command`."""
     port = free_port()
-    command = procfile_command("api").replace("api.wsgi:app", "bench.constant_app:app")
     floor_env = env | {"API_PORT": str(port)}
     base = f"http://127.0.0.1:{port}"
-    with running("floor", command, floor_env, tmp) as server:
+    with running(name, command, floor_env, tmp) as server:
         wait_until(
             lambda: (
                 subprocess.run(["curl", "-fs", base + "/"], capture_output=True).returncode == 0
@@ -626,7 +641,7 @@ def measure_floor(options: Options, env: dict[str, str], tmp: Path) -> dict[str,
             "the constant-body app",
             alive=lambda: server.log_tail() if server.process.poll() is not None else None,
         )
-        return wrk(options, base, ["/"], tmp / "paths-floor.txt")
+        return wrk(options, base, ["/"], tmp / f"paths-{name}.txt")
 
 
 def wrk(options: Options, base: str, paths: list[str], path_file: Path) -> dict[str, Any]:
@@ -792,17 +807,34 @@ def render(results: Results) -> str:
             "| errors |",
             "|---|---|---|---|---|",
         ]
-        floor = results.floor
+        floor, yardstick = results.floor, results.yardstick
         rows = [*results.api]
         if floor:
-            rows.append({"route": "constant-body WSGI app, same server settings (floor)", **floor})
-        for row in rows:
+            rows.append({"route": "constant-body WSGI app, the API's server (floor)", **floor})
+        if yardstick:
+            rows.append({"route": "constant-body WSGI app, gunicorn 2x4 (yardstick)", **yardstick})
+        for n, row in enumerate(rows):
             errors = row["non_2xx"] or row["socket_errors"] or 0
-            share = f" ({row['rps'] / floor['rps']:.0%} of the floor)" if floor else ""
+            routes = n < len(results.api)  # the two constant-body rows are the bases
+            shares = [
+                f"{row['rps'] / base['rps']:.0%} of the {what}"
+                for base, what in ((floor, "floor"), (yardstick, "yardstick"))
+                if base and routes
+            ]
+            share = f" ({', '.join(shares)})" if shares else ""
             lines.append(
                 f"| {row['route']} | {row['rps']:,.0f}{share} | {row['p50_ms']:.1f} ms "
                 f"| {row['p99_ms']:.1f} ms | {errors} |"
             )
+        if yardstick:
+            reference = REFERENCE_SHARE_OF_YARDSTICK * yardstick["rps"]
+            lines += [
+                "",
+                f"The reference answered about {REFERENCE_SHARE_OF_YARDSTICK:.0%} of the "
+                f"yardstick's requests/s in the issue's same-run measurement: about "
+                f"{reference:,.0f} req/s here, so `/nft` is "
+                f"{results.api[0]['rps'] / reference:.1f}x the reference.",
+            ]
     return "\n".join(lines) + "\n"
 
 

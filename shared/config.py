@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/token_metadata"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 DEFAULT_IPFS_REPLACED = "ipfs.io,dweb.link,gateway.pinata.cloud,cloudflare-ipfs.com,infura-ipfs.io"
 
 
@@ -26,6 +27,11 @@ class Settings:
     network: str = "mainnet"
     api_host: str = "0.0.0.0"  # noqa: S104 - the API is meant to be reachable
     api_port: int = 3000
+    # The `api` process: server worker processes, request threads in each, access log ("-":
+    # standard output, "off": none, else a file path).
+    api_workers: int = 2
+    api_threads: int = 4
+    api_access_log: str = "-"
     chain_poll_interval_s: float = 5.0
     stacks_node_timeout_s: float = 10.0
 
@@ -74,6 +80,8 @@ class Settings:
     admin_api_token: str | None = None
     # "text" (default) or "json": one JSON object per log line.
     log_format: str = "text"
+    # The least severe level logged (DEBUG, INFO, WARNING, ERROR, CRITICAL).
+    log_level: str = "INFO"
     # Each worker process serves its Prometheus metrics on this port (0 disables them).
     worker_metrics_port: int = 9808
 
@@ -108,6 +116,13 @@ class Settings:
             _require_url(name.upper(), getattr(self, name), ("http", "https"))
         if not 0 < self.api_port < 65536:
             raise ConfigError(f"API_PORT must be a TCP port, got {self.api_port}")
+        for name in ("api_workers", "api_threads"):
+            if getattr(self, name) < 1:
+                value = getattr(self, name)
+                raise ConfigError(f"{name.upper()} must be at least 1, got {value}")
+        if self.log_level.upper() not in LOG_LEVELS:
+            choices = ", ".join(LOG_LEVELS)
+            raise ConfigError(f"LOG_LEVEL must be one of {choices}, got {self.log_level!r}")
         if self.chain_poll_interval_s <= 0:
             raise ConfigError("CHAIN_POLL_INTERVAL_S must be positive")
         if self.worker_fetch_concurrency < 1:

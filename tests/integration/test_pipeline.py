@@ -13,7 +13,7 @@ from dataclasses import replace
 import pytest
 from sqlalchemy import create_engine, func, select
 
-from api import create_app
+from api.app import create_app
 from api.db import close_db
 from devnet import chain_db
 from devnet.chain_writer import ChainWriter

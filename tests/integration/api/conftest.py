@@ -15,7 +15,7 @@ from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.test import TestResponse
 
-from api import create_app
+from api.app import create_app
 from api.db import RAW_READS, RawReads, close_db
 from shared.config import Settings
 from shared.db import make_engine

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from support.broker import emptied
 from support.builders import add_contract, add_metadata, add_token, new_principal
 
-from api import create_app
+from api.app import create_app
 from api.db import close_db
 from api.resources.admin import ADMIN
 from devnet import chain_db

@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session, sessionmaker
 from support.http_server import Reply, ScriptedServer
 
-from api import create_app
+from api.app import create_app
 from api.db import close_db
 from devnet import chain_db
 from devnet.builders import nft_collection

@@ -11,7 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from integration.images.images_support import png
 
-from api import create_app
+from api.app import create_app
 from api.db import close_db
 from shared.config import Settings
 from shared.images.storage import LocalStorage

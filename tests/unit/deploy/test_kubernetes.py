@@ -17,6 +17,7 @@ import pytest
 import yaml
 from support.processes import ROOT, procfile_command
 
+from shared.config import Settings
 from shared.queues import CHAIN_QUEUE, WORKER_QUEUES
 
 K8S = ROOT / "deploy" / "k8s"
@@ -151,7 +152,8 @@ def test_services_select_their_pods_and_ports() -> None:
 
 def test_api_listens_where_the_procfile_binds_it() -> None:
     (container,) = pod_specs()["api"]["spec"]["containers"]
-    assert "${API_PORT:-3000}" in procfile_command("api")
+    assert procfile_command("api") == "python -m api.serve"  # binds API_PORT, default 3000
+    assert Settings().api_port == 3000
     assert "API_PORT" not in config()
     assert [p["containerPort"] for p in container["ports"]] == [3000]
 

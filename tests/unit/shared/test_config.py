@@ -55,6 +55,9 @@ def test_reference_node_host_and_port_build_the_rpc_url() -> None:
         ({"NETWORK": "devnet"}, "NETWORK"),
         ({"STACKS_NODE_RPC_HOST": "node"}, "STACKS_NODE_RPC_PORT"),
         ({"STACKS_NODE_RPC_URL": "node:20443"}, "STACKS_NODE_RPC_URL"),
+        ({"API_WORKERS": "0"}, "API_WORKERS"),
+        ({"API_THREADS": "many"}, "API_THREADS"),
+        ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
     ],
 )
 def test_malformed_values_name_the_variable(env: dict[str, str], variable: str) -> None:
