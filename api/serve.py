@@ -2,7 +2,7 @@
 
 Why granian: the HTTP work (parsing, keep-alive, writing) runs in Rust, outside the GIL, so the
 Python threads only run the app. On the 2-core benchmark machine the same app and settings
-answered 2.3-3.4x the requests/s of gunicorn's threaded workers, with a lower p99
+answered 2.1-3.4x the requests/s of gunicorn's threaded workers, with a lower p99
 (docs/api-server.md has the figures and what else was measured).
 
 Settings (all read by `shared.config`): API_HOST, API_PORT, API_WORKERS processes of

@@ -124,6 +124,7 @@ class Results:
     cpu_s: dict[str, float] = field(default_factory=dict)
     api: list[dict[str, Any]] = field(default_factory=list)
     collections: list[tuple[str, float, float]] = field(default_factory=list)
+    collection_pace: dict[str, list[int]] = field(default_factory=dict)
     done_per_second: list[int] = field(default_factory=list)
     # The same server settings serving a constant body: what no route can beat here.
     floor: dict[str, Any] = field(default_factory=dict)
@@ -477,6 +478,22 @@ def collect(conn: psycopg.Connection[Any], start: float, results: Results) -> No
         )
     ]
 
+    # The same pace per NFT collection: a host left idle while the others work shows here.
+    paces: dict[str, dict[int, int]] = {}
+    for name, second, count in conn.execute(
+        """SELECT split_part(c.principal, '.', 2),
+                  floor(extract(epoch FROM j.updated_at) - %s)::int, count(*)
+           FROM jobs j JOIN tokens t ON t.id = j.token_id
+           JOIN smart_contracts c ON c.id = t.smart_contract_id
+           WHERE c.sip = 'sip-009' AND j.status = 'done' GROUP BY 1, 2""",
+        (start,),
+    ):
+        paces.setdefault(name, {})[second] = count
+    results.collection_pace = {
+        name: [pace.get(second, 0) for second in range(last + 1)]
+        for name, pace in sorted(paces.items())
+    }
+
 
 def collect_images(conn: psycopg.Connection[Any], results: Results, folder: Path) -> None:
     row = conn.execute(
@@ -780,6 +797,9 @@ def render(results: Results) -> str:
     if results.done_per_second:
         pace = ", ".join(str(n) for n in results.done_per_second)
         lines.append(f"| token jobs done in each second from the start | {pace} |")
+    for name, counts in results.collection_pace.items():
+        pace = ", ".join(str(n) for n in counts)
+        lines.append(f"| {name}: token jobs done in each second | {pace} |")
     bound = cap_bound(o)
     lines.append(
         f"| what the per-host caps allow (mean latency, busiest host) | {bound:,.0f} tokens/s; "
