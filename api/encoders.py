@@ -1,4 +1,5 @@
-"""Response bodies built by hand: plain dicts, a field with no value left out (fix 7).
+"""Response bodies built by hand: plain dicts, a field with no value left out
+(docs/reference-differences.md#omitted-fields).
 
 Serialising ourselves is several times faster than dumping through marshmallow on every
 request; the marshmallow schemas in `api.schemas.responses` only document these shapes.

@@ -26,7 +26,7 @@ def init_app(app: Flask) -> None:
 
 
 def token_lookup_error(exc: TokenLookupError) -> Response:
-    """Section 2.9's bodies; the caching headers are never set on them."""
+    """Hiro's API's 404/422 bodies for a token lookup; errors never get caching headers."""
     return json_response(*token_error_body(exc))
 
 

@@ -6,7 +6,8 @@
 -- chain_tip.stx_supply column). node-pg-migrate's 'string' type is Postgres 'text'.
 -- Use it to create a Stacks API database for tests and for the local simulated network; the
 -- service itself only reads these tables (never writes them) and must not depend on other columns.
--- Copied from the project's shared spec (/work/shared/spec/stacks-api-schema.sql) for the devnet simulator.
+-- The simulated network (devnet/chain_db.py) and the tests create their Stacks API database from
+-- this file. When the service starts reading another column, add it here from those migrations.
 
 DROP TABLE IF EXISTS blocks, txs, smart_contracts, contract_logs, nft_events, ft_events, chain_tip CASCADE;
 

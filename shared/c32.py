@@ -1,4 +1,4 @@
-"""c32check encoding of Stacks addresses and contract principals (protocol spec section 2)."""
+"""c32check encoding of Stacks addresses and contract principals (docs/clarity.md#c32)."""
 
 from __future__ import annotations
 

@@ -52,7 +52,7 @@ class Settings:
     metadata_fetch_max_redirections: int = 5
     metadata_fetch_allow_private_networks: bool = False
     metadata_host_concurrency_limit: int = 16
-    # Beyond the reference: node calls and metadata fetches a worker process runs at once.
+    # Not in Hiro's API: node calls and metadata fetches a worker process runs at once.
     worker_fetch_concurrency: int = 100
     public_gateway_concurrency_limit: int = 64
 
@@ -67,7 +67,7 @@ class Settings:
     image_cache_gcs_object_name_prefix: str | None = None
     image_cache_cdn_base_path: str | None = None
     image_cache_max_byte_size: int | None = None
-    # Beyond the reference: where cached images go. "local" writes under IMAGE_CACHE_LOCAL_DIR
+    # Not in Hiro's API: where cached images go. "local" writes under IMAGE_CACHE_LOCAL_DIR
     # and the API serves them under /metadata/v1/images/; "s3" uploads to an S3-compatible bucket.
     image_cache_storage: str = "local"
     image_cache_local_dir: str = ".run/images"
@@ -173,7 +173,7 @@ def _parse_list(raw: str) -> tuple[str, ...]:
 
 
 def _database_url(env: Mapping[str, str]) -> str:
-    """DATABASE_URL, else the reference's PG* variables, else the default."""
+    """DATABASE_URL, else Hiro's API's PG* variables, else the default."""
     if env.get("DATABASE_URL"):
         return env["DATABASE_URL"]
     if not any(env.get(k) for k in ("PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE")):

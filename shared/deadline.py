@@ -2,7 +2,7 @@
 
 Worker threads cannot be interrupted, so a job checks its deadline before each node call
 and each metadata fetch (every one of which has its own timeout); past the deadline the job
-ends `failed`, as in the reference.
+ends `failed`, as in Hiro's API (docs/job-engine.md#time-limit).
 """
 
 from __future__ import annotations

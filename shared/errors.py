@@ -1,4 +1,7 @@
-"""Domain errors of token processing and how each one ends a job (reference section 4.4)."""
+"""Domain errors of token processing and how each one ends a job.
+
+Which error means what: docs/token-processing.md#errors.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ from enum import IntEnum
 
 
 class InvalidReason(IntEnum):
-    """Why a job ended `invalid`; the numbers are the reference's `jobs.invalid_reason` codes."""
+    """Why a job ended `invalid`; the numbers are Hiro's API's `jobs.invalid_reason` codes."""
 
     UNKNOWN = 100
     METADATA_SIZE_EXCEEDED = 101

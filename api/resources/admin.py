@@ -1,4 +1,5 @@
-"""Admin routes under `/metadata/v1/admin/` (reference section 8), behind a bearer token.
+"""Admin routes under `/metadata/v1/admin/`, behind a bearer token
+(docs/reference-differences.md#admin-routes).
 
 They exist only when ADMIN_API_TOKEN is set, are left out of the public OpenAPI document
 (operators use them, API clients do not) and answer under both prefixes, as every route

@@ -1,4 +1,4 @@
-"""JSON bodies of the admin routes (reference section 8), messages worded as Ajv's.
+"""JSON bodies of the admin routes (docs/reference-differences.md#admin-routes), in Ajv's words.
 
 Unknown keys are ignored, as Fastify does; token numbers are JSON integers within Clarity's
 uint range (a string, a float or a boolean is refused).

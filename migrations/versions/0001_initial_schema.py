@@ -1,8 +1,8 @@
-"""Initial schema: the reference's tables (section 3) with our fixes.
+"""Initial schema: the tables of Hiro's Token Metadata API, with our additions.
 
-Ours beyond the reference: smart_contracts.sender_address, jobs.locked_until and
-jobs.last_error, chain_tip.index_block_hash and chain_tip.updated_at, a surrogate primary key
-on update_notifications.
+Ours (docs/reference-differences.md#schema-additions): smart_contracts.sender_address,
+jobs.locked_until and jobs.last_error, chain_tip.index_block_hash and chain_tip.updated_at,
+a surrogate primary key on update_notifications.
 
 Revision ID: 0001
 Revises:

@@ -1,7 +1,8 @@
 """Image cache: one image job per metadata row whose image is cached.
 
 Image jobs live apart from `jobs`: an image that cannot be fetched or decoded never
-invalidates its token (fix 13), it is retried on its own schedule.
+invalidates its token (docs/reference-differences.md#image-failures), it is retried on its
+own schedule.
 
 Revision ID: 0003
 Revises: 0002

@@ -1,4 +1,4 @@
-"""Clarity value consensus serialization, all 15 types, strict like the node (spec section 1).
+"""Clarity value consensus serialization, all 15 types, strict like the node (docs/clarity.md).
 
 The codec is split into `values` (the value types, errors and limits), `types_check` (list element
 type compatibility), `decode`, `encode` and `repr_json` (the typed JSON form); import from here.

@@ -1,4 +1,4 @@
-"""Clarity values: the 15 value types, the codec's errors and limits (spec section 1)."""
+"""Clarity values: the 15 value types, the codec's errors and limits (docs/clarity.md#rules)."""
 
 from __future__ import annotations
 

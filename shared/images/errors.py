@@ -1,4 +1,7 @@
-"""Why an image could not be cached. Never a token error: the metadata stays (fix 13)."""
+"""Why an image could not be cached. Never a token error: the metadata stays.
+
+See docs/reference-differences.md#image-failures.
+"""
 
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
-"""Untrusted image bytes -> a PNG of the first frame and a PNG thumbnail (reference 6.6).
+"""Untrusted image bytes -> a PNG of the first frame and a PNG thumbnail.
 
 Only Pillow's PNG, JPEG, GIF and WebP decoders are ever tried, so no exotic decoder (or
 external program) sees hostile bytes; SVG is refused, never stored or served raw. The pixel
-count is checked from the header before any pixel is decoded.
+count is checked from the header before any pixel is decoded
+(docs/reference-differences.md#image-limits).
 """
 
 from __future__ import annotations

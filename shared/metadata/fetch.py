@@ -1,8 +1,9 @@
-"""HTTP GET of untrusted metadata URLs within size, time and redirect limits (section 6.4).
+"""HTTP GET of untrusted metadata URLs within size, time and redirect limits.
 
 The exchanges run on libcurl (see `shared.curl_handles`), but every connection is still
 opened by the NetGuard: libcurl is told the host's checked addresses (it never resolves a
-name itself) and asks us for each new socket, which the guard's connector opens.
+name itself) and asks us for each new socket, which the guard's connector opens. The limits
+and the guard: docs/token-processing.md#limits-and-the-ssrf-guard.
 """
 
 from __future__ import annotations
@@ -293,7 +294,7 @@ def _bracketed(address: str) -> str:
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds a 429 asks us to wait: a positive number or a future HTTP date (section 4.5)."""
+    """Seconds a 429 asks us to wait: a positive number or a future HTTP date, else None."""
     if value is None:
         return None
     first = value.split(",")[0].strip()

@@ -1,4 +1,7 @@
-"""From a fetched body to SIP-016 metadata rows, one per locale (sections 6.4 and 6.5)."""
+"""From a fetched body to SIP-016 metadata rows, one per locale.
+
+The rules, and where they differ from Hiro's API: docs/token-processing.md#documents.
+"""
 
 from __future__ import annotations
 
@@ -96,7 +99,8 @@ def _row(
     *,
     is_default: bool = False,
 ) -> ParsedMetadata | None:
-    """The row of one document, falling back to the default document where 6.5 says so."""
+    """The row of one document; name, description, image and properties fall back to the
+    default document's."""
     name = _coalesce(doc.get("name"), default.get("name"))
     if not _js_truthy(name):
         return None
@@ -118,7 +122,7 @@ def _row(
 
 
 def _attributes(raw: Any) -> list[ParsedAttribute]:
-    """Attributes when every element is valid; one bad element drops them all (as the reference)."""
+    """Attributes when every element is valid; one bad element drops them all (as in Hiro's API)."""
     if not isinstance(raw, list) or not all(_valid_attribute(item) for item in raw):
         return []
     return [ParsedAttribute(a["trait_type"], a["value"], a.get("display_type")) for a in raw]

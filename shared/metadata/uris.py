@@ -1,4 +1,4 @@
-"""Token URI templating, gateway rewriting and `data:` URIs (reference section 6.4)."""
+"""Token URI templating, gateway rewriting and `data:` URIs (docs/token-processing.md#uris)."""
 
 from __future__ import annotations
 
@@ -137,6 +137,7 @@ def _ipfs(gateways: GatewaySettings, path: str, query: str) -> FetchableUrl:
 
 
 def _join(base: str, path: str, query: str) -> str:
-    """Gateway base + path, keeping the query string (reference quirk 11 fixed)."""
+    """Gateway base + path, keeping the query string, which Hiro's API dropped
+    (docs/reference-differences.md#gateway-query-strings)."""
     base_parts = urlsplit(base.rstrip("/"))
     return base_parts._replace(path=base_parts.path + path, query=query, fragment="").geturl()

@@ -1,4 +1,7 @@
-"""SQLAlchemy models of the service's own database (reference section 3, with our fixes)."""
+"""SQLAlchemy models of the service's own database: Hiro's API's tables plus our own.
+
+Our additions: docs/reference-differences.md#schema-additions.
+"""
 
 from shared.models.base import Base
 from shared.models.chain import AppliedSupplyDelta, ChainTip, ProcessedBlock

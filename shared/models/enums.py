@@ -1,4 +1,4 @@
-"""Enumerations stored as Postgres enum types (reference section 3)."""
+"""Enumerations stored as Postgres enum types, with the names and values of Hiro's schema."""
 
 from __future__ import annotations
 

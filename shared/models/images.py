@@ -1,7 +1,8 @@
-"""Image cache jobs: one per metadata row whose image is cached (our design, fix 13).
+"""Image cache jobs: one per metadata row whose image is cached (not in Hiro's API).
 
 Kept apart from `jobs` so that a slow or broken image never holds up, or invalidates, its
-token: the token's job ends when its metadata is stored, the image job follows on its own.
+token: the token's job ends when its metadata is stored, the image job follows on its own
+(docs/reference-differences.md#image-failures).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ class ImageJob(Base):
     retry_after: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # A worker's claim; also the claim's token: only the holder of this exact value finishes.
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    # The reference's image codes: 102 size, 104 timeout, 106 parse/unsupported, 108 HTTP.
+    # Hiro's image reason codes: 102 size, 104 timeout, 106 parse/unsupported, 108 HTTP.
     invalid_reason: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -1,4 +1,4 @@
-"""Job rows: the source of truth for what work remains (reference section 4)."""
+"""Job rows: the source of truth for what work remains (docs/job-engine.md)."""
 
 from __future__ import annotations
 

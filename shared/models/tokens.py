@@ -137,7 +137,7 @@ class UpdateNotification(Base):
         ),
     )
 
-    # The reference table has no primary key; ours gets a surrogate one for the ORM.
+    # Hiro's table has no primary key; ours gets a surrogate one for the ORM.
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     token_id: Mapped[int] = mapped_column(ForeignKey("tokens.id", ondelete="CASCADE"))
     update_mode: Mapped[TokenUpdateMode] = mapped_column(

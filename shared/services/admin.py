@@ -1,5 +1,5 @@
-"""Admin actions (reference section 8): refresh a contract's tokens, retry what failed,
-import a contract now.
+"""Admin actions: refresh a contract's tokens, retry what failed, import a contract now
+(docs/reference-differences.md#admin-routes).
 
 Each takes the caller's session and never commits; the messages returned are sent after
 the commit, so a worker never looks for a job state that is not visible yet.
@@ -39,7 +39,7 @@ def refresh_tokens(
 ) -> list[JobMessage]:
     """Pend the jobs of a contract's tokens (all, or these numbers) and queue them at once.
 
-    As the reference: frozen tokens too, no notification written. A job already pending or
+    As in Hiro's API: frozen tokens too, no notification written. A job already pending or
     waiting for a worker is left alone; one running now is fetched again after it.
     """
     tokens = select(Token.id).where(Token.smart_contract_id == contract_id_of(session, principal))
@@ -66,5 +66,5 @@ def import_contract_now(
     session: Session, chain: StacksApiDatabase, principal: str
 ) -> list[JobMessage]:
     """Import (or re-enumerate) one contract from the Stacks API database and queue its job.
-    Raises ContractImportError with the reference's message."""
+    Raises ContractImportError with Hiro's API's message."""
     return mark_queued(session, import_contract(session, chain, principal))

@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 
 class ContractImportError(Exception):
-    """Why a contract cannot be imported; the message is the reference's admin answer."""
+    """Why a contract cannot be imported; the message is Hiro's API's admin answer."""
 
 
 def store_token_contracts(session: Session, deployments: Sequence[DeployedContract]) -> list[int]:
@@ -75,7 +75,7 @@ def create_contract_jobs(session: Session, contract_ids: Sequence[int]) -> list[
 def import_contract(session: Session, chain: StacksApiDatabase, contract_id: str) -> list[int]:
     """Import one contract from the Stacks API database now (admin `import-contract`): store
     it, or refresh it if stored, with its job pending. Returns job ids to dispatch after the
-    commit; raises ContractImportError with the reference's message."""
+    commit; raises ContractImportError with Hiro's API's message."""
     lookup = chain.deployment_of(contract_id)
     if not lookup.found:
         raise ContractImportError("Contract not found")

@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 TOKEN_INSERT_BATCH = 5000
 
 # New tokens and their pending jobs in one statement per batch (no round trip per token).
-# Existing tokens keep their data and their job (fix 10).
+# Existing tokens keep their data and their job (docs/reference-differences.md#re-mints).
 _INSERT_TOKENS_WITH_JOBS = text(
     """
     WITH new_tokens AS (

@@ -1,9 +1,10 @@
-"""`GET /ft`: a page of fungible tokens and the full filtered count, in one query (2.4, fix 6).
+"""`GET /ft`: a page of fungible tokens and the full filtered count, in one query.
 
 One row per token (its default-locale metadata only). `type = 'ft'` is a literal so that the
 partial `(type, LOWER(name|symbol)) WHERE type = 'ft'` indexes give the order; ties are broken
 by token id so that pages never overlap. The page is chosen on `tokens` alone and only its rows
 are joined to their contract and metadata, so a deep offset skips index entries, not joins.
+Where the list differs from Hiro's: docs/reference-differences.md#ft-list.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ from shared.services.token_reads import RowSource
 
 _DIALECT = PGDialect_psycopg()  # type: ignore[no-untyped-call]
 
-# The chain tip (as the reference) and the latest token change, both read through an index.
+# The chain tip (Hiro's list ETag) and the latest token change, both read through an index
+# (docs/reference-differences.md#etags).
 _LIST_ETAG = """
     (SELECT block_height FROM chain_tip LIMIT 1)::text || '-'
         || coalesce((SELECT EXTRACT(epoch FROM max(COALESCE(updated_at, created_at)))
@@ -64,7 +66,7 @@ class FtListQuery:
     order: Order = "asc"
 
     def shape(self) -> tuple[bool, bool, bool, bool, OrderBy, Order]:
-        """What decides the statement's text; empty strings filter nothing, as in the reference."""
+        """What decides the statement's text; empty strings filter nothing, as in Hiro's API."""
         return (
             bool(self.name),
             bool(self.symbol),
@@ -88,7 +90,7 @@ class FtListQuery:
 class FtPage:
     total: int
     results: list[TokenSummary]
-    # Changes when the chain tip moves (the reference's list ETag) and when any token changes.
+    # Changes when the chain tip moves (Hiro's list ETag) and when any token changes.
     etag: str
 
 
@@ -140,7 +142,8 @@ def _statement(
         .subquery("page")
     )
     total = filtered(select(func.count())).scalar_subquery()
-    # One row even past the last page, so that the count always comes back (fix 6).
+    # One row even past the last page, so that the count always comes back
+    # (docs/reference-differences.md#ft-list).
     one = select(literal(1).label("one")).subquery("one")
     etag: ColumnElement[str] = literal_column(f"({_LIST_ETAG})")
     return (

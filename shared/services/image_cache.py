@@ -1,10 +1,10 @@
-"""Image jobs in Postgres: pending -> queued -> done | failed, apart from token jobs (fix 13).
+"""Image jobs in Postgres: pending -> queued -> done | failed, apart from token jobs.
 
 A metadata row gets an image job when it has an image of its own: the default locale's row,
 and any other locale's row whose image differs from the default's (the others share the
 default's cached files). Claiming is a conditional UPDATE whose lease value is also the
 claim's token, so a message delivered twice, or a worker that outlived its lease, changes
-nothing.
+nothing. Why apart: docs/reference-differences.md#image-failures.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """One image job: download through the guarded fetcher, render, store, record the outcome.
 
-Whatever happens, the token's metadata stays as stored (fix 13): a failure only leaves its
-cached image fields as they were, and is retried with back-off up to JOB_QUEUE_MAX_RETRIES.
+Whatever happens, the token's metadata stays as stored
+(docs/reference-differences.md#image-failures): a failure only leaves its cached image
+fields as they were, and is retried with back-off up to JOB_QUEUE_MAX_RETRIES.
 Refusals that the same bytes would earn again (SVG and other formats, too many bytes or
 pixels) fail at once; a metadata refresh or the admin route schedules the image again.
 """
@@ -52,7 +53,8 @@ from shared.services.runner import backoff_s
 
 log = logging.getLogger(__name__)
 
-# IMAGE_CACHE_MAX_BYTE_SIZE unset: the reference downloads anything; we stop at 10 MiB.
+# IMAGE_CACHE_MAX_BYTE_SIZE unset: Hiro's API downloads anything; we stop at 10 MiB
+# (docs/reference-differences.md#image-limits).
 DEFAULT_MAX_IMAGE_BYTES = 10 * 1024 * 1024
 CONCURRENT_DECODES = 2
 

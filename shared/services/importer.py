@@ -5,7 +5,7 @@ It scans the SBA database's deployments after the checkpoint (`chain_tip`) in ba
 whole blocks; each batch and its checkpoint commit together, so a restart resumes exactly
 where it stopped and a contract is never imported twice. Tokens come from the contract jobs
 (enumeration, SFT mint prints) and read current facts, so history's mints, notifications and
-supply changes need no replay (like the reference's importer, section 7.8, from height 1).
+supply changes need no replay (docs/reference-differences.md#history-import).
 Once caught up it remembers the last blocks, which switches the monitor to following.
 """
 

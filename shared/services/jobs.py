@@ -224,7 +224,8 @@ def repend_token_jobs(
     alone. A job running right now (`running_too`) may have started before the reason for
     the refresh: it becomes pending, due when its lease ends, so its finish changes nothing
     and a fresh run follows. With `invalid_after`, an invalid job is pended only that long
-    after it became invalid (fix 10: re-mints do not re-fetch an invalid token every time).
+    after it became invalid, so re-mints do not re-fetch an invalid token every time
+    (docs/reference-differences.md#re-mints).
     """
     due: list[int] = []
     for start in range(0, len(token_ids), DISPATCH_CHUNK):

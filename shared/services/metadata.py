@@ -138,7 +138,7 @@ class MetadataService:
 
     def document(self, uri: str) -> dict[str, Any]:
         check_deadline(f"fetching {uri[:100]}")
-        if is_data_uri(uri):  # no host to rate-limit (fix 4)
+        if is_data_uri(uri):  # no host to rate-limit (docs/reference-differences.md#data-uris)
             with counted_fetch("data"):
                 return parse_metadata_json(decode_data_uri(uri), uri)
         target = fetchable_url(uri, self.gateways)

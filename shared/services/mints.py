@@ -1,5 +1,6 @@
-"""Mints and burns (reference 7.5, fix 10): NFT and SFT mints create tokens with pending
-jobs; FT mints and burns move the token's supply without a re-fetch."""
+"""Mints and burns (docs/chain-monitor.md#mints): NFT and SFT mints create tokens with
+pending jobs, and a re-mint keeps fetched data (docs/reference-differences.md#re-mints);
+FT mints and burns move the token's supply without a re-fetch."""
 
 from __future__ import annotations
 

@@ -1,12 +1,12 @@
 """The chain monitor: follows the Stacks API database's canonical blocks after the checkpoint.
 
 Each step is one transaction under the chain lock: read a bounded batch of blocks from one
-SBA snapshot, apply every block's effects in chain order (reference 7.2: deployments,
-SIP-019 notifications, NFT mints, SFT mints, FT supply), remember the blocks, move the
-checkpoint, re-pend due dynamic tokens; the caller commits, then dispatches the jobs. When
-the block we stopped at is no longer canonical, the same transaction first rewinds to the
-fork point (reference 7.7). Before anything is remembered (cold start) a step is a batch of
-the history import instead.
+SBA snapshot, apply every block's effects in chain order (deployments, SIP-019
+notifications, NFT mints, SFT mints, FT supply: Hiro's API's order), remember the blocks,
+move the checkpoint, re-pend due dynamic tokens; the caller commits, then dispatches the
+jobs. When the block we stopped at is no longer canonical, the same transaction first
+rewinds to the fork point. Before anything is remembered (cold start) a step is a batch of
+the history import instead. The whole story: docs/chain-monitor.md.
 """
 
 from __future__ import annotations
@@ -169,7 +169,7 @@ def apply_batch(session: Session, blocks: list[BlockEvents], params: MonitorSett
 
 
 def apply_block(session: Session, events: BlockEvents, invalid_after: timedelta) -> list[int]:
-    """One block's effects in the reference's order (7.2)."""
+    """One block's effects, in Hiro's API's order (docs/chain-monitor.md#per-block)."""
     job_ids = store_token_contracts(session, events.deployments)
     for notification in events.notifications:
         job_ids.extend(apply_notification(session, notification))

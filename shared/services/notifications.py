@@ -1,4 +1,4 @@
-"""SIP-019 notifications (reference 7.4) and the dynamic-token refresh (7.6, fix 2).
+"""SIP-019 notifications and the dynamic-token refresh (docs/chain-monitor.md).
 
 Both are a few set-based statements whatever the number of tokens: a contract-wide
 notification over 10,000 tokens inserts its rows in one statement and re-pends the jobs in
@@ -83,7 +83,8 @@ def apply_notification(session: Session, notification: Notification) -> list[int
 
 
 def refresh_dynamic_tokens(session: Session, default_interval_s: int) -> list[int]:
-    """Re-pend every due dynamic token (any number of them, fix 2); returns job ids."""
+    """Re-pend every due dynamic token, any number of them (a set-based query; see
+    docs/reference-differences.md#dynamic-refresh); returns job ids."""
     due = session.scalars(_DUE_DYNAMIC_TOKENS, {"interval": default_interval_s}).all()
     finished = (JobStatus.DONE, JobStatus.FAILED)
     return repend_token_jobs(session, list(due), finished, running_too=False)

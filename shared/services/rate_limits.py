@@ -1,4 +1,7 @@
-"""Hosts that answered 429: remembered with their `Retry-After`, skipped until then (4.5)."""
+"""Hosts that answered 429: remembered with their `Retry-After`, skipped until then.
+
+See docs/token-processing.md#rate-limits.
+"""
 
 from __future__ import annotations
 

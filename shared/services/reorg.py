@@ -1,5 +1,6 @@
-"""Re-orgs (reference 7.7): find the fork point among the remembered blocks and undo what the
-orphaned blocks did, so no token from a block that is no longer canonical stays behind.
+"""Re-orgs: find the fork point among the remembered blocks and undo what the orphaned
+blocks did, so no token from a block that is no longer canonical stays behind
+(docs/chain-monitor.md#reorgs).
 
 Rows created by a block carry its `index_block_hash`, so the undo deletes exactly those
 (contracts cascade to their tokens, jobs, metadata and notifications; a deleted notification

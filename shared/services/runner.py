@@ -1,4 +1,4 @@
-"""Runs one job: claim it, do the work, record how it ended (reference sections 4.3-4.4)."""
+"""Runs one job: claim it, do the work, record how it ended (docs/job-engine.md#outcomes)."""
 
 from __future__ import annotations
 
@@ -286,7 +286,10 @@ def _lease(ctx: JobContext) -> timedelta:
 
 
 def outcome_for_error(exc: JobError, job: ClaimedJob, settings: Settings) -> JobOutcome:
-    """Retryable -> pending (until max retries, fix 1); user error -> invalid; else failed."""
+    """Retryable -> pending until the retries are used up; user error -> invalid; else failed.
+
+    Retries are counted across pick-ups: docs/reference-differences.md#retry-count.
+    """
     if isinstance(exc, RetryableJobError):
         retries = job.retry_count + 1
         if settings.job_queue_strict_mode or retries <= settings.job_queue_max_retries:

@@ -67,7 +67,7 @@ def read_chain_tip(session: Session) -> ChainTipView:
 
 
 def chain_tip_etag(session: Session) -> str:
-    """The reference's chain-tip ETag: the block height as a decimal string."""
+    """Hiro's chain-tip ETag: the block height as a decimal string."""
     return str(read_chain_tip(session).block_height)
 
 

@@ -1,4 +1,4 @@
-"""What the token routes answer, with the reference's error order (section 2.9).
+"""What the token routes answer, with Hiro's API's errors in its order (see `get_token`).
 
 One query per request: the contract, both jobs, the token (with its ETag) and the selected
 metadata row with its attributes and properties aggregated in place. It is plain SQL with
@@ -53,7 +53,7 @@ class TokenView:
     contract_principal: str
     tx_id: str
     fungible_token_name: str | None
-    # The reference's token ETag, `updated_at` as epoch seconds; None while unprocessed.
+    # Hiro's token ETag, `updated_at` as epoch seconds; None while unprocessed.
     etag: str | None = None
 
 
@@ -104,7 +104,7 @@ class RowSource(Protocol):
 def get_token(
     source: RowSource, principal: str, token_number: int, locale: str | None = None
 ) -> TokenView:
-    """The token, or the TokenLookupError the reference would answer, in its order."""
+    """The token, or the TokenLookupError Hiro's API would answer, in its order."""
     locale = locale or None
     row = source.one(
         LOOKUP_SQL, {"principal": principal, "token_number": token_number, "locale": locale}
@@ -139,7 +139,8 @@ def get_token(
 
 
 def _metadata(row: Any) -> dict[str, Any]:
-    """The `metadata` object of section 2.8; a field with no value is omitted (fix 7)."""
+    """The `metadata` object of a token answer; a field with no value is omitted
+    (docs/reference-differences.md#omitted-fields)."""
     metadata: dict[str, Any] = {"sip": row.sip, "name": row.m_name}
     for key in ("description", "image", "cached_image", "cached_thumbnail_image"):
         value = getattr(row, key)

@@ -79,7 +79,8 @@ def load_tokens(session: Session, jobs: Sequence[ClaimedJob]) -> dict[int, Token
 
 
 def read_token_data(node: StacksNodeClient, load: MetadataLoader, token: TokenRef) -> TokenData:
-    """Contract calls then metadata, with the per-type rules of reference section 6.3."""
+    """Contract calls then metadata, with the per-type rules of
+    docs/token-processing.md#contract-calls."""
     return add_token_metadata(load, token, read_token_facts(node, token))
 
 
@@ -126,7 +127,7 @@ def add_token_metadata(load: MetadataLoader, token: TokenRef, data: TokenData) -
 
 
 def _non_empty(uri: str | None) -> str | None:
-    return uri if uri else None  # an empty URI means none (reference issue #139)
+    return uri if uri else None  # an empty URI means none, as in Hiro's API
 
 
 def store_token_data(

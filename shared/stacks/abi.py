@@ -1,7 +1,8 @@
-"""Which token standard a contract implements, judged from its ABI (reference section 5).
+"""Which token standard a contract implements, judged from its ABI (docs/chain-monitor.md).
 
-Unlike the reference, composite argument types are compared structurally, so a function
-taking `(buff 34)` does not match one taking `(list 5 uint)`.
+Unlike Hiro's API, composite argument types are compared structurally, so a function
+taking `(buff 34)` does not match one taking `(list 5 uint)`
+(docs/reference-differences.md#abi-matching).
 """
 
 from __future__ import annotations

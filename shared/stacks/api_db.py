@@ -1,6 +1,7 @@
 """Read-only access to the Stacks Blockchain API's Postgres database ("SBA database").
 
-Only rows with `canonical AND microblock_canonical` count (stacks-protocol.md section 4).
+Only rows with `canonical AND microblock_canonical` count: a re-org flips those flags rather
+than deleting rows (docs/chain-monitor.md#source).
 Hashes and tx ids are `bytea` there and `0x`-prefixed hex here.
 """
 

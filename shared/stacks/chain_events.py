@@ -1,6 +1,6 @@
 """What the chain monitor reads for a batch of blocks, all from one snapshot of the SBA
 database: the blocks after the checkpoint and, per block, the token contracts deployed, the
-SIP-019 notifications, NFT and SFT mints and FT supply changes (reference 7.2-7.5)."""
+SIP-019 notifications, NFT and SFT mints and FT supply changes (docs/chain-monitor.md#per-block)."""
 
 from __future__ import annotations
 
@@ -181,7 +181,8 @@ def _read_prints(conn: Connection, span: dict[str, int], by_height: dict[int, Bl
         if token_number is not None:  # only the token contract's own prints count
             events.sft_mints.append(Mint(row.contract_identifier, token_number, position))
     for events in by_height.values():
-        events.sft_mints = _first_of_each(events.sft_mints)  # duplicates collapse (#279)
+        # A token minted twice in one block is created once.
+        events.sft_mints = _first_of_each(events.sft_mints)
 
 
 def _read_nft_mints(

@@ -1,4 +1,7 @@
-"""Read-only calls to a Stacks node (`POST /v2/contracts/call-read`), errors per section 4.4."""
+"""Read-only calls to a Stacks node (`POST /v2/contracts/call-read`).
+
+How each failure ends a job: docs/token-processing.md#errors.
+"""
 
 from __future__ import annotations
 
@@ -120,7 +123,7 @@ _RETRIED_ERRORS = frozenset(
 
 
 def unwrap(value: clarity.ClarityValue) -> clarity.ClarityValue:
-    """Strip `(ok ...)` and `(some ...)` wrappers, as the reference does."""
+    """Strip `(ok ...)` and `(some ...)` wrappers: SIP getters answer `(ok (some value))`."""
     while isinstance(value, clarity.ResponseOk | clarity.OptionalSome):
         value = value.value
     return value

@@ -1,5 +1,6 @@
-"""The print events the index acts on: SIP-019 metadata update notifications (reference 7.4)
-and SIP-013 `sft_mint` prints (7.5). Anything malformed decodes to None, never an error."""
+"""The print events the index acts on: SIP-019 metadata update notifications and SIP-013
+`sft_mint` prints (docs/chain-monitor.md#notifications, #mints). Anything malformed decodes
+to None, never an error."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ NOTIFICATION = "token-metadata-update"
 TOKEN_CLASSES = (
     TokenType.FT.value,
     TokenType.NFT.value,
-)  # like the reference, SFT notifications are not honoured
+)  # SFT notifications are not honoured, as in Hiro's API
 # Byte strings every candidate print contains: lets the reader skip the other prints in SQL.
 NOTIFICATION_MARKER = b"notification"
 SFT_MINT_MARKER = b"sft_mint"
@@ -84,7 +85,7 @@ def _payload(fields: Mapping[str, clarity.ClarityValue]) -> MetadataUpdate | Non
 
 
 def _update_mode(text: str | None) -> TokenUpdateMode:
-    """Missing or unknown modes are `standard` (fix 3)."""
+    """Missing or unknown modes are `standard` (docs/reference-differences.md#update-mode)."""
     try:
         return TokenUpdateMode(text) if text is not None else TokenUpdateMode.STANDARD
     except ValueError:

@@ -1,6 +1,6 @@
 """No work is lost: real worker and beat processes survive kill -9, a Redis flush, a
 Postgres restart and SIGTERM; two workers never process a token twice; a new contract is not
-stuck behind thousands of token jobs. Reference sections 4.2-4.6, our issue on the job engine.
+stuck behind thousands of token jobs. See docs/job-engine.md.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Admin routes (reference section 8, tests/admin/admin-rpc.test.ts) behind ADMIN_API_TOKEN,
+"""Admin routes (docs/reference-differences.md#admin-routes) behind ADMIN_API_TOKEN,
 against the real Postgres, a Stacks API database the tests write and the run's Redis DB."""
 
 from __future__ import annotations

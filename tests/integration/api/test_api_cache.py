@@ -1,4 +1,5 @@
-"""ETags and Cache-Control (reference 2.2 with fix 12; tests/api/cache.test.ts)."""
+"""ETags and Cache-Control as Hiro's API sends them, with our differences
+(docs/reference-differences.md#etags)."""
 
 from __future__ import annotations
 
@@ -55,7 +56,8 @@ def test_token_etag_follows_the_token_update(client, db, sip) -> None:
 
 
 def test_etags_are_per_token_number_and_survive_query_strings(client, db) -> None:
-    """Fix 12: the reference took token 1's ETag for `/nft/p/5?locale=x` and none for FTs."""
+    """Hiro's API took token 1's ETag for `/nft/p/5?locale=x` and none for FTs; ours are per
+    token number (docs/reference-differences.md#etags)."""
     with db.begin() as s:
         contract = add_contract(s)
         for number in (1, 5):
@@ -107,7 +109,7 @@ def test_errors_are_never_cacheable(client, db) -> None:
 
 
 def test_a_token_turned_invalid_is_not_answered_304(client, db) -> None:
-    """The reference's quirk 2.2(b): a revalidation hid the new 422 behind a 304."""
+    """A revalidation gets the new 422, not a 304 (Hiro's API hid it behind a 304)."""
     with db.begin() as s:
         contract = add_contract(s)
         token = add_token(s, contract)

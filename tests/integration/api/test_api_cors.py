@@ -1,4 +1,4 @@
-"""CORS as the reference's `@fastify/cors` defaults (reference 2.1)."""
+"""CORS as Hiro's API sends it: the defaults of its `@fastify/cors`."""
 
 from __future__ import annotations
 

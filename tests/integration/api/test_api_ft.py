@@ -1,4 +1,4 @@
-"""The FT routes (reference 2.4, 2.5, 2.8, 2.9; tests/api/ft.test.ts) with data of our own."""
+"""The FT routes: Hiro's API's answers and error order, with data of our own."""
 
 from __future__ import annotations
 

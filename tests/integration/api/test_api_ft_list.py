@@ -1,4 +1,4 @@
-"""`GET /ft` (reference 2.4 and fix 6; the `index` cases of tests/api/ft.test.ts)."""
+"""`GET /ft`: Hiro's API's list behaviour, with docs/reference-differences.md#ft-list."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def add_listed_ft(
 
 @pytest.fixture
 def three_tokens(db) -> dict[str, str]:
-    """The reference's MEME, MIA and STSW: names whose case would break a byte-wise order."""
+    """Hiro's test tokens MEME, MIA and STSW: names whose case would break a byte-wise order."""
     with db.begin() as s:
         return {
             "MEME": add_listed_ft(s, "Meme token", "MEME"),

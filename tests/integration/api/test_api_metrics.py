@@ -1,4 +1,4 @@
-"""`/metrics`: request metrics per route and status, and the reference's gauges (section 9)."""
+"""`/metrics`: request metrics per route and status, and Hiro's API's gauges."""
 
 from __future__ import annotations
 

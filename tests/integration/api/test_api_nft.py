@@ -1,4 +1,4 @@
-"""The NFT route against a real, migrated Postgres (reference 2.6-2.9, tests/api/nft.test.ts)."""
+"""The NFT route against a real, migrated Postgres: Hiro's API's answers and error order."""
 
 from __future__ import annotations
 

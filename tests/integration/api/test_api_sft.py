@@ -1,4 +1,4 @@
-"""The SFT route (reference 2.7-2.9, tests/api/sft.test.ts) with data of our own."""
+"""The SFT route: Hiro's API's answers and error order, with data of our own."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The status route (reference 2.3, tests/api/status.test.ts)."""
+"""The status route: Hiro's API's body, counts only for what exists."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """Image jobs run by the real image code against a loopback image host: what is stored, what
-the metadata rows say, and how each failure ends (reference 6.6, fix 13)."""
+the metadata rows say, and how each failure ends without touching the token
+(docs/reference-differences.md#image-failures)."""
 
 from __future__ import annotations
 

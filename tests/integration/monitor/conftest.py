@@ -150,7 +150,7 @@ class Monitor:
 
 
 class Db:
-    """Our own database: arrange rows like the reference tests' helpers, read results."""
+    """Our own database: arrange rows, read results."""
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self.sessions = sessions

@@ -1,4 +1,4 @@
-"""Admin `import-contract` from the Stacks API database (reference section 8 answers)."""
+"""Admin `import-contract` from the Stacks API database, with Hiro's API's answers."""
 
 from __future__ import annotations
 

@@ -36,7 +36,7 @@ class Backlog:
 def write_backlog(chain, db) -> Backlog:  # type: ignore[no-untyped-def]
     """Blocks 2..5001; every 10th mints an NFT, every 25th mints 3 FT units, every 50th
     deploys a collection, every 100th carries a contract-wide notification (applied before
-    the block's mints, reference 7.2)."""
+    the block's mints: docs/chain-monitor.md#per-block)."""
     nft = db.contract(tokens=0)
     ft = db.contract(Sip.SIP_010, tokens=1, total_supply=1000)
     backlog = Backlog(nft, ft, 0, 0, 1000, 0)

@@ -1,4 +1,5 @@
-"""Dynamic tokens are refreshed when due (reference 7.6, catalogue chainhook-observer, fix 2)."""
+"""Dynamic tokens are refreshed when due, however many at once
+(docs/reference-differences.md#dynamic-refresh)."""
 
 from __future__ import annotations
 

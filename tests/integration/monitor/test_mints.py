@@ -1,5 +1,6 @@
-"""NFT and SFT mints, FT supply changes (reference 7.5, catalogue chainhook/nft-events,
-sft-events, ft-events) and fix 10, as event rows in the Stacks API database."""
+"""NFT and SFT mints and FT supply changes, as event rows in the Stacks API database
+(docs/chain-monitor.md#mints); a re-mint keeps fetched data
+(docs/reference-differences.md#re-mints)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""SIP-019 notifications (reference 7.4 and the catalogue's chainhook/notifications cases,
-fix 3), written as print events in the Stacks API database."""
+"""SIP-019 notifications, written as print events in the Stacks API database
+(docs/chain-monitor.md#notifications)."""
 
 from __future__ import annotations
 

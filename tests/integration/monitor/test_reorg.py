@@ -1,5 +1,6 @@
-"""Re-orgs (reference 7.7): blocks the monitor applied that stop being canonical are undone,
-the checkpoint moves back to the fork point and the new canonical blocks are applied."""
+"""Re-orgs: blocks the monitor applied that stop being canonical are undone, the checkpoint
+moves back to the fork point and the new canonical blocks are applied
+(docs/chain-monitor.md#reorgs)."""
 
 from __future__ import annotations
 

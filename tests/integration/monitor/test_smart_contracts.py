@@ -1,5 +1,5 @@
-"""Contract deployments and the chain tip (reference catalogue: chainhook/smart-contracts,
-chainhook/chainhook-observer), as canonical and non-canonical Stacks API rows."""
+"""Contract deployments and the chain tip, as canonical and non-canonical Stacks API rows
+(docs/chain-monitor.md#deployments)."""
 
 from __future__ import annotations
 

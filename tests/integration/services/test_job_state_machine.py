@@ -1,4 +1,4 @@
-"""Job rows in Postgres: claiming, finishing, retries and recovery (reference section 4)."""
+"""Job rows in Postgres: claiming, finishing, retries and recovery (docs/job-engine.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Rate-limited hosts (reference 4.5): skipped while their Retry-After runs, forgotten after."""
+"""Rate-limited hosts: skipped while their Retry-After runs, forgotten after.
+
+See docs/token-processing.md#rate-limits.
+"""
 
 from __future__ import annotations
 

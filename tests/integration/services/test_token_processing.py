@@ -1,7 +1,9 @@
 """Token contracts of every kind processed by the real job code, from a Stacks API database and
 a node on loopback, against metadata hosts that behave well and badly. Checks stored rows.
 
-Reference sections 4.4, 6.1-6.5, 6.7 and our fixes 4, 5, 8, 9, 11.
+The rules are in docs/token-processing.md. Differences from Hiro's API checked here (anchors of
+docs/reference-differences.md): data-uris, zero-values, localized-properties, falsy-attributes,
+gateway-query-strings.
 """
 
 from __future__ import annotations
@@ -367,7 +369,7 @@ def test_data_uri_metadata_is_stored(indexer) -> None:
     assert indexer.metadata(token)[0]["name"] == "Inline"
 
 
-# --- failure classes (table 4.4) -----------------------------------------------------------
+# --- failure classes (docs/token-processing.md#errors) ---------------------------------------
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
-"""The node client against the simulated node on loopback: values and error classes (4.4)."""
+"""The node client against the simulated node on loopback: values and error classes
+(docs/token-processing.md#errors)."""
 
 from __future__ import annotations
 

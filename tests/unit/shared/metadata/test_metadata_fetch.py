@@ -605,7 +605,7 @@ def test_redirect_from_a_public_host_to_a_private_one_is_refused(
     assert server.paths() == ["/start"]
 
 
-# --- Retry-After (section 4.5)
+# --- Retry-After
 
 NOW = datetime(2015, 10, 21, 0, 0, tzinfo=UTC)
 

@@ -17,7 +17,7 @@ URL = "http://m.io/1.json"
 
 
 def monkeys_default() -> dict[str, Any]:
-    """A default-locale document shaped like the reference's localization fixture."""
+    """A default-locale document shaped like the localization example Hiro's API tests with."""
     return {
         "sip": 16,
         "name": "Mutant Monkeys #1",
@@ -253,7 +253,8 @@ def test_localizations_like_the_reference_changos_mutantes_example() -> None:
     assert (en.l10n_default, en.l10n_locale, en.l10n_uri) == (True, "en", URL)
     assert en.name == "Mutant Monkeys #1"
     assert len(en.attributes) == 3
-    assert en.properties == before["properties"]  # fix 8: no leak from the localized row
+    # No leak from the localized row (docs/reference-differences.md#localized-properties).
+    assert en.properties == before["properties"]
     assert (es.l10n_default, es.l10n_locale, es.l10n_uri) == (False, "es-MX", locale_uri)
     assert es.name == "Changos Mutantes #1"
     assert es.image == "ipfs://QmMonkeyImage/1.png"

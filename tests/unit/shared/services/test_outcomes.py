@@ -1,4 +1,5 @@
-"""How each error class ends a job (reference 4.3-4.4, fix 1)."""
+"""How each error class ends a job (docs/job-engine.md#outcomes); retries are counted
+(docs/reference-differences.md#retry-count)."""
 
 from __future__ import annotations
 

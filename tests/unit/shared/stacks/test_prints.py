@@ -1,5 +1,6 @@
 """SIP-019 notifications and SIP-013 `sft_mint` prints, decoded from the shared test vectors
-(tests/data/clarity-values.json) and from hand-made variants (reference 7.4, fix 3)."""
+(tests/data/clarity-values.json) and from hand-made variants
+(docs/chain-monitor.md#notifications)."""
 
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ def test_sip019_vectors_decode(description: str) -> None:
 @pytest.mark.parametrize(
     "description",
     [
-        "SIP-019 sft notification with token-ids",  # not honoured, like the reference
+        "SIP-019 sft notification with token-ids",  # not honoured, as in Hiro's API
         "non-SIP-019 print tuple that has a notification key with another value (must be ignored)",
         "SIP-013 sft_mint print event",
         "real testnet print event (funding-vault payload, from a Chainhook test fixture)",
