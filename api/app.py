@@ -31,4 +31,5 @@ def create_app(settings: Settings | None = None) -> Flask:
     errors.init_app(app)
     metrics.init_app(app)
     fast_routes.install(app)  # the token routes' and /search's hot path, in front of Flask
+    cors.install(app)  # in front of both: every answer gets the CORS header from one place
     return app

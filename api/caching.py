@@ -1,10 +1,9 @@
-"""ETags and `Cache-Control` as the reference sends them (section 2.2, with fix 12).
+"""ETags and `Cache-Control` as Hiro's API sends them (docs/reference-differences.md#etags).
 
-`revalidated(etag_of)` wraps a view after its parameters are validated: `etag_of` is one cheap
-query on those parameters (never a split of the URL), a matching `If-None-Match` is answered 304
-before the view runs, and only a 200 gets the headers: errors are never cacheable. A view whose
-own query yields the ETag (the token routes: one query instead of two) returns
-`etag_response(response, etag)` under `@answers_304`, which applies the same rules after it.
+Every cacheable answer is built by `cacheable_answer` (a 304 when the client's If-None-Match
+holds the ETag, else a 200 with ETag and Cache-Control), for both the fast path and the Flask
+views; errors are built by `json_answer` and are never cacheable. `revalidated(etag_of)` is
+for views whose ETag comes from a cheap query of its own, asked before the view runs.
 """
 
 from __future__ import annotations
@@ -17,11 +16,14 @@ from flask import Response, current_app, request
 from sqlalchemy.orm import Session
 
 from api.db import get_session
+from shared.jsonio import dumps
 
 CACHE_CONTROL = "public, no-cache, must-revalidate"
 
 EtagOf = Callable[..., str | None]
 View = Callable[..., Response]
+Answer = tuple[int, list[tuple[str, str]], bytes]  # status, headers, body
+JSON = ("Content-Type", "application/json")
 
 
 def if_none_match(header: str | None) -> set[str]:
@@ -51,8 +53,26 @@ def cache_headers(etag: str) -> list[tuple[str, str]]:
     return [("ETag", f'"{etag}"'), ("Cache-Control", CACHE_CONTROL)]
 
 
-def _not_modified() -> Response:
-    return current_app.response_class(status=304, headers=list(NOT_MODIFIED_HEADERS))
+def json_answer(body: Any, status: int = 200) -> Answer:
+    """A JSON answer that no cache keeps (errors, and 200s without an ETag)."""
+    data = dumps(body)
+    return status, [JSON, ("Content-Length", str(len(data)))], data
+
+
+def cacheable_answer(body: Any, etag: str | None, if_none_match: str | None) -> Answer:
+    """304 if the client holds `etag`, else a 200 with ETag and Cache-Control (None: neither)."""
+    if is_fresh(etag, if_none_match):
+        return 304, list(NOT_MODIFIED_HEADERS), b""
+    status, headers, data = json_answer(body)
+    if etag is not None:
+        headers += cache_headers(etag)
+    return status, headers, data
+
+
+def to_response(answer: Answer) -> Response:
+    """An answer as a Flask response (for the views; the fast path sends it as it is)."""
+    status, headers, data = answer
+    return current_app.response_class(data, status=status, headers=headers)
 
 
 def revalidated(etag_of: EtagOf) -> Callable[[View], View]:
@@ -64,7 +84,7 @@ def revalidated(etag_of: EtagOf) -> Callable[[View], View]:
             session: Session = get_session()
             etag = etag_of(session, *args, **kwargs)
             if is_fresh(etag, request.headers.get("If-None-Match")):
-                return _not_modified()
+                return to_response((304, list(NOT_MODIFIED_HEADERS), b""))
             response = view(*args, **kwargs)
             if etag is not None and response.status_code == 200:
                 response.headers.update(cache_headers(etag))
@@ -73,28 +93,3 @@ def revalidated(etag_of: EtagOf) -> Callable[[View], View]:
         return wrapper
 
     return decorator
-
-
-def etag_response(response: Response, etag: str | None) -> Response:
-    """Mark a 200 built by the view with its ETag (None: not cacheable); see `answers_304`."""
-    if etag is not None:
-        response.headers["ETag"] = f'"{etag}"'
-    return response
-
-
-def answers_304(view: View) -> View:
-    """For views that set their ETag with `etag_response`: 304 on a match, headers on a 200."""
-
-    @wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Response:
-        response = view(*args, **kwargs)
-        tag = response.headers.get("ETag")
-        if tag is None or response.status_code != 200:
-            response.headers.pop("ETag", None)
-            return response
-        if is_fresh(tag.strip('"'), request.headers.get("If-None-Match")):
-            return _not_modified()
-        response.headers["Cache-Control"] = CACHE_CONTROL
-        return response
-
-    return wrapper

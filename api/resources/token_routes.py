@@ -1,40 +1,63 @@
-"""What the three single-token routes share: parameters, error responses, ETag, documentation."""
+"""The flask-smorest views of the declared token routes and `/search` (`api.routes`).
+
+Most requests to these routes are answered by the fast path (`api.fast_routes`) before they
+reach Flask. These views answer the rest (`?locale=`, invalid parameters, HEAD) and document
+every route in the OpenAPI document. They answer through the same `answer` method, so the
+two paths cannot give different answers.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from flask import Response
+from flask import Response, request
 from flask_smorest import Blueprint
-from marshmallow import Schema
 
-from api.caching import answers_304
-from api.schemas.params import LocaleQuerySchema
-from api.schemas.responses import NOT_FOUND_RESPONSE, TOKEN_ERROR_RESPONSE
+from api.caching import to_response
+from api.db import get_raw_reads
+from api.routes import SearchRoute, TokenRoute
+from api.schemas.params import LocaleQuerySchema, SearchQuerySchema
+from api.schemas.responses import NOT_FOUND_RESPONSE, SEARCH_RESPONSE, TOKEN_ERROR_RESPONSE
 
-View = Callable[..., Response]
 _BAD_REQUEST: dict[str, Any] = {"error_status_code": 400}
 
 
-def token_route(
-    blp: Blueprint, rule: str, path: type[Schema], response: type[Schema], **doc: str
-) -> Callable[[View], View]:
-    """Validated path and `?locale=`, the reference's 404/422 bodies documented, ETag per token
-    (the view answers `etag_response(..., token.etag)`)."""
+def register_token_route(blp: Blueprint, route: TokenRoute) -> None:
+    """Validated path and `?locale=`, the 404/422 error bodies documented."""
 
-    def decorator(view: View) -> View:
-        for wrap in (
-            answers_304,
-            blp.doc(**doc),
-            blp.alt_response(422, schema=TOKEN_ERROR_RESPONSE, description="Default Response"),
-            blp.alt_response(404, schema=NOT_FOUND_RESPONSE, description="Default Response"),
-            blp.response(200, response, description="Default Response"),
-            blp.arguments(LocaleQuerySchema(), location="query", as_kwargs=True, **_BAD_REQUEST),
-            blp.arguments(path(), location="path", as_kwargs=True, **_BAD_REQUEST),
-            blp.route(rule),
-        ):
-            view = wrap(view)
-        return view
+    def view(principal: str, token_id: int | None = None, locale: str | None = None) -> Response:
+        if_none_match = request.headers.get("If-None-Match")
+        return to_response(
+            route.answer(get_raw_reads(), principal, token_id, locale, if_none_match)
+        )
 
-    return decorator
+    view.__name__ = view.__qualname__ = route.endpoint
+    for wrap in (
+        blp.doc(
+            operationId=route.operation_id, summary=route.summary, description=route.description
+        ),
+        blp.alt_response(422, schema=TOKEN_ERROR_RESPONSE, description="Default Response"),
+        blp.alt_response(404, schema=NOT_FOUND_RESPONSE, description="Default Response"),
+        blp.response(200, route.response, description="Default Response"),
+        blp.arguments(LocaleQuerySchema(), location="query", as_kwargs=True, **_BAD_REQUEST),
+        blp.arguments(route.path(), location="path", as_kwargs=True, **_BAD_REQUEST),
+        blp.route(route.rule),
+    ):
+        view = wrap(view)
+
+
+def register_search_route(blp: Blueprint, route: SearchRoute) -> None:
+    def view(contract: list[str], locale: str | None = None) -> Response:
+        if_none_match = request.headers.get("If-None-Match")
+        return to_response(route.answer(get_raw_reads(), contract, locale, if_none_match))
+
+    view.__name__ = view.__qualname__ = route.endpoint
+    for wrap in (
+        blp.doc(
+            operationId=route.operation_id, summary=route.summary, description=route.description
+        ),
+        blp.response(200, SEARCH_RESPONSE, description="Default Response"),
+        blp.arguments(SearchQuerySchema(), location="query", as_kwargs=True, **_BAD_REQUEST),
+        blp.route(route.rule),
+    ):
+        view = wrap(view)

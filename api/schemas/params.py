@@ -1,7 +1,8 @@
-"""Request parameters, validated as the reference does (section 2.1), messages worded as Ajv's.
+"""Request parameters, validated as Hiro's API does, messages worded as its validator's (Ajv).
 
 Stricter than the reference where its leniency ends in a database error: no NUL characters
-(Postgres text cannot hold them), integers in ASCII digits only, offsets within bigint.
+(Postgres text cannot hold them), integers in ASCII digits only, offsets within bigint
+(docs/reference-differences.md#input-validation).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ MAX_LOCALE_LENGTH = 64
 MAX_OFFSET = 2**63 - 1
 LIST_LIMIT_MAX = 60
 SEARCH_MAX_IDENTIFIERS = 50
-_INTEGER = re.compile(r"-?[0-9]+")
+INTEGER_PATTERN = r"-?[0-9]+"
+_INTEGER = re.compile(INTEGER_PATTERN)
 
 
 class Pattern(validate.Regexp):
@@ -34,6 +36,16 @@ class Pattern(validate.Regexp):
         if not isinstance(value, str) or self._full.fullmatch(value) is None:
             raise ValidationError(self._format_error(value))
         return value
+
+    @property
+    def body(self) -> str:
+        """The regex as it is applied (ASCII digits), without anchors: for composing it into a
+        larger one (api.fast_routes matches whole paths with it)."""
+        return self._full.pattern.removeprefix("^").removesuffix("$")
+
+
+PRINCIPAL = Pattern(CONTRACT_PRINCIPAL_PATTERN)
+IDENTIFIER = Pattern(CONTRACT_IDENTIFIER_PATTERN)
 
 
 def no_nul(value: str) -> None:
@@ -65,7 +77,7 @@ def text_field(**kwargs: Any) -> fields.String:
 def principal_field(title: str, description: str, example: str) -> fields.String:
     return fields.String(
         required=True,
-        validate=Pattern(CONTRACT_PRINCIPAL_PATTERN),
+        validate=PRINCIPAL,
         metadata={"title": title, "description": description, "example": example},
     )
 
@@ -147,7 +159,7 @@ class FtListQuerySchema(Schema):
 class SearchQuerySchema(LocaleQuerySchema):
     contract = fields.List(
         fields.String(
-            validate=Pattern(CONTRACT_IDENTIFIER_PATTERN),
+            validate=IDENTIFIER,
             metadata={
                 "title": "Contract Identifier",
                 "description": "Format: PRINCIPAL or PRINCIPAL:TOKEN_NUMBER",

@@ -1,5 +1,6 @@
 """The token routes' fast path (api.fast_routes) answers exactly as Flask does, and only when
-it is sure of the parameters; everything else reaches Flask unchanged."""
+it is sure of the parameters; everything else reaches Flask unchanged. The parity cases are
+generated from the route declarations (api.routes) and every class of answer."""
 
 from __future__ import annotations
 
@@ -12,8 +13,13 @@ from support.builders import add_contract, add_metadata, add_token
 from werkzeug.test import Client
 from werkzeug.wrappers import Response
 
+from api.cors import AnyOrigin
 from api.fast_routes import FastRoutes
+from api.routes import TOKEN_ROUTES, TokenRoute
 from shared.models import JobStatus, Sip
+
+MISSING_CONTRACT = "SP000000000000000000002Q6VF78.nope"
+SIPS = {"nft": Sip.SIP_009, "sft": Sip.SIP_013, "ft": Sip.SIP_010}
 
 
 @pytest.fixture
@@ -51,10 +57,16 @@ class _Spy:
         return self.app(environ, start_response)
 
 
+def _fast_routes(app: Flask) -> FastRoutes:
+    outer = app.wsgi_app
+    assert isinstance(outer, AnyOrigin), "the CORS layer is the outermost"
+    assert isinstance(outer.app, FastRoutes)
+    return outer.app
+
+
 @pytest.fixture
 def spy(app: Flask) -> _Spy:
-    fast = app.wsgi_app
-    assert isinstance(fast, FastRoutes)
+    fast = _fast_routes(app)
     fast.app = _Spy(fast.app)
     return fast.app
 
@@ -94,10 +106,9 @@ FLASK = [
 
 
 def _flask_only(app: Flask, url: str, **kwargs: Any) -> Response:
-    fast = app.wsgi_app
-    assert isinstance(fast, FastRoutes)
+    fast = _fast_routes(app)
     flask = fast.app.app if isinstance(fast.app, _Spy) else fast.app
-    return Client(flask, Response).get(url, **kwargs)
+    return Client(AnyOrigin(flask), Response).get(url, **kwargs)
 
 
 def _same(fast: Response, flask: Response) -> None:
@@ -159,3 +170,100 @@ def test_a_lost_connection_is_replaced_without_an_error(client, app, tokens, spy
     assert terminated == 1
     assert client.get(url).status_code == 200
     assert spy.calls == 0, "the read was not retried: Flask answered instead"
+
+
+# --- every declared route, every class of answer --------------------------------------------
+
+
+@pytest.fixture
+def per_route(db) -> dict[str, dict[str, str]]:
+    """For each route kind: contracts whose token 1 is processed, pending or invalid, and an
+    invalid contract."""
+    found: dict[str, dict[str, str]] = {}
+    with db.begin() as s:
+        for kind, sip in SIPS.items():
+            ok = add_contract(s, sip=sip)
+            add_metadata(s, add_token(s, ok, 1, uri="https://u/1", decimals=6), name="One")
+            pending = add_contract(s, sip=sip)
+            add_token(s, pending, 1, job_status=JobStatus.PENDING, processed=False)
+            invalid = add_contract(s, sip=sip)
+            add_token(s, invalid, 1, job_status=JobStatus.INVALID, invalid_reason=7)
+            bad = add_contract(s, sip=sip, job_status=JobStatus.INVALID, invalid_reason=3)
+            add_token(s, bad, 1)
+            found[kind] = {
+                "ok": ok.principal,
+                "pending": pending.principal,
+                "invalid": invalid.principal,
+                "bad": bad.principal,
+            }
+    return found
+
+
+def _url(route: TokenRoute, principal: str, number: str = "1", prefix: str = "/metadata/v1") -> str:
+    token = "" if route.token_number else f"/{number}"
+    return f"{prefix}/{route.kind}/{principal}{token}"
+
+
+# (answer class, expected status, how to build the URL from a route and its contracts)
+FAST_CLASSES = [
+    ("found", 200, lambda r, c: _url(r, c["ok"])),
+    ("found, unversioned prefix", 200, lambda r, c: _url(r, c["ok"], prefix="/metadata")),
+    ("fetch in progress", 422, lambda r, c: _url(r, c["pending"])),
+    ("token error", 422, lambda r, c: _url(r, c["invalid"])),
+    ("contract invalid", 422, lambda r, c: _url(r, c["bad"])),
+    ("contract not found", 404, lambda r, c: _url(r, MISSING_CONTRACT)),
+]
+FAST_WITH_TOKEN_ID = [
+    ("token not found", 404, lambda r, c: _url(r, c["ok"], "9")),
+    ("leading zeros", 200, lambda r, c: _url(r, c["ok"], "0001")),
+    ("negative id", 404, lambda r, c: _url(r, c["ok"], "-1")),
+]
+FLASK_CLASSES = [
+    ("locale asked", lambda r, c: _url(r, c["ok"]) + "?locale=en"),
+    ("bad principal", lambda r, c: _url(r, "not-a-principal")),
+    ("trailing slash", lambda r, c: _url(r, c["ok"]) + "/"),
+]
+FLASK_WITH_TOKEN_ID = [
+    ("letters", lambda r, c: _url(r, c["ok"], "x")),
+    ("non-ASCII digits", lambda r, c: _url(r, c["ok"], "\u0661")),
+    ("too many digits", lambda r, c: _url(r, c["ok"], "9" * 81)),
+    ("trailing newline", lambda r, c: _url(r, c["ok"], "1%0A")),
+]
+
+
+def _cases(classes: list[Any], with_token_id: list[Any]) -> list[Any]:
+    return [
+        pytest.param(route, *case[1:], id=f"{route.kind}: {case[0]}")
+        for route in TOKEN_ROUTES
+        for case in (classes if route.token_number else classes + with_token_id)
+    ]
+
+
+@pytest.mark.parametrize(("route", "status", "url_of"), _cases(FAST_CLASSES, FAST_WITH_TOKEN_ID))
+def test_every_route_answers_every_class_on_the_fast_path_as_flask_does(
+    client, app, per_route, spy, route, status, url_of
+) -> None:
+    url = url_of(route, per_route[route.kind])
+    fast = client.get(url)
+    assert spy.calls == 0, "the fast path handed the request to Flask"
+    assert fast.status_code == status
+    _same(fast, _flask_only(app, url))
+    assert fast.headers["Access-Control-Allow-Origin"] == "*"
+    if status == 200:
+        etag = fast.headers["ETag"]
+        revalidated = client.get(url, headers={"If-None-Match": etag})
+        assert revalidated.status_code == 304
+        _same(revalidated, _flask_only(app, url, headers={"If-None-Match": etag}))
+    else:
+        assert "ETag" not in fast.headers
+
+
+@pytest.mark.parametrize(("route", "url_of"), _cases(FLASK_CLASSES, FLASK_WITH_TOKEN_ID))
+def test_every_route_hands_what_it_is_not_sure_of_to_flask(
+    client, app, per_route, spy, route, url_of
+) -> None:
+    url = url_of(route, per_route[route.kind])
+    response = client.get(url)
+    assert spy.calls == 1
+    assert response.status_code in (200, 400, 404, 422)
+    _same(response, _flask_only(app, url))

@@ -113,7 +113,9 @@ def test_a_configured_metrics_directory_is_emptied_of_an_earlier_run(
 def test_without_a_configured_directory_a_temporary_one_is_made_and_removed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.delenv(serve.MULTIPROCESS_ENV, raising=False)
+    # setenv first, so that the variable the launcher sets is undone after the test
+    monkeypatch.setenv(serve.MULTIPROCESS_ENV, "unset below")
+    monkeypatch.delenv(serve.MULTIPROCESS_ENV)
     with serve.metrics_directory() as prepared:
         assert prepared.is_dir()
         assert os.environ[serve.MULTIPROCESS_ENV] == str(prepared)
