@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from shared.config import Settings
 from shared.db import make_engine, make_session_factory
-from shared.services.status import CountsCache
+from shared.reads.status import CountsCache
 
 SESSIONS, ENGINE, COUNTS, RAW_READS = (
     "token_metadata_sessions",

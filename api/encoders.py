@@ -13,10 +13,10 @@ from typing import Any
 from flask import Response, current_app
 
 from shared.jsonio import dumps
-from shared.services.api_summaries import TokenSummary
-from shared.services.ft_list import FtListQuery, FtPage
-from shared.services.search import SearchHit
-from shared.services.token_reads import TokenView
+from shared.reads.ft_list import FtListQuery, FtPage
+from shared.reads.search import SearchHit
+from shared.reads.summaries import TokenSummary
+from shared.reads.tokens import TokenView
 
 
 def json_response(body: Any, status: int = 200) -> Response:

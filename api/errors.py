@@ -8,7 +8,7 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from api.encoders import json_response
-from shared.services.token_reads import (
+from shared.reads.tokens import (
     ContractNotFound,
     LocaleNotFound,
     MetadataFetchInProgress,

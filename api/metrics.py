@@ -20,7 +20,7 @@ from prometheus_client.registry import Collector
 from prometheus_flask_exporter import PrometheusMetrics
 
 from api.db import get_counts_cache, get_session
-from shared.services.status import IndexCounts, count_index
+from shared.reads.status import IndexCounts, count_index
 
 METRICS_PATH = "/metrics"
 # `record(method, route, status, seconds)` for requests answered outside Flask (api.fast_routes).

@@ -32,8 +32,8 @@ from api.schemas.responses import (
     NftMetadataResponseSchema,
     SftMetadataResponseSchema,
 )
-from shared.services.search import TokenKey, search_tokens
-from shared.services.token_reads import TokenLookupError, TokenView, get_token
+from shared.reads.search import TokenKey, search_tokens
+from shared.reads.tokens import TokenLookupError, TokenView, get_token
 
 FT_TOKEN_NUMBER = 1  # a SIP-010 contract has one token
 

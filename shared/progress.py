@@ -9,7 +9,7 @@ import time
 from shared.config import load_settings
 from shared.db import make_engine, make_session_factory, session_scope
 from shared.models import JobStatus
-from shared.services.progress import Progress, index_progress
+from shared.reads.progress import Progress, index_progress
 
 STATUSES = [status.value for status in JobStatus]
 BAR_WIDTH = 40

@@ -7,10 +7,10 @@
   (a batch task returns counts by status): done, retry (pending again: a retryable error, a
   busy host or a database outage), failed, invalid, skipped (another delivery had the job);
 - `token_metadata_fetch_total{kind,host_class,outcome}`, counted where metadata and images
-  are fetched (shared/services/metadata.py) in the process's default registry, which is
+  are fetched (shared/indexing/polite_fetch.py) in the process's default registry, which is
   exported whole (with prometheus_client's process and Python metrics);
 - `token_metadata_host_slot_waiting` and `token_metadata_host_slot_waits_total{outcome}`
-  (shared/services/host_slots.py, default registry): fetches waiting for a busy host's slot,
+  (shared/indexing/host_slots.py, default registry): fetches waiting for a busy host's slot,
   and how waits ended (granted, or busy: deferred);
 - `token_metadata_queue_length{queue}` (Redis) and `token_metadata_oldest_pending_job_age_seconds`
   (Postgres), read when scraped and kept a few seconds. Every worker exports the same values:

@@ -14,10 +14,11 @@ from sqlalchemy import Engine
 
 from shared.config import Settings
 from shared.db import make_engine, make_session_factory
+from shared.indexing.processing import Processor
+from shared.jobs.runner import JobContext
 from shared.queues import JobMessage, task_calls
-from shared.services.processing import Processor, build_processor
-from shared.services.runner import JobContext
 from shared.stacks.api_db import StacksApiDatabase
+from shared.wiring import build_processor
 
 log = logging.getLogger(__name__)
 

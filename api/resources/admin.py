@@ -25,18 +25,18 @@ from api.encoders import json_response
 from api.openapi import PREFIX
 from api.schemas.admin import ContractBodySchema, ContractTokensBodySchema
 from api.schemas.params import path_schema, principal_field
-from shared.config import Settings
-from shared.db import make_engine, make_session_factory, session_scope
-from shared.queues import JobMessage
-from shared.services.admin import (
+from shared.admin import (
     ContractNotFound,
     contract_id_of,
     import_contract_now,
     refresh_tokens,
     retry_failed_jobs,
 )
-from shared.services.contract_import import ContractImportError
-from shared.services.progress import (
+from shared.chain.contract_import import ContractImportError
+from shared.config import Settings
+from shared.db import make_engine, make_session_factory, session_scope
+from shared.queues import JobMessage
+from shared.reads.progress import (
     ContractProgress,
     Progress,
     contract_progress,
@@ -132,7 +132,7 @@ def register(blp: Blueprint) -> None:
         if not services().settings.image_cache_processor_enabled:
             raise AdminRefusal("Image cache processor is not enabled")
         # Imported when used: the image cache is an optional feature.
-        from shared.services.image_cache import reset_image_jobs
+        from shared.images.jobs import reset_image_jobs
 
         with session_scope(services().sessions) as session:
             contract_id = contract_id_of(session, body["contract_id"])

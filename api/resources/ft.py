@@ -12,7 +12,7 @@ from api.db import get_raw_reads
 from api.encoders import ft_list_body
 from api.schemas.params import FtListQuerySchema
 from api.schemas.responses import PaginatedFtBasicMetadataResponseSchema
-from shared.services.ft_list import FtListQuery, list_fungible_tokens
+from shared.reads.ft_list import FtListQuery, list_fungible_tokens
 
 
 def register(blp: Blueprint) -> None:

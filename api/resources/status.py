@@ -12,7 +12,7 @@ from api.db import get_counts_cache, get_session
 from api.encoders import json_response
 from api.schemas.responses import ApiStatusResponseSchema
 from api.version import server_version
-from shared.services.status import chain_tip_etag, service_status
+from shared.reads.status import chain_tip_etag, service_status
 
 
 def _etag(session: Any) -> str:

@@ -27,8 +27,8 @@ from devnet.scenario import Scenario, nft_collection
 from devnet.server import Devnet
 from shared.config import Settings
 from shared.db import session_scope
+from shared.jobs.transitions import mark_queued
 from shared.models import Job, JobStatus
-from shared.services.jobs import mark_queued
 from workers.celery_app import create_celery_app
 from workers.runtime import JobEnqueuer
 

@@ -19,13 +19,14 @@ from devnet import chain_db
 from devnet.chain_writer import ChainWriter
 from devnet.scenario import Scenario, nft_collection, plain_contract
 from devnet.server import Devnet
+from shared.chain.importer import import_contracts, import_next_batch
+from shared.chain.monitor import MonitorSettings, follow_chain
 from shared.db import session_scope
+from shared.indexing.processing import Processor
 from shared.models import ChainTip, Job, JobStatus, Metadata, SmartContract, Token
 from shared.queues import JobMessage
-from shared.services.importer import import_contracts, import_next_batch
-from shared.services.monitor import MonitorSettings, follow_chain
-from shared.services.processing import Processor, build_processor
 from shared.stacks.api_db import StacksApiDatabase
+from shared.wiring import build_processor
 
 
 class RecordingBroker:

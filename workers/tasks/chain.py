@@ -8,17 +8,17 @@ from datetime import timedelta
 
 from celery import current_app, shared_task
 
+from shared.chain import monitor
 from shared.db import session_scope
-from shared.queues import DISPATCH_JOBS_TASK, MONITOR_CHAIN_TASK
-from shared.services import monitor
-from shared.services.jobs import queue_due_jobs
-from shared.services.reaper import (
+from shared.jobs.recovery import (
     broker_lost_its_data,
     forget_dispatches,
     reap_stranded_jobs,
     recover_interrupted_dispatches,
     sending,
 )
+from shared.jobs.transitions import queue_due_jobs
+from shared.queues import DISPATCH_JOBS_TASK, MONITOR_CHAIN_TASK
 from workers.runtime import get_runtime
 from workers.tasks.images import enqueue_image_jobs, queue_due_images
 

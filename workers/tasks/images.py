@@ -11,9 +11,10 @@ from celery import Celery, current_app, shared_task
 from sqlalchemy.orm import Session
 
 from shared.config import Settings
+from shared.images.jobs import queue_due_image_jobs
+from shared.images.processing import ImageCacher
 from shared.queues import CACHE_IMAGES_TASK, IMAGES_QUEUE
-from shared.services.image_cache import queue_due_image_jobs
-from shared.services.image_processing import ImageCacher, build_image_cacher
+from shared.wiring import build_image_cacher
 from workers.runtime import Runtime, get_runtime
 from workers.tasks.jobs import JOB_TASK_OPTIONS
 

@@ -7,8 +7,8 @@ from typing import Any
 from celery import current_app, shared_task
 from sqlalchemy.exc import OperationalError
 
+from shared.jobs.runner import DATABASE_RETRY_S
 from shared.queues import PROCESS_CONTRACT_TASK, PROCESS_TOKEN_TASK, PROCESS_TOKENS_TASK
-from shared.services.runner import DATABASE_RETRY_S
 from workers.runtime import get_runtime
 
 # Postgres unreachable before the job could be claimed: deliver the message again shortly

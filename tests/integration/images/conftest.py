@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from support.http_server import ScriptedServer
 
 from shared.config import Settings
-from shared.services.image_processing import ImageCacher, build_image_cacher
+from shared.images.processing import ImageCacher
+from shared.wiring import build_image_cacher
 
 
 @pytest.fixture

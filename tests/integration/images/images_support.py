@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from support.builders import add_contract, add_metadata, add_token
 
 from shared.db import session_scope
+from shared.images.jobs import ImageOutcome, queue_due_image_jobs, schedule_image_jobs
+from shared.images.processing import ImageCacher
 from shared.models import ImageJob, Metadata
-from shared.services.image_cache import ImageOutcome, queue_due_image_jobs, schedule_image_jobs
-from shared.services.image_processing import ImageCacher
 
 
 def png(width: int = 600, height: int = 400, color: tuple[int, int, int] = (0, 128, 255)) -> bytes:

@@ -32,9 +32,10 @@ from support.http_server import Reply, ScriptedServer
 from shared.config import Settings
 from shared.db import session_scope
 from shared.errors import InvalidReason
+from shared.images.jobs import queue_due_image_jobs
+from shared.images.processing import ImageCacher
 from shared.models import ImageJob, Job, JobStatus, Metadata, RateLimitedHost
-from shared.services.image_cache import queue_due_image_jobs
-from shared.services.image_processing import ImageCacher, build_image_cacher
+from shared.wiring import build_image_cacher
 
 SVG_WITH_SCRIPT = (
     b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10" onload="alert(1)">'

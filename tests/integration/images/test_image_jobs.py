@@ -11,9 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from support.builders import add_contract, add_token
 
 from shared.db import session_scope
-from shared.metadata.parse import ParsedMetadata
-from shared.models import ImageJob, JobStatus, Metadata, Token
-from shared.services.image_cache import (
+from shared.images.jobs import (
     ClaimedImageJob,
     ImageOutcome,
     claim_image_job,
@@ -21,7 +19,9 @@ from shared.services.image_cache import (
     queue_due_image_jobs,
     reset_image_jobs,
 )
-from shared.services.tokens import TokenData, load_token, store_token_data
+from shared.indexing.tokens import TokenData, load_token, store_token_data
+from shared.metadata.parse import ParsedMetadata
+from shared.models import ImageJob, JobStatus, Metadata, Token
 
 LEASE = timedelta(minutes=2)
 

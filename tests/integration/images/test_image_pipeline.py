@@ -20,14 +20,13 @@ from devnet import chain_db
 from devnet.builders import nft_collection
 from devnet.scenario import Scenario
 from devnet.server import Devnet
+from shared.chain.importer import import_contracts
 from shared.config import Settings
 from shared.db import session_scope
 from shared.models import ImageJob, JobStatus
 from shared.queues import JobMessage
-from shared.services.image_processing import build_image_cacher
-from shared.services.importer import import_contracts
-from shared.services.processing import build_processor
 from shared.stacks.api_db import StacksApiDatabase
+from shared.wiring import build_image_cacher, build_processor
 
 
 class Broker:

@@ -22,8 +22,10 @@ from devnet import chain_db
 from devnet.chain_events import BURN, MINT, EventWriter, Tx, metadata_update, sft_mint
 from devnet.chain_writer import Block, ChainWriter
 from devnet.scenario import Contract, deployer_address
+from shared.chain.monitor import FollowResult, MonitorSettings, follow_chain
 from shared.config import Settings
 from shared.db import session_scope
+from shared.jobs.runner import JobContext
 from shared.models import (
     ChainTip,
     Job,
@@ -34,8 +36,6 @@ from shared.models import (
     UpdateNotification,
 )
 from shared.queues import JobMessage
-from shared.services.monitor import FollowResult, MonitorSettings, follow_chain
-from shared.services.runner import JobContext
 from shared.stacks.api_db import StacksApiDatabase
 
 SENDER = deployer_address("someone-else")

@@ -6,9 +6,9 @@ import pytest
 from sqlalchemy import select
 
 from devnet.scenario import fungible_token, nft_collection, plain_contract
+from shared.chain.contract_import import ContractImportError, import_contract
 from shared.db import session_scope
 from shared.models import JobStatus, Sip, SmartContract
-from shared.services.contract_import import ContractImportError, import_contract
 
 
 def imported(db, monitor, contract_id: str) -> list[int]:  # type: ignore[no-untyped-def]

@@ -11,11 +11,11 @@ from sqlalchemy import create_engine, func, select
 
 from devnet.chain_events import append_blocks
 from devnet.scenario import nft_collection
+from shared.chain import monitor as monitor_module
+from shared.chain.monitor import MonitorSettings, advance
 from shared.db import session_scope
+from shared.jobs.runner import dispatch
 from shared.models import ProcessedBlock, Sip, SmartContract, UpdateNotification
-from shared.services import monitor as monitor_module
-from shared.services.monitor import MonitorSettings, advance
-from shared.services.runner import dispatch
 from shared.stacks.api_db import StacksApiDatabase
 from shared.stacks.chain_events import BatchLimits
 

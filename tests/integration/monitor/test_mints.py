@@ -12,10 +12,10 @@ from support.builders import add_metadata
 from devnet.chain_events import sft_mint
 from devnet.scenario import nft_collection
 from shared import clarity
+from shared.chain.checkpoint import remembered_blocks
 from shared.db import session_scope
 from shared.models import Job, JobStatus, Metadata, Sip, Token, TokenType
 from shared.queues import REFRESH_QUEUE, TOKENS_QUEUE
-from shared.services.chain_state import remembered_blocks
 
 
 def test_nft_mint_enqueues_metadata_fetch(chain, monitor, db, following) -> None:

@@ -15,6 +15,7 @@ from support.processes import procfile_command
 
 from shared.config import Settings
 from shared.db import session_scope
+from shared.jobs.transitions import mark_queued, queue_due_jobs
 from shared.models import Job, JobStatus
 from shared.queues import (
     IMAGES_QUEUE,
@@ -24,7 +25,6 @@ from shared.queues import (
     WORKER_QUEUES,
     JobMessage,
 )
-from shared.services.jobs import mark_queued, queue_due_jobs
 from workers.celery_app import create_celery_app
 from workers.runtime import JobEnqueuer
 

@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import select, text
 
 from devnet.scenario import nft_collection
+from shared.chain.checkpoint import CHAIN_LOCK_KEY
 from shared.db import session_scope
 from shared.models import ChainTip, ProcessedBlock, Sip, SmartContract, Token, TokenUpdateMode
-from shared.services.chain_state import CHAIN_LOCK_KEY
 
 
 def hex_hash(block) -> str:  # type: ignore[no-untyped-def]

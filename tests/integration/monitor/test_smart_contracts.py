@@ -10,10 +10,10 @@ from sqlalchemy.orm import Session
 
 from devnet.scenario import fungible_token, nft_collection, plain_contract, semi_fungible_token
 from shared.db import session_scope
+from shared.indexing.contracts import load_contract, store_contract_tokens
+from shared.indexing.tokens import TokenData, load_token, store_token_data
+from shared.jobs.transitions import ClaimedJob, claim_job
 from shared.models import Job, JobStatus, Sip, SmartContract, Token
-from shared.services.contracts import load_contract, store_contract_tokens
-from shared.services.jobs import ClaimedJob, claim_job
-from shared.services.tokens import TokenData, load_token, store_token_data
 
 
 def test_enqueues_valid_token_contract(chain, monitor, db, following) -> None:

@@ -7,9 +7,9 @@ import pytest
 from shared.config import Settings
 from shared.deadline import check_deadline, job_deadline
 from shared.errors import JobTimeoutError
+from shared.jobs.runner import outcome_for_error
+from shared.jobs.transitions import ClaimedJob
 from shared.models import JobStatus
-from shared.services.jobs import ClaimedJob
-from shared.services.runner import outcome_for_error
 
 
 def test_a_deadline_holds_only_in_the_thread_that_runs_the_job() -> None:

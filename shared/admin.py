@@ -1,0 +1,70 @@
+"""Admin actions: refresh a contract's tokens, retry what failed, import a contract now
+(docs/reference-differences.md#admin-routes).
+
+Each takes the caller's session and never commits; the messages returned are sent after
+the commit, so a worker never looks for a job state that is not visible yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, Numeric, bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Session
+
+from shared.chain.contract_import import import_contract
+from shared.jobs.transitions import mark_queued, repend_token_jobs
+from shared.models import Job, JobStatus, SmartContract, Token
+from shared.queues import JobMessage
+from shared.stacks.api_db import StacksApiDatabase
+
+
+class ContractNotFound(Exception):
+    """No token contract with this principal is stored."""
+
+
+def contract_id_of(session: Session, principal: str) -> int:
+    contract_id = session.scalar(
+        select(SmartContract.id).where(SmartContract.principal == principal)
+    )
+    if contract_id is None:
+        raise ContractNotFound(principal)
+    return contract_id
+
+
+def refresh_tokens(
+    session: Session, principal: str, token_numbers: Sequence[int] | None = None
+) -> list[JobMessage]:
+    """Pend the jobs of a contract's tokens (all, or these numbers) and queue them at once.
+
+    As in Hiro's API: frozen tokens too, no notification written. A job already pending or
+    waiting for a worker is left alone; one running now is fetched again after it.
+    """
+    tokens = select(Token.id).where(Token.smart_contract_id == contract_id_of(session, principal))
+    if token_numbers is not None:
+        numbers = bindparam("numbers", list(token_numbers), type_=ARRAY(Numeric))
+        tokens = tokens.where(Token.token_number == func.any(numbers))
+    due = repend_token_jobs(session, session.scalars(tokens.order_by(Token.token_number)).all())
+    return mark_queued(session, due)
+
+
+def retry_failed_jobs(session: Session) -> int:
+    """Every failed or invalid job, contract or token, back to pending with a fresh retry
+    budget; beat's dispatcher hands them out in its usual order. Returns how many."""
+    result = session.execute(
+        update(Job)
+        .where(Job.status.in_([JobStatus.FAILED, JobStatus.INVALID]))
+        .values(status=JobStatus.PENDING, retry_count=0, retry_after=None, updated_at=func.now())
+        .execution_options(synchronize_session=False)
+    )
+    return int(cast(CursorResult[Any], result).rowcount)
+
+
+def import_contract_now(
+    session: Session, chain: StacksApiDatabase, principal: str
+) -> list[JobMessage]:
+    """Import (or re-enumerate) one contract from the Stacks API database and queue its job.
+    Raises ContractImportError with Hiro's API's message."""
+    return mark_queued(session, import_contract(session, chain, principal))

@@ -1,0 +1,114 @@
+"""Mints and burns (docs/chain-monitor.md#mints): NFT and SFT mints create tokens with
+pending jobs, and a re-mint keeps fetched data (docs/reference-differences.md#re-mints);
+FT mints and burns move the token's supply without a re-fetch."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from shared.jobs.transitions import repend_token_jobs
+from shared.models import TokenType
+from shared.stacks.chain_events import Mint
+
+MINT_BATCH = 1000
+
+# Minted tokens of known contracts (any SIP) with their pending jobs, in one statement;
+# also returns the tokens that existed already (the data-modifying CTEs do not show their
+# rows to the final SELECT).
+_INSERT_MINTED_TOKENS = text(
+    """
+    WITH minted AS (
+      SELECT c.id AS contract_id, m.*
+      FROM unnest(CAST(:principals AS text[]), CAST(:numbers AS numeric[]),
+                  CAST(:heights AS int[]), CAST(:hashes AS text[]), CAST(:tx_ids AS text[]),
+                  CAST(:tx_indexes AS int[]), CAST(:event_indexes AS int[]))
+           AS m(principal, token_number, block_height, index_block_hash, tx_id, tx_index,
+                event_index)
+      JOIN smart_contracts c ON c.principal = m.principal
+    ), new_tokens AS (
+      INSERT INTO tokens (smart_contract_id, type, token_number, block_height,
+                          index_block_hash, tx_id, tx_index, event_index)
+      SELECT contract_id, CAST(:type AS token_type), token_number, block_height,
+             index_block_hash, tx_id, tx_index, event_index
+      FROM minted
+      ON CONFLICT ON CONSTRAINT tokens_smart_contract_id_token_number_unique DO NOTHING
+      RETURNING id
+    ), new_jobs AS (
+      INSERT INTO jobs (token_id, status, updated_at)
+      SELECT id, 'pending', NOW() FROM new_tokens
+      ON CONFLICT (token_id) WHERE smart_contract_id IS NULL DO NOTHING
+      RETURNING id
+    )
+    SELECT id AS new_job_id, NULL AS existing_token_id FROM new_jobs
+    UNION ALL
+    SELECT NULL, t.id
+    FROM minted m
+    JOIN tokens t ON t.smart_contract_id = m.contract_id AND t.token_number = m.token_number
+    """
+)
+
+# Net FT supply change of a block applied to each contract's token, and recorded as applied
+# so a re-org can reverse exactly that. An unknown supply (NULL: never read) stays unknown.
+_APPLY_SUPPLY_DELTAS = text(
+    """
+    WITH changes AS (
+      SELECT * FROM unnest(CAST(:principals AS text[]), CAST(:deltas AS numeric[]))
+        AS d(principal, delta)
+    ), updated AS (
+      UPDATE tokens t
+      SET total_supply = t.total_supply + d.delta, updated_at = NOW()
+      FROM changes d
+      JOIN smart_contracts c ON c.principal = d.principal
+      WHERE t.smart_contract_id = c.id AND t.token_number = 1 AND t.type = 'ft'
+        AND t.total_supply IS NOT NULL
+      RETURNING t.id, d.delta
+    )
+    INSERT INTO chain_supply_deltas (block_height, token_id, delta)
+    SELECT :block_height, id, delta FROM updated
+    """
+)
+
+
+def store_mints(
+    session: Session, mints: Sequence[Mint], token_type: TokenType, invalid_after: timedelta
+) -> list[int]:
+    """Create minted tokens with pending jobs; a re-minted token keeps its data and has its
+    job re-pended (an invalid one only after `invalid_after`). Returns job ids due now."""
+    new_jobs: list[int] = []
+    existing_tokens: list[int] = []
+    for start in range(0, len(mints), MINT_BATCH):
+        batch = mints[start : start + MINT_BATCH]
+        params = {
+            "type": token_type.value,
+            "principals": [m.contract_id for m in batch],
+            "numbers": [m.token_number for m in batch],
+            "heights": [m.position.block_height for m in batch],
+            "hashes": [m.position.index_block_hash for m in batch],
+            "tx_ids": [m.position.tx_id for m in batch],
+            "tx_indexes": [m.position.tx_index for m in batch],
+            "event_indexes": [m.position.event_index for m in batch],
+        }
+        for row in session.execute(_INSERT_MINTED_TOKENS, params):
+            if row.new_job_id is not None:
+                new_jobs.append(row.new_job_id)
+            else:
+                existing_tokens.append(row.existing_token_id)
+    return new_jobs + repend_token_jobs(session, existing_tokens, invalid_after=invalid_after)
+
+
+def apply_supply_deltas(session: Session, block_height: int, deltas: Mapping[str, int]) -> None:
+    """Add each FT contract's net minted-minus-burnt amount to its token's supply."""
+    if not deltas:
+        return
+    session.execute(
+        _APPLY_SUPPLY_DELTAS,
+        {
+            "principals": list(deltas),
+            "deltas": list(deltas.values()),
+            "block_height": block_height,
+        },
+    )

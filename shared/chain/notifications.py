@@ -1,0 +1,90 @@
+"""SIP-019 notifications and the dynamic-token refresh (docs/chain-monitor.md).
+
+Both are a few set-based statements whatever the number of tokens: a contract-wide
+notification over 10,000 tokens inserts its rows in one statement and re-pends the jobs in
+chunks of a thousand.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from shared.jobs.transitions import repend_token_jobs
+from shared.models import JobStatus
+from shared.stacks.chain_events import Notification
+
+# One row per affected token, skipping tokens whose latest notification froze them (a
+# `frozen` notification itself still gets its row and one last refresh).
+_INSERT_NOTIFICATIONS = text(
+    """
+    INSERT INTO update_notifications (token_id, update_mode, ttl, block_height,
+                                      index_block_hash, tx_id, tx_index, event_index)
+    SELECT t.id, CAST(:mode AS token_update_mode), CAST(:ttl AS numeric), :block_height,
+           :index_block_hash, :tx_id, :tx_index, :event_index
+    FROM tokens t
+    JOIN smart_contracts c ON c.id = t.smart_contract_id
+    WHERE c.principal = :principal
+      AND (CAST(:token_numbers AS numeric[]) IS NULL
+           OR t.token_number = ANY(CAST(:token_numbers AS numeric[])))
+      AND COALESCE((SELECT n.update_mode FROM update_notifications n WHERE n.token_id = t.id
+                    ORDER BY n.block_height DESC, n.tx_index DESC, n.event_index DESC
+                    LIMIT 1), 'standard') <> 'frozen'
+    ON CONFLICT ON CONSTRAINT update_notifications_token_block_tx_event_unique DO NOTHING
+    RETURNING token_id
+    """
+)
+
+# Tokens whose latest notification is `dynamic` and whose data is older than its ttl (or the
+# default interval). A failed refresh is retried once per interval, not on every block.
+_DUE_DYNAMIC_TOKENS = text(
+    """
+    WITH latest AS (
+      SELECT DISTINCT ON (n.token_id) n.token_id, n.update_mode, n.ttl
+      FROM update_notifications n
+      WHERE n.token_id IN (SELECT token_id FROM update_notifications
+                           WHERE update_mode = 'dynamic')
+      ORDER BY n.token_id, n.block_height DESC, n.tx_index DESC, n.event_index DESC
+    )
+    SELECT t.id
+    FROM latest l
+    JOIN tokens t ON t.id = l.token_id
+    JOIN jobs j ON j.token_id = t.id AND j.smart_contract_id IS NULL
+    WHERE l.update_mode = 'dynamic'
+      AND EXTRACT(EPOCH FROM NOW() - COALESCE(t.updated_at, t.created_at))
+          > COALESCE(l.ttl, :interval)
+      AND (j.status = 'done' OR (j.status = 'failed' AND
+           EXTRACT(EPOCH FROM NOW() - COALESCE(j.updated_at, j.created_at))
+           > COALESCE(l.ttl, :interval)))
+    ORDER BY t.id
+    """
+)
+
+
+def apply_notification(session: Session, notification: Notification) -> list[int]:
+    """Record the notification for each affected token and re-pend their jobs; returns the
+    job ids to dispatch after the commit. An unknown contract affects nothing."""
+    update, position = notification.update, notification.position
+    token_ids = session.scalars(
+        _INSERT_NOTIFICATIONS,
+        {
+            "principal": update.contract_id,
+            "token_numbers": list(update.token_ids) if update.token_ids else None,
+            "mode": update.update_mode.value,
+            "ttl": update.ttl,
+            "block_height": position.block_height,
+            "index_block_hash": position.index_block_hash,
+            "tx_id": position.tx_id,
+            "tx_index": position.tx_index,
+            "event_index": position.event_index,
+        },
+    ).all()
+    return repend_token_jobs(session, sorted(token_ids))
+
+
+def refresh_dynamic_tokens(session: Session, default_interval_s: int) -> list[int]:
+    """Re-pend every due dynamic token, any number of them (a set-based query; see
+    docs/reference-differences.md#dynamic-refresh); returns job ids."""
+    due = session.scalars(_DUE_DYNAMIC_TOKENS, {"interval": default_interval_s}).all()
+    finished = (JobStatus.DONE, JobStatus.FAILED)
+    return repend_token_jobs(session, list(due), finished, running_too=False)

@@ -1,0 +1,1 @@
+"""Reading tokens and contracts: their jobs' work, and politeness toward metadata hosts."""

@@ -1,0 +1,146 @@
+"""Contract jobs: enumerate an NFT collection's tokens, or create an FT's single token."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select, text, update
+from sqlalchemy.orm import Session
+
+from shared.jobs.transitions import ClaimedJob, JobOutcome, finish_job
+from shared.models import TOKEN_TYPE_BY_SIP, JobStatus, Sip, SmartContract, TokenType
+from shared.stacks.api_db import SftMint
+from shared.stacks.node import StacksNodeClient
+
+log = logging.getLogger(__name__)
+
+TOKEN_INSERT_BATCH = 5000
+
+# New tokens and their pending jobs in one statement per batch (no round trip per token).
+# Existing tokens keep their data and their job (docs/reference-differences.md#re-mints).
+_INSERT_TOKENS_WITH_JOBS = text(
+    """
+    WITH new_tokens AS (
+      INSERT INTO tokens (smart_contract_id, type, token_number, block_height,
+                          index_block_hash, tx_id, tx_index)
+      SELECT c.id, CAST(:type AS token_type), n, c.block_height, c.index_block_hash,
+             c.tx_id, c.tx_index
+      FROM smart_contracts c, generate_series(CAST(:first AS bigint), CAST(:last AS bigint)) AS n
+      WHERE c.id = :contract_id
+      ON CONFLICT ON CONSTRAINT tokens_smart_contract_id_token_number_unique DO NOTHING
+      RETURNING id
+    )
+    INSERT INTO jobs (token_id, status, updated_at)
+    SELECT id, 'pending', NOW() FROM new_tokens
+    ON CONFLICT (token_id) WHERE smart_contract_id IS NULL DO NOTHING
+    RETURNING id
+    """
+)
+
+
+# Minted tokens (SIP-013 `sft_mint` prints) with their pending jobs, in one statement.
+_INSERT_MINTED_TOKENS_WITH_JOBS = text(
+    """
+    WITH new_tokens AS (
+      INSERT INTO tokens (smart_contract_id, type, token_number, block_height,
+                          index_block_hash, tx_id, tx_index, event_index)
+      SELECT :contract_id, CAST(:type AS token_type), m.n, m.h, m.ibh, m.tx, m.txi, m.ei
+      FROM unnest(CAST(:numbers AS numeric[]), CAST(:heights AS int[]),
+                  CAST(:hashes AS text[]), CAST(:tx_ids AS text[]),
+                  CAST(:tx_indexes AS int[]), CAST(:event_indexes AS int[]))
+           AS m(n, h, ibh, tx, txi, ei)
+      ON CONFLICT ON CONSTRAINT tokens_smart_contract_id_token_number_unique DO NOTHING
+      RETURNING id
+    )
+    INSERT INTO jobs (token_id, status, updated_at)
+    SELECT id, 'pending', NOW() FROM new_tokens
+    ON CONFLICT (token_id) WHERE smart_contract_id IS NULL DO NOTHING
+    RETURNING id
+    """
+)
+
+
+@dataclass(frozen=True)
+class ContractRef:
+    id: int
+    principal: str
+    sip: Sip
+
+
+def load_contract(session: Session, contract_id: int) -> ContractRef | None:
+    row = session.execute(
+        select(SmartContract.id, SmartContract.principal, SmartContract.sip).where(
+            SmartContract.id == contract_id
+        )
+    ).first()
+    return None if row is None else ContractRef(row.id, row.principal, row.sip)
+
+
+def token_count_for(node: StacksNodeClient, contract: ContractRef, max_tokens: int) -> int:
+    """How many tokens to create: NFT `get-last-token-id` (capped), FT 1, SFT none (mints)."""
+    if contract.sip == Sip.SIP_010:
+        return 1
+    if contract.sip != Sip.SIP_009:
+        return 0
+    last = node.read_uint(contract.principal, "get-last-token-id")
+    if last > max_tokens:
+        log.warning(
+            "%s claims %d tokens, above METADATA_MAX_NFT_CONTRACT_TOKEN_COUNT=%d: not enumerated",
+            contract.principal,
+            last,
+            max_tokens,
+        )
+        return 0
+    return last
+
+
+def store_minted_tokens(
+    session: Session, contract: ContractRef, mints: Sequence[SftMint], job: ClaimedJob
+) -> list[int]:
+    """Create the minted SFT tokens with pending jobs, mark the contract job done."""
+    job_ids: list[int] = []
+    for start in range(0, len(mints), TOKEN_INSERT_BATCH):
+        batch = mints[start : start + TOKEN_INSERT_BATCH]
+        params = {
+            "contract_id": contract.id,
+            "type": TokenType.SFT.value,
+            "numbers": [m.token_number for m in batch],
+            "heights": [m.block_height for m in batch],
+            "hashes": [m.index_block_hash for m in batch],
+            "tx_ids": [m.tx_id for m in batch],
+            "tx_indexes": [m.tx_index for m in batch],
+            "event_indexes": [m.event_index for m in batch],
+        }
+        job_ids.extend(session.scalars(_INSERT_MINTED_TOKENS_WITH_JOBS, params).all())
+    finish_job(session, job, JobOutcome(JobStatus.DONE))
+    return job_ids
+
+
+def store_contract_tokens(
+    session: Session, contract: ContractRef, count: int, job: ClaimedJob
+) -> list[int]:
+    """Create tokens 1..count with pending jobs, mark the contract job done; new job ids."""
+    token_type = TOKEN_TYPE_BY_SIP[contract.sip]
+    updated = session.execute(
+        update(SmartContract)
+        .where(SmartContract.id == contract.id)
+        .values(token_count=count if token_type != TokenType.SFT else None)
+        .returning(SmartContract.id)
+    ).first()
+    if updated is None:  # rolled back by a re-org while we were calling the node
+        finish_job(session, job, JobOutcome(JobStatus.DONE))
+        return []
+    job_ids: list[int] = []
+    for first in range(1, count + 1, TOKEN_INSERT_BATCH):
+        last = min(first + TOKEN_INSERT_BATCH - 1, count)
+        params = {
+            "contract_id": contract.id,
+            "type": token_type.value,
+            "first": first,
+            "last": last,
+        }
+        job_ids.extend(session.scalars(_INSERT_TOKENS_WITH_JOBS, params).all())
+    finish_job(session, job, JobOutcome(JobStatus.DONE))
+    return job_ids

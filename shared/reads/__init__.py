@@ -1,0 +1,1 @@
+"""Everything the API reads: tokens, search, the FT list, status and progress."""

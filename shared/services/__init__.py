@@ -1,2 +1,0 @@
-"""Business logic. Services take a session and clients and never commit: callers own the unit
-of work."""

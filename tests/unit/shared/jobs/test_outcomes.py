@@ -1,0 +1,80 @@
+"""How each error class ends a job (docs/job-engine.md#outcomes); retries are counted
+(docs/reference-differences.md#retry-count)."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.config import Settings
+from shared.errors import (
+    InvalidReason,
+    MetadataHttpError,
+    MetadataParseError,
+    RetryableJobError,
+    SmartContractClarityError,
+    StacksNodeHttpError,
+    TooManyRequestsError,
+)
+from shared.jobs.runner import outcome_for_error
+from shared.jobs.transitions import ClaimedJob
+from shared.models import JobStatus
+
+
+def job(retries: int = 0) -> ClaimedJob:
+    return ClaimedJob(id=1, token_id=1, smart_contract_id=None, retry_count=retries)
+
+
+def test_retryable_error_goes_back_to_pending_after_the_configured_delay() -> None:
+    outcome = outcome_for_error(RetryableJobError("node busy"), job(), Settings())
+    assert outcome.status == JobStatus.PENDING
+    assert outcome.retry_after_s == 5.0
+
+
+def test_rate_limit_delay_comes_from_retry_after() -> None:
+    error = TooManyRequestsError("http://m.example/1.json", "m.example", 120)
+    assert outcome_for_error(error, job(), Settings()).retry_after_s == 120
+
+
+def test_job_fails_once_max_retries_is_used_up() -> None:
+    settings = Settings(job_queue_max_retries=3)
+    assert outcome_for_error(RetryableJobError("x"), job(2), settings).status == JobStatus.PENDING
+    assert outcome_for_error(RetryableJobError("x"), job(3), settings).status == JobStatus.FAILED
+
+
+def test_zero_max_retries_fails_the_first_retryable_error() -> None:
+    settings = Settings(job_queue_max_retries=0)
+    assert outcome_for_error(RetryableJobError("x"), job(), settings).status == JobStatus.FAILED
+
+
+def test_strict_mode_retries_forever() -> None:
+    settings = Settings(job_queue_max_retries=0, job_queue_strict_mode=True)
+    assert outcome_for_error(RetryableJobError("x"), job(99), settings).status == JobStatus.PENDING
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (SmartContractClarityError("err u1"), InvalidReason.TOKEN_CONTRACT_CLARITY_ERROR),
+        (MetadataParseError("no name"), InvalidReason.METADATA_PARSE_FAILED),
+        (MetadataHttpError("404"), InvalidReason.METADATA_HTTP_ERROR),
+    ],
+)
+def test_user_errors_end_invalid_with_their_reason(error: Exception, reason: InvalidReason) -> None:
+    outcome = outcome_for_error(error, job(), Settings())  # type: ignore[arg-type]
+    assert outcome.status == JobStatus.INVALID
+    assert outcome.invalid_reason == reason
+
+
+def test_node_failure_ends_failed() -> None:
+    outcome = outcome_for_error(StacksNodeHttpError("HTTP 500"), job(), Settings())
+    assert outcome.status == JobStatus.FAILED
+    assert outcome.invalid_reason is None
+
+
+def test_retry_delays_grow_exponentially_up_to_an_hour() -> None:
+    settings = Settings(job_queue_retry_after_ms=5000, job_queue_strict_mode=True)
+    delays = [
+        outcome_for_error(RetryableJobError("x"), job(n), settings).retry_after_s for n in range(4)
+    ]
+    assert delays == [5.0, 10.0, 20.0, 40.0]
+    assert outcome_for_error(RetryableJobError("x"), job(30), settings).retry_after_s == 3600.0
