@@ -40,8 +40,14 @@ WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 Routed = tuple[Answer, str]  # the answer, and the route's rule for the metrics
 
 _PATH = re.compile(r"(?P<prefix>/metadata(?:/v1)?)/(?P<kind>[a-z]+)(?:/(?P<rest>.*))?")
-_ROUTES: dict[str, tuple[TokenRoute, re.Pattern[str]]] = {
-    route.kind: (route, route.path_regex()) for route in TOKEN_ROUTES
+# kind -> the route, its path regex and its rule with each prefix (the metrics' label)
+_ROUTES: dict[str, tuple[TokenRoute, re.Pattern[str], dict[str, str]]] = {
+    route.kind: (
+        route,
+        route.path_regex(),
+        {prefix: prefix + route.rule for prefix in ("/metadata/v1", "/metadata")},
+    )
+    for route in TOKEN_ROUTES
 }
 _IDENTIFIER = re.compile(IDENTIFIER.body)
 # Token ids and numbers of more digits go to Flask, which refuses or reads them its own way.
@@ -94,11 +100,11 @@ class FastRoutes:
         declared = _ROUTES.get(kind)
         if declared is None or query or rest is None:
             return None
-        route, regex = declared
+        route, regex, rules = declared
         params = regex.fullmatch(rest)
-        if params is None or not _short(params.groupdict().get("token_id")):
+        token_id = None if params is None else params.groupdict().get("token_id")
+        if params is None or not _short(token_id):
             return None
-        token_id = params.groupdict().get("token_id")
         answer = partial(
             route.answer,
             self.reads,
@@ -107,7 +113,7 @@ class FastRoutes:
             None,
             if_none_match,
         )
-        return lambda: (answer(), prefix + route.rule)
+        return lambda: (answer(), rules[prefix])
 
 
 def _short(number: str | None) -> bool:

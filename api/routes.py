@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from marshmallow import Schema, fields
@@ -52,7 +53,7 @@ class TokenRoute:
     description: str
     token_number: int | None = None  # a route without a token id always reads this number
 
-    @property
+    @cached_property
     def rule(self) -> str:
         """The Flask rule, from the path schema's fields in order."""
         return f"/{self.kind}/" + "/".join(f"<{name}>" for name in self.path().fields)
