@@ -125,7 +125,9 @@ def test_second_notification_rollback_restores_pointer_to_the_first(
 
 def test_ignores_other_contract_log_events(chain, monitor, db, following) -> None:
     principal = db.contract(tokens=1)
-    chain.print(chain.block(), principal, clarity.StringAscii("hello"), sender=principal.split(".")[0])
+    chain.print(
+        chain.block(), principal, clarity.StringAscii("hello"), sender=principal.split(".")[0]
+    )
     chain.print(
         chain.block(),
         principal,
