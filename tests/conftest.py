@@ -1,12 +1,17 @@
 """Fixtures on the real services: Postgres at 127.0.0.1:5432 and Redis at 127.0.0.1:6379.
 
 Every run migrates one template database with Alembic; each test that needs a database gets
-its own copy (CREATE DATABASE ... TEMPLATE, fast) and it is dropped afterwards. The run takes
-a Redis DB number of its own and flushes it at the end.
+its own copy (CREATE DATABASE ... TEMPLATE) and it is dropped afterwards. A copy takes about
+half a second, most of an integration test's time, so background threads keep the next
+copies ready while tests run (`TemplateCopies`) and another drops used ones. The run takes a
+Redis DB number of its own and flushes it at the end.
 """
 
 from __future__ import annotations
 
+import contextlib
+import queue
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -36,6 +41,7 @@ class Postgres:
         self.user = user
         self.admin = admin
         self.created: list[str] = []
+        self._lock = threading.Lock()  # `created` is also changed by TemplateCopies' thread
 
     def url(self, name: str) -> str:
         return f"postgresql+psycopg://{self.user}@{PG}/{name}"
@@ -44,14 +50,81 @@ class Postgres:
         clause = f' TEMPLATE "{template}"' if template else ""
         with self.admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"{clause}'))
-        self.created.append(name)
+        with self._lock:
+            self.created.append(name)
         return self.url(name)
 
     def drop(self, name: str) -> None:
         with self.admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        if name in self.created:
-            self.created.remove(name)
+        with self._lock:
+            if name in self.created:
+                self.created.remove(name)
+
+
+class TemplateCopies:
+    """Copies of the migrated template made ahead by background threads (Postgres makes two
+    at once in the time of one), and used copies dropped by another. If no copy is ready in
+    time (Postgres restarting in a fault test), `take` makes one in the test's own thread."""
+
+    AHEAD = 4
+    MAKERS = 2
+
+    def __init__(self, postgres: Postgres, template: str) -> None:
+        self.postgres = postgres
+        self.template = template
+        self.ready: queue.Queue[str] = queue.Queue(maxsize=self.AHEAD)
+        self.used: queue.Queue[str | None] = queue.Queue()
+        self.stopping = threading.Event()
+        self.threads = [
+            threading.Thread(target=self._make, name=f"template-copy-{n}", daemon=True)
+            for n in range(self.MAKERS)
+        ]
+        self.threads.append(threading.Thread(target=self._drop, name="template-drop", daemon=True))
+        for thread in self.threads:
+            thread.start()
+
+    def take(self) -> str:
+        try:
+            return self.ready.get(timeout=5)
+        except queue.Empty:
+            return self._copy()
+
+    def give_back(self, name: str) -> None:
+        self.used.put(name)
+
+    def close(self) -> None:
+        """Stop making copies and drop the used ones; copies never taken stay in the
+        `Postgres` fixture's list, which drops them at the session's end."""
+        self.stopping.set()
+        self.used.put(None)
+        for thread in self.threads:
+            thread.join(30)
+
+    def _copy(self) -> str:
+        name = f"tm_test_{RUN_ID}_{uuid.uuid4().hex[:8]}"
+        self.postgres.create(name, template=self.template)
+        return name
+
+    def _make(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                name = self._copy()
+            except Exception:
+                self.stopping.wait(0.5)  # Postgres away: tests make their own copies
+                continue
+            while not self.stopping.is_set():
+                try:
+                    self.ready.put(name, timeout=0.2)
+                    break
+                except queue.Full:
+                    continue
+
+    def _drop(self) -> None:
+        while (name := self.used.get()) is not None:
+            # A failed drop leaves the name in `created`: dropped at the session's end.
+            with contextlib.suppress(Exception):
+                self.postgres.drop(name)
 
 
 def _connect_admin() -> tuple[str, Engine]:
@@ -108,13 +181,19 @@ def migrated_template(postgres: Postgres) -> str:
     return name
 
 
+@pytest.fixture(scope="session")
+def template_copies(postgres: Postgres, migrated_template: str) -> Iterator[TemplateCopies]:
+    copies = TemplateCopies(postgres, migrated_template)
+    yield copies
+    copies.close()
+
+
 @pytest.fixture
-def database_url(postgres: Postgres, migrated_template: str) -> Iterator[str]:
+def database_url(postgres: Postgres, template_copies: TemplateCopies) -> Iterator[str]:
     """A freshly migrated database of this test's own."""
-    name = f"tm_test_{RUN_ID}_{uuid.uuid4().hex[:8]}"
-    url = postgres.create(name, template=migrated_template)
-    yield url
-    postgres.drop(name)
+    name = template_copies.take()
+    yield postgres.url(name)
+    template_copies.give_back(name)
 
 
 @pytest.fixture
