@@ -59,10 +59,14 @@ def json_answer(body: Any, status: int = 200) -> Answer:
     return status, [JSON, ("Content-Length", str(len(data)))], data
 
 
+def not_modified() -> Answer:
+    return 304, list(NOT_MODIFIED_HEADERS), b""
+
+
 def cacheable_answer(body: Any, etag: str | None, if_none_match: str | None) -> Answer:
     """304 if the client holds `etag`, else a 200 with ETag and Cache-Control (None: neither)."""
     if is_fresh(etag, if_none_match):
-        return 304, list(NOT_MODIFIED_HEADERS), b""
+        return not_modified()
     status, headers, data = json_answer(body)
     if etag is not None:
         headers += cache_headers(etag)
@@ -84,7 +88,7 @@ def revalidated(etag_of: EtagOf) -> Callable[[View], View]:
             session: Session = get_session()
             etag = etag_of(session, *args, **kwargs)
             if is_fresh(etag, request.headers.get("If-None-Match")):
-                return to_response((304, list(NOT_MODIFIED_HEADERS), b""))
+                return to_response(not_modified())
             response = view(*args, **kwargs)
             if etag is not None and response.status_code == 200:
                 response.headers.update(cache_headers(etag))

@@ -10,9 +10,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from flask import Response, current_app
+from flask import Response
 
-from shared.jsonio import dumps
+from api.caching import json_answer, to_response
 from shared.reads.ft_list import FtListQuery, FtPage
 from shared.reads.search import SearchHit
 from shared.reads.summaries import TokenSummary
@@ -20,7 +20,8 @@ from shared.reads.tokens import TokenView
 
 
 def json_response(body: Any, status: int = 200) -> Response:
-    return current_app.response_class(dumps(body), status=status, mimetype="application/json")
+    """A JSON answer no cache keeps, as a Flask response (`api.caching.json_answer`)."""
+    return to_response(json_answer(body, status))
 
 
 def _present(**fields: Any) -> dict[str, Any]:

@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
-Routed = tuple[Answer, str]  # the answer, and the route's rule for the metrics
+Routed = tuple[Callable[[], Answer], str]  # how to answer, and the rule for the metrics
 
 _PATH = re.compile(r"(?P<prefix>/metadata(?:/v1)?)/(?P<kind>[a-z]+)(?:/(?P<rest>.*))?")
 # kind -> the route, its path regex and its rule with each prefix (the metrics' label)
@@ -71,11 +71,12 @@ class FastRoutes:
         if environ.get("REQUEST_METHOD") != "GET":
             return self.app(environ, start_response)
         started = default_timer()
-        answer = self._route(environ)
-        if answer is None:
+        routed = self._route(environ)
+        if routed is None:
             return self.app(environ, start_response)
+        make_answer, rule = routed
         try:
-            (status, headers, body), rule = answer()
+            status, headers, body = make_answer()
         except Exception:  # Flask answers it again and logs the 500 if it fails the same way
             log.exception("fast route failed; handing the request to Flask")
             return self.app(environ, start_response)
@@ -83,7 +84,7 @@ class FastRoutes:
         self.record("GET", rule, status, max(default_timer() - started, 0.0))
         return [body]
 
-    def _route(self, environ: dict[str, Any]) -> Callable[[], Routed] | None:
+    def _route(self, environ: dict[str, Any]) -> Routed | None:
         """How to answer this request here, or None to hand it to Flask."""
         match = _PATH.fullmatch(environ.get("PATH_INFO", ""))
         if match is None:
@@ -95,8 +96,8 @@ class FastRoutes:
             identifiers = _search_identifiers(query)
             if identifiers is None:
                 return None
-            answer = partial(SEARCH.answer, self.reads, identifiers, None, if_none_match)
-            return lambda: (answer(), prefix + SEARCH.rule)
+            search = partial(SEARCH.answer, self.reads, identifiers, None, if_none_match)
+            return search, prefix + SEARCH.rule
         declared = _ROUTES.get(kind)
         if declared is None or query or rest is None:
             return None
@@ -105,15 +106,9 @@ class FastRoutes:
         token_id = None if params is None else params.groupdict().get("token_id")
         if params is None or not _short(token_id):
             return None
-        answer = partial(
-            route.answer,
-            self.reads,
-            params["principal"],
-            None if token_id is None else int(token_id),
-            None,
-            if_none_match,
-        )
-        return lambda: (answer(), rules[prefix])
+        number = None if token_id is None else int(token_id)
+        token = partial(route.answer, self.reads, params["principal"], number, None, if_none_match)
+        return token, rules[prefix]
 
 
 def _short(number: str | None) -> bool:

@@ -53,6 +53,7 @@ import psycopg  # noqa: E402
 import redis  # noqa: E402
 from support.processes import (  # noqa: E402
     Running,
+    child_pids,
     free_port,
     process_env,
     procfile_command,
@@ -567,7 +568,7 @@ def rss_sampler(processes: dict[str, Running]) -> Iterator[_Sampler]:
 def tree_rss_kb(pid: int, name: str) -> dict[str, int]:
     """RSS of a process and, separately, of each child (gunicorn's workers)."""
     sizes = {name: _rss_kb(pid)}
-    for i, child in enumerate(_children(pid), start=1):
+    for i, child in enumerate(child_pids(pid), start=1):
         sizes[f"{name} child {i}"] = _rss_kb(child)
     return {k: v for k, v in sizes.items() if v}
 
@@ -579,16 +580,6 @@ def _cpu_s(pid: int) -> float | None:
     except OSError:
         return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _children(pid: int) -> list[int]:
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            found += [int(p) for p in (task / "children").read_text().split()]
-        except OSError:
-            continue
-    return found
 
 
 def _rss_kb(pid: int) -> int:

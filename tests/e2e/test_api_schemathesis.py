@@ -13,7 +13,7 @@ import requests
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 from support.builders import add_contract, add_metadata, add_token
-from support.processes import ROOT, free_port, process_env, procfile_command, running, wait_until
+from support.processes import ROOT, running_api
 
 from shared.db import make_engine, make_session_factory
 from shared.models import ChainTip, JobStatus, Sip
@@ -67,28 +67,10 @@ def api_url(tmp_path: Path, database_url: str, redis_url: str) -> Iterator[str]:
     with make_session_factory(engine).begin() as session:
         seed(session)
     engine.dispose()
-    port = free_port()
-    env = process_env(
-        {
-            "DATABASE_URL": database_url,
-            "REDIS_URL": redis_url,
-            "API_HOST": "127.0.0.1",
-            "API_PORT": str(port),
-            "API_WORKERS": "2",
-            "API_THREADS": "4",
-        }
-    )
-    url = f"http://127.0.0.1:{port}"
-    with running("api", procfile_command("api"), env, tmp_path) as api:
-
-        def up() -> bool:
-            try:
-                return requests.get(f"{url}/metadata/v1/", timeout=5).status_code == 200
-            except (requests.ConnectionError, requests.Timeout):  # not up, or still warming up
-                return False
-
-        dead = lambda: api.log_tail() if api.process.poll() is not None else None  # noqa: E731
-        wait_until(up, 30, "the api process", alive=dead)
+    with running_api(tmp_path, database_url, redis_url, API_WORKERS="2", API_THREADS="4") as (
+        url,
+        _,
+    ):
         yield url
 
 

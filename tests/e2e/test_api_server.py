@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
-from support.processes import Running, free_port, process_env, procfile_command, running, wait_until
+from support.processes import Running, child_pids, running_api, wait_until
 
 pytestmark = pytest.mark.e2e
 REQUESTS = 40
@@ -24,16 +24,6 @@ def get(url: str) -> requests.Response | None:
         return requests.get(url, timeout=5)
     except requests.ConnectionError:
         return None
-
-
-def children(pid: int) -> list[int]:
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            found += [int(p) for p in (task / "children").read_text().split()]
-        except OSError:
-            continue
-    return found
 
 
 def requests_counted(base: str) -> float | None:
@@ -55,26 +45,12 @@ def started_workers(process: Running) -> int:
 
 @pytest.fixture
 def api(tmp_path: Path, database_url: str, redis_url: str) -> Iterator[tuple[str, Running]]:
-    port = free_port()
-    env = process_env(
-        {
-            "DATABASE_URL": database_url,
-            "REDIS_URL": redis_url,
-            "API_HOST": "127.0.0.1",
-            "API_PORT": str(port),
-            "API_WORKERS": "2",
-            "LOG_FORMAT": "json",
-        }
-    )
-    base = f"http://127.0.0.1:{port}"
-    with running("api", procfile_command("api"), env, tmp_path) as process:
-
-        def dead() -> str | None:
-            return process.log_tail() if process.process.poll() is not None else None
-
-        wait_until(lambda: get(f"{base}/metadata/v1/"), 60, "the api process to answer", alive=dead)
+    with running_api(tmp_path, database_url, redis_url, API_WORKERS="2", LOG_FORMAT="json") as (
+        base,
+        process,
+    ):
         # A worker still loading the app would miss a stop signal (docs/api-server.md).
-        wait_until(lambda: started_workers(process) == 2, 60, "both workers to start", alive=dead)
+        wait_until(lambda: started_workers(process) == 2, 60, "both workers to start")
         yield base, process
 
 
@@ -98,7 +74,7 @@ def test_access_lines_are_json_with_the_request_target(api: tuple[str, Running])
 
 def test_metrics_add_up_every_worker_process(api: tuple[str, Running]) -> None:
     base, process = api
-    assert len(children(process.process.pid)) == 2
+    assert len(child_pids(process.process.pid)) == 2
     before = requests_counted(base)
     assert before is not None
     for _ in range(REQUESTS):
@@ -112,11 +88,11 @@ def test_metrics_add_up_every_worker_process(api: tuple[str, Running]) -> None:
 
 def test_a_killed_worker_is_started_again(api: tuple[str, Running]) -> None:
     base, process = api
-    first, _ = children(process.process.pid)
+    first, _ = child_pids(process.process.pid)
     os.kill(first, signal.SIGKILL)
 
     def replaced() -> bool:
-        current = children(process.process.pid)
+        current = child_pids(process.process.pid)
         return len(current) == 2 and first not in current
 
     wait_until(replaced, 30, "a new worker in place of the killed one", alive=lambda: None)
@@ -126,7 +102,7 @@ def test_a_killed_worker_is_started_again(api: tuple[str, Running]) -> None:
 
 def test_sigterm_stops_the_server_and_its_workers(api: tuple[str, Running]) -> None:
     _base, process = api
-    workers = children(process.process.pid)
+    workers = child_pids(process.process.pid)
     started = time.monotonic()
     process.process.send_signal(signal.SIGTERM)
     process.process.wait(30)

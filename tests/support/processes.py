@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +23,17 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def child_pids(pid: int) -> list[int]:
+    """The direct children of process `pid` (all its threads'), from /proc."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(p) for p in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
 
 
 def procfile_command(name: str) -> str:
@@ -123,6 +135,41 @@ def running(name: str, command: str, env: Mapping[str, str], log_dir: Path) -> I
     finally:
         proc.stop()
         log.close()
+
+
+@contextmanager
+def running_api(
+    log_dir: Path, database_url: str, redis_url: str, **settings: str
+) -> Iterator[tuple[str, Running]]:
+    """The Procfile's `api` process on a free loopback port with these extra settings, once its
+    status route answers 200; yields its base URL and the process."""
+    port = free_port()
+    env = process_env(
+        {
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "API_HOST": "127.0.0.1",
+            "API_PORT": str(port),
+            **settings,
+        }
+    )
+    base = f"http://127.0.0.1:{port}"
+    with running("api", procfile_command("api"), env, log_dir) as api:
+        wait_until(
+            lambda: _answers_200(f"{base}/metadata/v1/"),
+            60,
+            "the api process to answer",
+            alive=lambda: api.log_tail() if api.process.poll() is not None else None,
+        )
+        yield base, api
+
+
+def _answers_200(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return bool(response.status == 200)
+    except OSError:  # not listening yet, or still warming up
+        return False
 
 
 def wait_until(

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import redis
+from support.redis_doubles import Unreachable
 
 from shared.jobs.recovery import (
     BROKER_MARKER_KEY,
@@ -52,13 +53,6 @@ class Session:
 def recover(session: object, client: redis.Redis, **options: float) -> tuple[int, list[Any]]:
     """`recover_interrupted_dispatches` with a stub (or no) session."""
     return recover_interrupted_dispatches(session, client, **options)  # type: ignore[arg-type]
-
-
-class Unreachable:
-    """Stands for Redis (or the database) where a test expects no call to it."""
-
-    def __getattr__(self, name: str) -> object:
-        raise AssertionError(f"was asked: {name}")
 
 
 # --- the in-flight record of a dispatch

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import redis
+from support.redis_doubles import CountedScript
 
 from shared.errors import HostBusyError
 from shared.indexing.host_slots import KEY_PREFIX, Grant, HostSlots
@@ -45,19 +46,6 @@ def take(slots: HostSlots, host: str = HOST) -> Grant:
     grant = slots.try_now(host)
     assert grant is not None, f"no slot of {host}"
     return grant
-
-
-class CountedScript:
-    """Wraps a HostSlots' acquire script to count the times it runs."""
-
-    def __init__(self, slots: HostSlots, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.calls = 0
-        self._script = slots._acquire
-        monkeypatch.setattr(slots, "_acquire", self)
-
-    def __call__(self, *args: object, **kwargs: object) -> object:
-        self.calls += 1
-        return self._script(*args, **kwargs)
 
 
 # --- the cap

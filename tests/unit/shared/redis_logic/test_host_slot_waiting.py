@@ -7,7 +7,6 @@ real-Redis counterpart is tests/integration/indexing/test_host_slot_waits.py."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import pytest
 import redis
 from prometheus_client import REGISTRY
+from support.redis_doubles import CountedScript, Unreachable
 
 from shared.errors import HostBusyError
 from shared.indexing import host_slots
@@ -71,29 +71,6 @@ class Answers:
 
     def errors(self) -> list[Exception]:
         return [a for a in self.got if isinstance(a, Exception)]
-
-
-class Unreachable:
-    """Stands for Redis (client or script) where a test expects no call to it."""
-
-    def __getattr__(self, name: str) -> object:
-        raise AssertionError(f"Redis was asked: {name}")
-
-    def __call__(self, *args: object, **kwargs: object) -> object:
-        raise AssertionError("a script ran")
-
-
-class CountedScript:
-    """Wraps a HostSlots' acquire script to note when it runs (monotonic time)."""
-
-    def __init__(self, slots: HostSlots, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.at: list[float] = []
-        self._script = slots._acquire
-        monkeypatch.setattr(slots, "_acquire", self)
-
-    def __call__(self, *args: object, **kwargs: object) -> object:
-        self.at.append(time.monotonic())
-        return self._script(*args, **kwargs)
 
 
 def take(slots: HostSlots) -> Grant:
