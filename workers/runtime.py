@@ -15,8 +15,9 @@ from sqlalchemy import Engine
 from shared.config import Settings
 from shared.db import make_engine, make_session_factory
 from shared.indexing.processing import Processor
+from shared.jobs.dispatch import Dispatcher
 from shared.jobs.runner import JobContext
-from shared.queues import JobMessage, task_calls
+from shared.queues import CACHE_IMAGES_TASK, IMAGES_QUEUE, JobMessage, task_calls
 from shared.stacks.api_db import StacksApiDatabase
 from shared.wiring import build_processor
 
@@ -29,6 +30,8 @@ class Runtime:
     chain: StacksApiDatabase | None
     engines: tuple[Engine, ...]
     redis: redis.Redis
+
+    dispatcher: Dispatcher
 
     @property
     def ctx(self) -> JobContext:
@@ -58,8 +61,17 @@ def build_runtime(settings: Settings, app: Celery) -> Runtime:
         )
         chain = StacksApiDatabase(chain_engine)
         engines = (engine, chain_engine)
-    processor = build_processor(settings, make_session_factory(engine), JobEnqueuer(app), chain)
-    return Runtime(processor, chain, engines, redis.Redis.from_url(settings.redis_url))
+    sessions = make_session_factory(engine)
+    processor = build_processor(settings, sessions, JobEnqueuer(app), chain)
+    client = redis.Redis.from_url(settings.redis_url)
+    dispatcher = Dispatcher(
+        sessions=sessions,
+        redis=client,
+        enqueue=processor.ctx.enqueue,
+        enqueue_images=ImageJobEnqueuer(app),
+        images_enabled=settings.image_cache_processor_enabled,
+    )
+    return Runtime(processor, chain, engines, client, dispatcher)
 
 
 class JobEnqueuer:
@@ -78,3 +90,20 @@ class JobEnqueuer:
                     call.task_name, args=call.args, queue=call.queue, producer=producer
                 )
         log.debug("enqueued %d jobs in %d messages", len(messages), len(calls))
+
+
+class ImageJobEnqueuer:
+    """One message per image job on the images queue, sent after the commit that queued them."""
+
+    def __init__(self, app: Celery) -> None:
+        self.app = app
+
+    def __call__(self, job_ids: Sequence[int]) -> None:
+        if not job_ids:
+            return
+        with self.app.producer_or_acquire() as producer:
+            for job_id in job_ids:
+                self.app.send_task(
+                    CACHE_IMAGES_TASK, args=[job_id], queue=IMAGES_QUEUE, producer=producer
+                )
+        log.debug("enqueued %d image jobs", len(job_ids))

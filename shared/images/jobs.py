@@ -2,9 +2,9 @@
 
 A metadata row gets an image job when it has an image of its own: the default locale's row,
 and any other locale's row whose image differs from the default's (the others share the
-default's cached files). Claiming is a conditional UPDATE whose lease value is also the
-claim's token, so a message delivered twice, or a worker that outlived its lease, changes
-nothing. Why apart: docs/reference-differences.md#image-failures.
+default's cached files). The transitions are the job engine's (`shared/jobs/table.py`); a
+claim's lease value is also its token, so a message delivered twice, or a worker that
+outlived its lease, changes nothing. Why apart: docs/reference-differences.md#image-failures.
 """
 
 from __future__ import annotations
@@ -16,14 +16,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, aliased
 
+from shared.jobs.table import IMAGE_JOBS, JobOutcome
 from shared.models import ImageJob, JobStatus, Metadata, SmartContract, Token
 
-# A queued image job nobody claimed for this long lost its message.
-LOST_IMAGE_MESSAGE_AFTER = timedelta(minutes=10)
 _LOCALE_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 
@@ -53,12 +52,9 @@ class ClaimedImageJob:
 
 
 @dataclass(frozen=True)
-class ImageOutcome:
-    status: JobStatus
-    invalid_reason: int | None = None
-    retry_after_s: float | None = None
-    error: str | None = None
-    uses_retry: bool = True  # False when the host was only busy
+class ImageOutcome(JobOutcome):
+    """A finished image job, with the URLs of the files it cached."""
+
     cached_image: str | None = None
     cached_thumbnail_image: str | None = None
 
@@ -113,20 +109,12 @@ def reset_image_jobs(
 
 def _upsert_jobs(session: Session, rows: ColumnElement[bool]) -> int:
     """A job runs again from scratch; one running now becomes due when its lease ends."""
-    running = and_(ImageJob.status == JobStatus.QUEUED, ImageJob.locked_until > func.now())
     statement = (
         insert(ImageJob)
         .from_select(["metadata_id"], select(Metadata.id).where(rows, _has_own_image()))
         .on_conflict_do_update(
             index_elements=[ImageJob.metadata_id],
-            set_={
-                "status": JobStatus.PENDING,
-                "retry_count": 0,
-                "retry_after": case((running, ImageJob.locked_until), else_=None),
-                "invalid_reason": None,
-                "last_error": None,
-                "updated_at": func.now(),
-            },
+            set_=IMAGE_JOBS.pending_again_values(fresh=True),
         )
         .returning(ImageJob.id)
     )
@@ -150,75 +138,39 @@ def _has_own_image() -> ColumnElement[bool]:
 
 
 def queue_due_image_jobs(
-    session: Session, limit: int, *, broker_reset: bool = False, max_waiting: int | None = None
+    session: Session, limit: int, *, max_waiting: int | None = None
 ) -> list[int]:
     """Mark due pending image jobs queued (oldest first) and return their ids, to send after
-    the commit. Stranded queued jobs are recovered first; `max_waiting` caps how many may
-    sit queued at once, so a backlog waits here rather than in Redis."""
-    _recover_stranded(session, broker_reset)
+    the commit; `max_waiting` caps how many may sit queued at once, so a backlog waits here
+    rather than in Redis."""
     if max_waiting is not None:
-        waiting = session.scalar(
-            select(func.count()).select_from(ImageJob).where(ImageJob.status == JobStatus.QUEUED)
-        )
-        limit = min(limit, max_waiting - (waiting or 0))
+        limit = min(limit, max_waiting - IMAGE_JOBS.count_queued(session))
     if limit <= 0:
         return []
-    due = session.scalars(
-        select(ImageJob.id)
-        .where(ImageJob.status == JobStatus.PENDING)
-        .where(or_(ImageJob.retry_after.is_(None), ImageJob.retry_after <= func.now()))
-        .order_by(func.coalesce(ImageJob.retry_after, ImageJob.updated_at), ImageJob.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    ).all()
-    if due:
-        session.execute(
-            update(ImageJob)
-            .where(ImageJob.id.in_(due))
-            # A lease left from before a reset is over (the job was due only after it).
-            .values(status=JobStatus.QUEUED, locked_until=None, updated_at=func.now())
-            .execution_options(synchronize_session=False)
-        )
-    return list(due)
-
-
-def _recover_stranded(session: Session, broker_reset: bool) -> None:
-    """queued -> pending for dead workers' jobs and jobs whose message is gone."""
-    lost: ColumnElement[bool] = ImageJob.locked_until.is_(None)
-    if not broker_reset:
-        lost = and_(lost, ImageJob.updated_at < func.now() - LOST_IMAGE_MESSAGE_AFTER)
-    session.execute(
-        update(ImageJob)
-        .where(ImageJob.status == JobStatus.QUEUED)
-        .where(or_(ImageJob.locked_until < func.now(), lost))
-        .values(status=JobStatus.PENDING, locked_until=None, updated_at=func.now())
-        .execution_options(synchronize_session=False)
-    )
+    order = [func.coalesce(ImageJob.retry_after, ImageJob.updated_at), ImageJob.id]
+    due = IMAGE_JOBS.lock_due(session, limit, order_by=order)
+    queued = {row.id for row in IMAGE_JOBS.mark_queued(session, due)} if due else set()
+    return [job_id for job_id in due if job_id in queued]
 
 
 def claim_image_job(session: Session, job_id: int, lease: timedelta) -> ClaimedImageJob | None:
     """Take a queued image job for `lease`, with what caching it needs; None if not claimable."""
-    row = session.execute(
-        update(ImageJob)
-        .where(ImageJob.id == job_id, ImageJob.status == JobStatus.QUEUED)
-        .where(or_(ImageJob.locked_until.is_(None), ImageJob.locked_until < func.now()))
-        .where(Metadata.id == ImageJob.metadata_id, Token.id == Metadata.token_id)
-        .where(SmartContract.id == Token.smart_contract_id)
-        .values(locked_until=func.now() + lease, updated_at=func.now())
-        .returning(
-            ImageJob.id,
-            ImageJob.metadata_id,
-            ImageJob.retry_count,
-            ImageJob.locked_until,
-            Token.id.label("token_id"),
-            SmartContract.principal,
-            Token.token_number,
-            Metadata.image,
-            Metadata.l10n_locale,
-            Metadata.l10n_default,
-        )
-        .execution_options(synchronize_session=False)
-    ).first()
+    joined = [
+        Metadata.id == ImageJob.metadata_id,
+        Token.id == Metadata.token_id,
+        SmartContract.id == Token.smart_contract_id,
+    ]
+    returning = (
+        ImageJob.metadata_id,
+        Token.id.label("token_id"),
+        SmartContract.principal,
+        Token.token_number,
+        Metadata.image,
+        Metadata.l10n_locale,
+        Metadata.l10n_default,
+    )
+    rows = IMAGE_JOBS.claim(session, [job_id], lease, returning=returning, where=joined)
+    row = rows[0] if rows else None
     if row is None:
         return None
     return ClaimedImageJob(
@@ -235,33 +187,13 @@ def claim_image_job(session: Session, job_id: int, lease: timedelta) -> ClaimedI
     )
 
 
-def finish_image_job(session: Session, job: ClaimedImageJob, outcome: ImageOutcome) -> bool:
+def finish_image_job(session: Session, job: ClaimedImageJob, outcome: JobOutcome) -> bool:
     """Record the outcome while our claim holds; on success set the cached image URLs of
     the row and of the token's rows sharing its image. False if the claim was lost."""
-    values: dict[str, object] = {
-        "status": outcome.status,
-        "invalid_reason": outcome.invalid_reason,
-        "locked_until": None,
-        "updated_at": func.now(),
-        "last_error": outcome.error[:2000] if outcome.error else None,
-        "retry_after": None,
-    }
-    if outcome.status == JobStatus.PENDING:
-        values["retry_count"] = ImageJob.retry_count + (1 if outcome.uses_retry else 0)
-        values["retry_after"] = func.now() + timedelta(seconds=outcome.retry_after_s or 0)
-    elif outcome.status == JobStatus.DONE:
-        values["retry_count"] = 0
-    finished = session.execute(
-        update(ImageJob)
-        .where(ImageJob.id == job.id, ImageJob.status == JobStatus.QUEUED)
-        .where(ImageJob.locked_until == job.claim)
-        .values(**values)
-        .returning(ImageJob.id)
-        .execution_options(synchronize_session=False)
-    ).first()
-    if finished is None:
+    finished = IMAGE_JOBS.finish(session, [job.id], outcome, claim=job.claim)
+    if not finished:
         return False
-    if outcome.status == JobStatus.DONE:
+    if outcome.status == JobStatus.DONE and isinstance(outcome, ImageOutcome):
         _store_cached_urls(session, job, outcome)
     return True
 

@@ -19,7 +19,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from shared.config import Settings
 from shared.db import session_scope
 from shared.errors import (
-    HostBusyError,
     MetadataHttpError,
     MetadataParseError,
     MetadataSizeExceededError,
@@ -45,7 +44,8 @@ from shared.images.storage import ImageStorage, public_url
 from shared.indexing.host_slots import HostSlots
 from shared.indexing.polite_fetch import counted_fetch, host_class, polite_fetch
 from shared.indexing.rate_limits import RateLimitedHosts, remember_rate_limited_host
-from shared.jobs.runner import backoff_s
+from shared.jobs.outcomes import outcome_for_error, retry_or_give_up
+from shared.jobs.table import JobOutcome
 from shared.metadata.fetch import MetadataFetcher
 from shared.metadata.uris import GatewaySettings, fetchable_url, is_data_uri, parse_data_uri
 from shared.models import JobStatus
@@ -78,7 +78,7 @@ class ImageCacher:
     def max_bytes(self) -> int:
         return self.settings.image_cache_max_byte_size or DEFAULT_MAX_IMAGE_BYTES
 
-    def run(self, job_id: int) -> ImageOutcome | None:
+    def run(self, job_id: int) -> JobOutcome | None:
         """Claim the job, cache its image, record the outcome; None if not claimable."""
         lease = timedelta(milliseconds=self.settings.job_queue_timeout_ms * 2)
         with session_scope(self.sessions) as session:
@@ -86,28 +86,17 @@ class ImageCacher:
         if job is None:
             log.info("image job %s is not claimable (done, pending again or held)", job_id)
             return None
-        rate_limited: TooManyRequestsError | None = None
+        error: Exception | None = None
         try:
-            outcome = self._cache(job)
-        except TooManyRequestsError as exc:
-            rate_limited = exc
-            outcome = self._retry(job, str(exc), None, exc.retry_after_s)
-        except HostBusyError as exc:
-            outcome = ImageOutcome(
-                JobStatus.PENDING, retry_after_s=exc.retry_after_s, uses_retry=False
-            )
-        except RetryableJobError as exc:  # the host is rate limited: no request sent
-            outcome = self._retry(job, str(exc), None, exc.retry_after_s)
-        except ImageError as exc:
-            outcome = self._failure(job, exc)
-        except Exception as exc:  # storage down, a bug: keep the token, try again later
-            log.exception("image job %s failed unexpectedly", job_id)
-            outcome = self._retry(job, f"{type(exc).__name__}: {exc}", None, None)
+            outcome: JobOutcome = self._cache(job)
+        except Exception as exc:
+            error = exc
+            outcome = image_outcome(exc, job.retry_count, self.settings)
         log.info("image job %s ended %s %s", job_id, outcome.status.value, outcome.error or "")
         with session_scope(self.sessions) as session:
-            if rate_limited is not None:
+            if isinstance(error, TooManyRequestsError):
                 default_s = self.settings.metadata_rate_limited_host_retry_after
-                remember_rate_limited_host(session, rate_limited, default_s)
+                remember_rate_limited_host(session, error, default_s)
             finish_image_job(session, job, outcome)
         return outcome
 
@@ -157,19 +146,16 @@ class ImageCacher:
             raise ImageTooLargeError(f"data: URI of {len(inline.data)} bytes")
         return inline.data
 
-    def _failure(self, job: ClaimedImageJob, exc: ImageError) -> ImageOutcome:
-        if exc.permanent:
-            return ImageOutcome(JobStatus.FAILED, int(exc.reason), error=str(exc))
-        return self._retry(job, str(exc), int(exc.reason), None)
 
-    def _retry(
-        self, job: ClaimedImageJob, error: str, reason: int | None, delay_s: float | None
-    ) -> ImageOutcome:
-        """Pending again after a back-off, until JOB_QUEUE_MAX_RETRIES; then failed."""
-        settings = self.settings
-        if not settings.job_queue_strict_mode and job.retry_count >= settings.job_queue_max_retries:
-            error = f"gave up after {job.retry_count} retries: {error}"
-            return ImageOutcome(JobStatus.FAILED, reason, error=error)
-        if delay_s is None:
-            delay_s = backoff_s(settings.job_queue_retry_after_ms / 1000, job.retry_count)
-        return ImageOutcome(JobStatus.PENDING, reason, retry_after_s=delay_s, error=error)
+def image_outcome(exc: Exception, retry_count: int, settings: Settings) -> JobOutcome:
+    """How an error ends an image job: a refusal the same bytes would earn again fails at
+    once; a busy host waits without spending a retry; anything else (a host's error, storage
+    down, a bug) is retried with back-off, the token keeping its metadata meanwhile."""
+    if isinstance(exc, ImageError):
+        if exc.permanent:
+            return JobOutcome(JobStatus.FAILED, int(exc.reason), error=str(exc))
+        return retry_or_give_up(retry_count, str(exc), settings, reason=int(exc.reason))
+    if isinstance(exc, RetryableJobError):  # rate limited or busy: no request was sent
+        return outcome_for_error(exc, retry_count, settings)
+    log.error("image job failed unexpectedly", exc_info=exc)
+    return retry_or_give_up(retry_count, f"{type(exc).__name__}: {exc}", settings)

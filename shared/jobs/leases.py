@@ -13,12 +13,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
-from sqlalchemy import Integer, bindparam, func, update
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.db import session_scope
-from shared.models import Job, JobStatus
+from shared.jobs.table import TOKEN_JOBS
 
 log = logging.getLogger(__name__)
 
@@ -54,13 +52,7 @@ class LeaseKeeper:
         if not ids:
             return 0
         with session_scope(self.sessions) as session:
-            result = session.execute(
-                update(Job)
-                .where(Job.id == func.any(bindparam("ids", ids, type_=ARRAY(Integer))))
-                .where(Job.status == JobStatus.QUEUED)
-                .values(locked_until=func.now() + self.lease)
-            )
-        return int(getattr(result, "rowcount", 0) or 0)
+            return TOKEN_JOBS.renew(session, ids, self.lease)
 
     def stop(self) -> None:
         self._stop.set()

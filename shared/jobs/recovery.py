@@ -15,15 +15,13 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import redis
-from sqlalchemy import Update, func, update
 from sqlalchemy.orm import Session
 
-from shared.models import Job, JobStatus
+from shared.jobs.table import IMAGE_JOBS, TOKEN_JOBS, Reaped
 
 BROKER_MARKER_KEY = "token-metadata:broker-marker"
 IN_FLIGHT_KEY = "token-metadata:dispatch-in-flight"
@@ -32,53 +30,36 @@ IN_FLIGHT_KEY = "token-metadata:dispatch-in-flight"
 IN_FLIGHT_GRACE_S = 60.0
 
 
-@dataclass(frozen=True)
-class Reaped:
-    expired_leases: int
-    lost_messages: int
-
-
 def broker_lost_its_data(client: redis.Redis) -> bool:
     """True once after Redis came back empty; sets the marker for next time."""
     return bool(client.set(BROKER_MARKER_KEY, uuid.uuid4().hex, nx=True))
 
 
 def reap_stranded_jobs(session: Session, broker_reset: bool, stale_after: timedelta) -> Reaped:
-    """queued -> pending for dead workers' jobs and jobs whose message is gone."""
-    expired = session.execute(
-        _back_to_pending().where(Job.locked_until.is_not(None)).where(Job.locked_until < func.now())
+    """queued -> pending, token and image jobs alike, for dead workers' jobs and jobs whose
+    message is gone."""
+    jobs = TOKEN_JOBS.reap(session, broker_reset, stale_after)
+    images = IMAGE_JOBS.reap(session, broker_reset, stale_after)
+    return Reaped(
+        jobs.expired_leases + images.expired_leases, jobs.lost_messages + images.lost_messages
     )
-    unclaimed = _back_to_pending().where(Job.locked_until.is_(None))
-    if not broker_reset:
-        stale = func.coalesce(Job.updated_at, Job.created_at) < func.now() - stale_after
-        unclaimed = unclaimed.where(stale)
-    lost = session.execute(unclaimed)
-    return Reaped(_count(expired), _count(lost))
-
-
-def _back_to_pending() -> Update:
-    return (
-        update(Job)
-        .where(Job.status == JobStatus.QUEUED)
-        .values(status=JobStatus.PENDING, locked_until=None, updated_at=func.now())
-        .execution_options(synchronize_session=False)
-    )
-
-
-def _count(result: object) -> int:
-    return int(getattr(result, "rowcount", 0) or 0)
 
 
 @contextmanager
-def sending(client: redis.Redis, job_ids: Sequence[int]) -> Iterator[None]:
-    """Record `job_ids` in Redis for the span of a dispatch: enter before the commit that
+def sending(
+    client: redis.Redis, job_ids: Sequence[int], image_job_ids: Sequence[int] = ()
+) -> Iterator[None]:
+    """Record the jobs of a dispatch in Redis for its span: enter before the commit that
     marks them queued, leave after their messages are sent. A crash in between leaves the
     record, which `recover_interrupted_dispatches` turns back into pending jobs."""
-    if not job_ids:
+    if not job_ids and not image_job_ids:
         yield
         return
     field = uuid.uuid4().hex
-    client.hset(IN_FLIGHT_KEY, field, json.dumps({"at": time.time(), "ids": list(job_ids)}))
+    record: dict[str, Any] = {"at": time.time(), "ids": list(job_ids)}
+    if image_job_ids:
+        record["image_ids"] = list(image_job_ids)
+    client.hset(IN_FLIGHT_KEY, field, json.dumps(record))
     yield
     client.hdel(IN_FLIGHT_KEY, field)
 
@@ -90,17 +71,18 @@ def recover_interrupted_dispatches(
     how many, and the records to `forget_dispatches` once this session has committed."""
     stale: list[Any] = []
     job_ids: list[int] = []
+    image_job_ids: list[int] = []
     for field, raw in client.hgetall(IN_FLIGHT_KEY).items():
         record = json.loads(raw)
         if time.time() - float(record["at"]) > grace_s:
             stale.append(field)
             job_ids += [int(i) for i in record["ids"]]
+            image_job_ids += [int(i) for i in record.get("image_ids", ())]
     if not stale:
         return 0, []
-    result = session.execute(
-        _back_to_pending().where(Job.locked_until.is_(None)).where(Job.id.in_(job_ids))
-    )
-    return _count(result), stale
+    recovered = TOKEN_JOBS.unqueue_unclaimed(session, job_ids)
+    recovered += IMAGE_JOBS.unqueue_unclaimed(session, image_job_ids)
+    return recovered, stale
 
 
 def forget_dispatches(client: redis.Redis, fields: Sequence[Any]) -> None:

@@ -13,23 +13,18 @@ from functools import partial
 from typing import Generic, TypeVar
 
 import redis
-from sqlalchemy import func, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.config import Settings
 from shared.db import session_scope
 from shared.deadline import job_deadline, job_deadline_at
-from shared.errors import (
-    HostBusyError,
-    JobError,
-    RetryableJobError,
-    TooManyRequestsError,
-    UserError,
-)
+from shared.errors import JobError, TooManyRequestsError
 from shared.indexing.host_slots import Grant, HostSlots
 from shared.indexing.rate_limits import remember_rate_limited_host
 from shared.jobs.leases import LeaseKeeper
+from shared.jobs.outcomes import outcome_for_error
+from shared.jobs.table import deferral
 from shared.jobs.transitions import (
     ClaimedJob,
     JobOutcome,
@@ -40,7 +35,7 @@ from shared.jobs.transitions import (
     mark_queued,
 )
 from shared.logs import bind_log_context, log_context
-from shared.models import Job, JobStatus
+from shared.models import JobStatus
 from shared.queues import Enqueue
 
 log = logging.getLogger(__name__)
@@ -252,20 +247,12 @@ def settle_errors(
     return outcomes
 
 
-def _defer(session: Session, job: ClaimedJob, delay_s: float) -> JobOutcome:
-    """Pending again after `delay_s`, no retry spent: the job was not at fault."""
-    defer_job(session, job, delay_s)
-    return JobOutcome(JobStatus.PENDING, retry_after_s=delay_s)
-
-
 def _settle(session: Session, settings: Settings, job: ClaimedJob, exc: Exception) -> JobOutcome:
     if isinstance(exc, OUTAGE_ERRORS):
         log.warning("job %s interrupted by an outage (%s); retrying later", job.id, exc)
-        return _defer(session, job, DATABASE_RETRY_S)
-    if isinstance(exc, HostBusyError):
-        return _defer(session, job, exc.retry_after_s or 1.0)
-    if isinstance(exc, JobError):
-        outcome = outcome_for_error(exc, job, settings)
+        outcome = deferral(DATABASE_RETRY_S)
+    elif isinstance(exc, JobError):
+        outcome = outcome_for_error(exc, job.retry_count, settings)
         log.info("job %s ended %s: %s", job.id, outcome.status.value, exc)
         if isinstance(exc, TooManyRequestsError):
             remember_rate_limited_host(
@@ -283,46 +270,6 @@ def _lease(ctx: JobContext) -> timedelta:
     if ctx.leases is not None:
         return ctx.leases.lease
     return timedelta(milliseconds=ctx.settings.job_queue_timeout_ms * 2)
-
-
-def outcome_for_error(exc: JobError, job: ClaimedJob, settings: Settings) -> JobOutcome:
-    """Retryable -> pending until the retries are used up; user error -> invalid; else failed.
-
-    Retries are counted across pick-ups: docs/reference-differences.md#retry-count.
-    """
-    if isinstance(exc, RetryableJobError):
-        retries = job.retry_count + 1
-        if settings.job_queue_strict_mode or retries <= settings.job_queue_max_retries:
-            delay = exc.retry_after_s
-            if delay is None:
-                delay = backoff_s(settings.job_queue_retry_after_ms / 1000, job.retry_count)
-            return JobOutcome(JobStatus.PENDING, retry_after_s=delay, error=str(exc))
-        return JobOutcome(JobStatus.FAILED, error=f"gave up after {retries - 1} retries: {exc}")
-    if isinstance(exc, UserError):
-        return JobOutcome(JobStatus.INVALID, invalid_reason=exc.reason, error=str(exc))
-    return JobOutcome(JobStatus.FAILED, error=str(exc))
-
-
-MAX_BACKOFF_S = 3600.0
-
-
-def backoff_s(base_s: float, retries_so_far: int) -> float:
-    """Exponential back-off: base, 2x base, 4x base ... capped at an hour."""
-    return float(min(base_s * 2 ** min(retries_so_far, 20), MAX_BACKOFF_S))
-
-
-def defer_job(session: Session, job: ClaimedJob, delay_s: float) -> None:
-    """Back to pending for a moment without using a retry (the host was busy, not failing)."""
-    session.execute(
-        update(Job)
-        .where(Job.id == job.id, Job.status == JobStatus.QUEUED)
-        .values(
-            status=JobStatus.PENDING,
-            locked_until=None,
-            retry_after=func.now() + timedelta(seconds=delay_s),
-            updated_at=func.now(),
-        )
-    )
 
 
 def dispatch(ctx: JobContext, job_ids: Sequence[int]) -> None:

@@ -1,4 +1,5 @@
-"""The job state machine in Postgres: pending -> queued -> done | failed | invalid.
+"""Contract and token jobs (`jobs`): their messages, which are due first, their claims and
+refreshes, over the state machine every job table shares (`shared/jobs/table.py`).
 
 A message on the broker only says "look at job N". Claiming is a conditional UPDATE, so a
 message delivered twice, or to two workers, is processed once.
@@ -9,33 +10,17 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import cast
 
-from sqlalchemy import (
-    ColumnElement,
-    Integer,
-    Table,
-    and_,
-    bindparam,
-    case,
-    func,
-    or_,
-    select,
-    text,
-    update,
-)
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import and_, func, select, text
 from sqlalchemy.orm import Session
 
-from shared.errors import InvalidReason
+from shared.jobs.table import FINISHED, TOKEN_JOBS, JobOutcome, ids_in_column
 from shared.models import Job, JobStatus, Token
 from shared.queues import JobMessage
 
+__all__ = ["FINISHED", "ClaimedJob", "JobOutcome"]
+
 DISPATCH_CHUNK = 1000
-# Claims and finishes run per batch on every worker: on the table (SQLAlchemy Core) they skip
-# the ORM's bulk-update machinery, 7 % of a worker's CPU in a profile.
-_JOBS_TABLE = cast(Table, Job.__table__)
-_JOBS = _JOBS_TABLE.c
 
 
 @dataclass(frozen=True)
@@ -44,14 +29,6 @@ class ClaimedJob:
     token_id: int | None
     smart_contract_id: int | None
     retry_count: int
-
-
-@dataclass(frozen=True)
-class JobOutcome:
-    status: JobStatus
-    invalid_reason: InvalidReason | None = None
-    retry_after_s: float | None = None
-    error: str | None = None
 
 
 def mark_queued(session: Session, job_ids: Sequence[int]) -> list[JobMessage]:
@@ -66,13 +43,8 @@ def mark_queued(session: Session, job_ids: Sequence[int]) -> list[JobMessage]:
     messages: list[JobMessage] = []
     for start in range(0, len(job_ids), DISPATCH_CHUNK):
         chunk = list(job_ids[start : start + DISPATCH_CHUNK])
-        rows = session.execute(
-            update(Job)
-            .where(Job.id == func.any(bindparam("ids", chunk, type_=ARRAY(Integer))))
-            .where(Job.status == JobStatus.PENDING)
-            .values(status=JobStatus.QUEUED, updated_at=func.now())
-            .returning(Job.id, Job.smart_contract_id, processed_before.label("refresh"))
-        ).all()
+        returning = (Job.smart_contract_id, processed_before.label("refresh"))
+        rows = TOKEN_JOBS.mark_queued(session, chunk, returning)
         messages.extend(
             JobMessage(row.id, row.smart_contract_id is not None, bool(row.refresh)) for row in rows
         )
@@ -92,15 +64,12 @@ def queue_due_jobs(
 ) -> list[JobMessage]:
     """Pending jobs whose retry time has come: contract jobs (oldest first), then token jobs
     in turns across contracts (`due_token_jobs_in_turns`)."""
-    contracts = (
-        select(Job.id)
-        .where(Job.status == JobStatus.PENDING, Job.smart_contract_id.is_not(None))
-        .where(or_(Job.retry_after.is_(None), Job.retry_after <= func.now()))
-        .order_by(func.coalesce(Job.updated_at, Job.created_at))
-        .limit(limit)
-        .with_for_update(skip_locked=True)
+    contract_ids = TOKEN_JOBS.lock_due(
+        session,
+        limit,
+        where=Job.smart_contract_id.is_not(None),
+        order_by=[func.coalesce(Job.updated_at, Job.created_at)],
     )
-    contract_ids = list(session.scalars(contracts).all())
     token_ids = due_token_jobs_in_turns(session, ahead, limit - len(contract_ids))
     return mark_queued(session, [*contract_ids, *token_ids])
 
@@ -141,14 +110,7 @@ def due_token_jobs_in_turns(session: Session, ahead: int, limit: int) -> list[in
     ids = list(session.scalars(_DUE_TOKEN_JOBS_IN_TURNS, {"ahead": ahead, "limit": limit}))
     if not ids:
         return []
-    locked = set(
-        session.scalars(
-            select(Job.id)
-            .where(Job.id == func.any(bindparam("ids", ids, type_=ARRAY(Integer))))
-            .where(Job.status == JobStatus.PENDING)
-            .with_for_update(skip_locked=True)
-        )
-    )
+    locked = TOKEN_JOBS.lock_pending(session, ids)
     return [job_id for job_id in ids if job_id in locked]
 
 
@@ -162,17 +124,9 @@ def claim_jobs(
     session: Session, job_ids: Sequence[int], lease: timedelta, *, tokens_only: bool = False
 ) -> list[ClaimedJob]:
     """Take those of `job_ids` that are queued and not held by another, in one statement."""
-    statement = (
-        update(_JOBS_TABLE)
-        .where(_JOBS.id == func.any(bindparam("ids", list(job_ids), type_=ARRAY(Integer))))
-        .where(_JOBS.status == JobStatus.QUEUED)
-        .where(or_(_JOBS.locked_until.is_(None), _JOBS.locked_until < func.now()))
-        .values(locked_until=func.now() + lease, updated_at=func.now())
-        .returning(_JOBS.id, _JOBS.token_id, _JOBS.smart_contract_id, _JOBS.retry_count)
-    )
-    if tokens_only:
-        statement = statement.where(_JOBS.token_id.is_not(None))
-    rows = session.execute(statement).all()
+    where = [TOKEN_JOBS.c.token_id.is_not(None)] if tokens_only else []
+    returning = (TOKEN_JOBS.c.token_id, TOKEN_JOBS.c.smart_contract_id)
+    rows = TOKEN_JOBS.claim(session, job_ids, lease, returning=returning, where=where)
     return [ClaimedJob(r.id, r.token_id, r.smart_contract_id, r.retry_count) for r in rows]
 
 
@@ -183,31 +137,7 @@ def finish_job(session: Session, job: ClaimedJob, outcome: JobOutcome) -> None:
 
 def finish_jobs(session: Session, jobs: Sequence[ClaimedJob], outcome: JobOutcome) -> None:
     """Record one outcome for several claimed jobs in one statement."""
-    if not jobs:
-        return
-    values: dict[str, object] = {
-        "status": outcome.status,
-        "invalid_reason": int(outcome.invalid_reason) if outcome.invalid_reason else None,
-        "locked_until": None,
-        "updated_at": func.now(),
-        "last_error": outcome.error[:2000] if outcome.error else None,
-    }
-    if outcome.status == JobStatus.PENDING:
-        values["retry_count"] = _JOBS.retry_count + 1
-        values["retry_after"] = func.now() + timedelta(seconds=outcome.retry_after_s or 0)
-    else:
-        values["retry_count"] = 0
-        values["retry_after"] = None
-    ids = [job.id for job in jobs]
-    session.execute(
-        update(_JOBS_TABLE)
-        .where(_JOBS.id == func.any(bindparam("ids", ids, type_=ARRAY(Integer))))
-        .where(_JOBS.status == JobStatus.QUEUED)
-        .values(**values)
-    )
-
-
-FINISHED = (JobStatus.DONE, JobStatus.FAILED, JobStatus.INVALID)
+    TOKEN_JOBS.finish(session, [job.id for job in jobs], outcome)
 
 
 def repend_token_jobs(
@@ -230,44 +160,16 @@ def repend_token_jobs(
     due: list[int] = []
     for start in range(0, len(token_ids), DISPATCH_CHUNK):
         chunk = list(token_ids[start : start + DISPATCH_CHUNK])
-        which = and_(
-            Job.token_id == func.any(bindparam("ids", chunk, type_=ARRAY(Integer))),
-            Job.smart_contract_id.is_(None),
+        which = and_(ids_in_column(Job.token_id, chunk), Job.smart_contract_id.is_(None))
+        due.extend(
+            TOKEN_JOBS.pend_again(
+                session, which, statuses, running_too=running_too, invalid_after=invalid_after
+            )
         )
-        due.extend(_repend(session, which, statuses, running_too, invalid_after))
     return sorted(due)
 
 
 def repend_contract_job(session: Session, contract_id: int) -> list[int]:
     """Pend a contract's job again (re-enumeration); returns its id if due at once."""
     which = and_(Job.smart_contract_id == contract_id, Job.token_id.is_(None))
-    return _repend(session, which, FINISHED, True, None)
-
-
-def _repend(
-    session: Session,
-    which: ColumnElement[bool],
-    statuses: Collection[JobStatus],
-    running_too: bool,
-    invalid_after: timedelta | None,
-) -> list[int]:
-    eligible: ColumnElement[bool] = Job.status.in_(list(statuses))
-    if running_too:
-        eligible = or_(
-            eligible, and_(Job.status == JobStatus.QUEUED, Job.locked_until > func.now())
-        )
-    if invalid_after is not None:
-        recent = and_(Job.status == JobStatus.INVALID, Job.updated_at >= func.now() - invalid_after)
-        eligible = and_(eligible, ~recent)
-    rows = session.execute(
-        update(Job)
-        .where(which, eligible)
-        .values(
-            status=JobStatus.PENDING,
-            updated_at=func.now(),
-            retry_after=case((Job.status == JobStatus.QUEUED, Job.locked_until), else_=None),
-        )
-        .returning(Job.id, Job.retry_after.is_(None).label("due"))
-        .execution_options(synchronize_session=False)
-    ).all()
-    return [row.id for row in rows if row.due]
+    return TOKEN_JOBS.pend_again(session, which)

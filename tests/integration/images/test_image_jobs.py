@@ -19,7 +19,9 @@ from shared.images.jobs import (
     queue_due_image_jobs,
     reset_image_jobs,
 )
-from shared.indexing.tokens import TokenData, load_token, store_token_data
+from shared.indexing.tokens import TokenData, load_token, store_tokens_data
+from shared.jobs.dispatch import LOST_MESSAGE_AFTER
+from shared.jobs.recovery import reap_stranded_jobs
 from shared.metadata.parse import ParsedMetadata
 from shared.models import ImageJob, JobStatus, Metadata, Token
 
@@ -54,7 +56,7 @@ def stored_token(sessions: sessionmaker[Session], *rows: ParsedMetadata, cache: 
         token = add_token(s, add_contract(s))
         ref = load_token(s, token.id)
         assert ref is not None
-        store_token_data(s, ref, TokenData(metadata=list(rows)), cache_images=cache)
+        store_tokens_data(s, [(ref, TokenData(metadata=list(rows)))], cache_images=cache)
         return token.id
 
 
@@ -93,7 +95,7 @@ def test_a_refresh_keeps_the_cached_urls_of_an_unchanged_image_and_caches_it_aga
         ref = load_token(s, token_id)
         assert ref is not None
         refreshed = [parsed("https://img.example/a.png"), parsed("ipfs://c", "fr", False)]
-        store_token_data(s, ref, TokenData(metadata=refreshed), cache_images=True)
+        store_tokens_data(s, [(ref, TokenData(metadata=refreshed))], cache_images=True)
     with session_scope(sessions) as s:
         rows = {
             m.l10n_locale: (m.cached_image, m.cached_thumbnail_image)
@@ -184,10 +186,13 @@ def test_stranded_queued_jobs_are_recovered(sessions) -> None:
             .values(updated_at=func.now() - timedelta(hours=1))
         )
     with session_scope(sessions) as s:
+        reaped = reap_stranded_jobs(s, False, LOST_MESSAGE_AFTER)
+        assert (reaped.expired_leases, reaped.lost_messages) == (1, 1)
         assert sorted(queue_due_image_jobs(s, 10)) == sorted([dead_worker, lost_message])
     assert image_job(sessions, tokens[2].metadata_id).status == JobStatus.QUEUED
     with session_scope(sessions) as s:  # Redis came back empty: every unclaimed one is lost
-        assert fresh in queue_due_image_jobs(s, 10, broker_reset=True)
+        reap_stranded_jobs(s, True, LOST_MESSAGE_AFTER)
+        assert fresh in queue_due_image_jobs(s, 10)
 
 
 def test_only_one_of_many_concurrent_claims_wins(sessions) -> None:

@@ -7,8 +7,7 @@ import pytest
 from shared.config import Settings
 from shared.deadline import check_deadline, job_deadline
 from shared.errors import JobTimeoutError
-from shared.jobs.runner import outcome_for_error
-from shared.jobs.transitions import ClaimedJob
+from shared.jobs.outcomes import outcome_for_error
 from shared.models import JobStatus
 
 
@@ -39,6 +38,5 @@ def test_a_job_past_its_deadline_stops_at_the_next_check() -> None:
 
 
 def test_a_timed_out_job_ends_failed() -> None:
-    job = ClaimedJob(id=1, token_id=1, smart_contract_id=None, retry_count=0)
-    outcome = outcome_for_error(JobTimeoutError("late"), job, Settings())
+    outcome = outcome_for_error(JobTimeoutError("late"), 0, Settings())
     assert outcome.status == JobStatus.FAILED

@@ -7,6 +7,7 @@ import pytest
 
 from shared.config import Settings
 from shared.errors import (
+    HostBusyError,
     InvalidReason,
     MetadataHttpError,
     MetadataParseError,
@@ -15,13 +16,15 @@ from shared.errors import (
     StacksNodeHttpError,
     TooManyRequestsError,
 )
-from shared.jobs.runner import outcome_for_error
-from shared.jobs.transitions import ClaimedJob
+from shared.images.errors import ImageHttpError, ImageTooLargeError
+from shared.images.processing import image_outcome
+from shared.jobs.outcomes import outcome_for_error
 from shared.models import JobStatus
 
 
-def job(retries: int = 0) -> ClaimedJob:
-    return ClaimedJob(id=1, token_id=1, smart_contract_id=None, retry_count=retries)
+def job(retries: int = 0) -> int:
+    """A claimed job's retry count: all an outcome depends on."""
+    return retries
 
 
 def test_retryable_error_goes_back_to_pending_after_the_configured_delay() -> None:
@@ -78,3 +81,37 @@ def test_retry_delays_grow_exponentially_up_to_an_hour() -> None:
     ]
     assert delays == [5.0, 10.0, 20.0, 40.0]
     assert outcome_for_error(RetryableJobError("x"), job(30), settings).retry_after_s == 3600.0
+
+
+def test_a_busy_host_defers_the_job_without_spending_a_retry() -> None:
+    outcome = outcome_for_error(HostBusyError("m.example", 2.5), job(3), Settings())
+    assert (outcome.status, outcome.retry_after_s, outcome.uses_retry) == (
+        JobStatus.PENDING,
+        2.5,
+        False,
+    )
+
+
+def test_an_image_refusal_the_same_bytes_would_earn_again_fails_at_once() -> None:
+    outcome = image_outcome(ImageTooLargeError("11 MiB"), 0, Settings())
+    assert (outcome.status, outcome.invalid_reason) == (
+        JobStatus.FAILED,
+        InvalidReason.IMAGE_SIZE_EXCEEDED,
+    )
+
+
+def test_an_image_hosts_error_is_retried_with_its_reason_until_the_retries_are_used() -> None:
+    settings = Settings(job_queue_max_retries=2)
+    retried = image_outcome(ImageHttpError("HTTP 404"), 1, settings)
+    assert (retried.status, retried.invalid_reason) == (
+        JobStatus.PENDING,
+        InvalidReason.IMAGE_HTTP_ERROR,
+    )
+    given_up = image_outcome(ImageHttpError("HTTP 404"), 2, settings)
+    assert given_up.status == JobStatus.FAILED
+    assert given_up.error == "gave up after 2 retries: HTTP 404"
+
+
+def test_an_unexpected_image_error_is_retried_not_failed() -> None:
+    outcome = image_outcome(OSError("storage is full"), 0, Settings())
+    assert (outcome.status, outcome.error) == (JobStatus.PENDING, "OSError: storage is full")
