@@ -22,8 +22,6 @@ MAX_DEPLOYABLE_CONTRACT_NAME_LENGTH = 40
 
 _C32_VALUES = {char: index for index, char in enumerate(C32_ALPHABET)}
 _CONTRACT_NAME = re.compile(r"[a-zA-Z][a-zA-Z0-9_-]*")
-# Crockford spellings stacks-core accepts; applied only after an ASCII check and upper-casing.
-_LENIENT_SPELLINGS = str.maketrans({"O": "0", "I": "1", "L": "1"})
 
 
 class InvalidAddress(ValueError):
@@ -40,11 +38,6 @@ def c32_encode(data: bytes) -> str:
     bits = bits.zfill(-(-len(bits) // 5) * 5)
     digits = "".join(C32_ALPHABET[int(bits[i : i + 5], 2)] for i in range(0, len(bits), 5))
     return "0" * leading_zeros + digits
-
-
-def c32_decode(text: str) -> bytes:
-    """Decode canonical c32 (uppercase alphabet only); each leading '0' is one zero byte."""
-    return _decode_digits(text, offset=0)
 
 
 def c32_checksum(version: int, payload: bytes) -> bytes:
@@ -81,22 +74,6 @@ def c32_address_decode(address: str) -> tuple[int, bytes]:
     if c32_address(version, hash160) != address:  # c32 is bijective; this only guards the above
         raise InvalidAddress("address is not in canonical form")
     return version, hash160
-
-
-def lenient_address_decode(address: str) -> tuple[int, bytes]:
-    """Decode like stacks-core: case-insensitive, O read as 0, I and L read as 1."""
-    if not address.isascii():  # str.upper() maps some non-ASCII letters to ASCII
-        raise InvalidAddress("address contains non-ASCII characters")
-    return c32_address_decode(address.upper().translate(_LENIENT_SPELLINGS))
-
-
-def is_valid_address(text: str) -> bool:
-    """True when `text` is a canonical c32check address with a 20-byte hash."""
-    try:
-        c32_address_decode(text)
-    except InvalidAddress:
-        return False
-    return True
 
 
 def parse_contract_principal(text: str, *, deployable: bool = False) -> tuple[int, bytes, str]:

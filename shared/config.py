@@ -138,10 +138,6 @@ class Settings:
                 f"WORKER_METRICS_PORT must be a TCP port or 0, got {self.worker_metrics_port}"
             )
 
-    @property
-    def uses_simulated_network(self) -> bool:
-        return self.stacks_api_database_url is None or self.stacks_node_rpc_url is None
-
 
 def _parse_value(name: str, raw: str, annotation: Any) -> Any:
     kind = str(annotation)

@@ -11,21 +11,12 @@ Once caught up it remembers the last blocks, which switches the monitor to follo
 
 from __future__ import annotations
 
-import logging
-import time
 from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
-from shared.chain.checkpoint import (
-    move_checkpoint,
-    read_checkpoint,
-    remember_blocks,
-    try_chain_lock,
-)
+from shared.chain.checkpoint import move_checkpoint, read_checkpoint, remember_blocks
 from shared.chain.contract_import import store_token_contracts
-from shared.db import session_scope
-from shared.jobs.runner import JobContext, dispatch
 from shared.stacks.api_db import (
     ChainBlock,
     StacksApiDatabase,
@@ -35,8 +26,6 @@ from shared.stacks.api_db import (
     next_deployment_batch,
 )
 
-log = logging.getLogger(__name__)
-
 # Blocks remembered when the import catches up: how deep a re-org right after it can be.
 REMEMBERED_AT_CATCH_UP = 100
 
@@ -45,36 +34,8 @@ REMEMBERED_AT_CATCH_UP = 100
 class ImportBatch:
     """What one batch did: the new contract jobs to dispatch once the batch is committed."""
 
-    locked: bool = True
-    caught_up: bool = True
-    scanned: int = 0
     new_job_ids: list[int] = field(default_factory=list)
     checkpoint: ChainBlock | None = None
-
-
-def import_contracts(
-    ctx: JobContext, chain: StacksApiDatabase, batch_size: int, time_budget_s: float
-) -> int:
-    """Import batch after batch (each committed, then dispatched) until caught up or out of
-    time; returns the number of new contract jobs."""
-    deadline = time.monotonic() + time_budget_s
-    created = 0
-    while True:
-        with session_scope(ctx.sessions) as session:
-            batch = import_next_batch(session, chain, batch_size)
-        dispatch(ctx, batch.new_job_ids)
-        created += len(batch.new_job_ids)
-        if batch.checkpoint is not None:
-            log.info("imported up to block %d", batch.checkpoint.block_height)
-        if not batch.locked or batch.caught_up or time.monotonic() > deadline:
-            return created
-
-
-def import_next_batch(session: Session, chain: StacksApiDatabase, batch_size: int) -> ImportBatch:
-    """Import one batch of deployments after the checkpoint (caller commits)."""
-    if not try_chain_lock(session):
-        return ImportBatch(locked=False)
-    return import_history_batch(session, chain, batch_size)
 
 
 def import_history_batch(
@@ -97,6 +58,4 @@ def import_history_batch(
     move_checkpoint(session, block)
     if caught_up:
         remember_blocks(session, recent or [block])
-    return ImportBatch(
-        caught_up=caught_up, scanned=len(deployments), new_job_ids=job_ids, checkpoint=block
-    )
+    return ImportBatch(new_job_ids=job_ids, checkpoint=block)

@@ -185,16 +185,6 @@ class HostSlots:
     def limit_for(self, host: str) -> int:
         return self.gateway_limit if host.lower() in self.gateway_hosts else self.limit
 
-    def in_use(self, host: str) -> int:
-        """Slots of a host held in Redis, by every worker (idle kept ones included)."""
-        return int(self.client.zcard(KEY_PREFIX + host.lower()))
-
-    def waiting(self, host: str) -> int:
-        """Requests of this process waiting for one of the host's slots."""
-        with self._lock:
-            state = self._hosts.get(KEY_PREFIX + host.lower())
-            return len(state.waiters) if state else 0
-
     # --- asynchronous: a callback instead of a blocked thread
 
     def request(self, host: str, callback: Callback, wait_s: float | None = None) -> Grant | None:

@@ -75,10 +75,6 @@ class MetadataFetcher:
         self._resolved: dict[tuple[str, int], tuple[float, list[str]]] = {}
         self._resolved_lock = threading.Lock()
 
-    def fetch_text(self, url: str, headers: Mapping[str, str] | None = None) -> str:
-        """The body of a metadata URL as text (UTF-8, invalid bytes replaced)."""
-        return self.fetch_bytes(url, headers).decode("utf-8-sig", errors="replace")
-
     def fetch_bytes(
         self, url: str, headers: Mapping[str, str] | None = None, max_bytes: int | None = None
     ) -> bytes:

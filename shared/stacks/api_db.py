@@ -145,13 +145,6 @@ class StacksApiDatabase:
         with self.engine.connect() as conn:
             return chain_tip(conn)
 
-    def next_deployment_batch(
-        self, after_height: int, tip_height: int, limit: int
-    ) -> tuple[int, list[DeployedContract]]:
-        """Deployments in whole blocks after `after_height`: (last block covered, contracts)."""
-        with self.engine.connect() as conn:
-            return next_deployment_batch(conn, after_height, tip_height, limit)
-
     def canonical_among(self, index_block_hashes: Sequence[str]) -> set[str]:
         """Which of these blocks are canonical now."""
         with self.engine.connect() as conn:

@@ -19,8 +19,8 @@ from devnet import chain_db
 from devnet.chain_writer import ChainWriter
 from devnet.scenario import Scenario, nft_collection, plain_contract
 from devnet.server import Devnet
-from shared.chain.importer import import_contracts, import_next_batch
-from shared.chain.monitor import MonitorSettings, follow_chain
+from shared.chain.checkpoint import is_following
+from shared.chain.monitor import MonitorSettings, advance, follow_chain
 from shared.db import session_scope
 from shared.indexing.processing import Processor
 from shared.models import ChainTip, Job, JobStatus, Metadata, SmartContract, Token
@@ -87,18 +87,19 @@ def test_importer_stores_token_contracts_once_and_checkpoints(
 ) -> None:
     seed(stacks_api_database_url, SCENARIO)
     with session_scope(sessions) as session:
-        batch = import_next_batch(session, chain, 500)
-    assert batch.caught_up
-    assert len(batch.new_job_ids) == 2
+        step = advance(session, chain, MonitorSettings(import_batch_size=500))
+    assert len(step.job_ids) == 2
     with session_scope(sessions) as session:
+        caught_up = is_following(session)  # the import is done: the monitor follows blocks
         principals = set(session.scalars(select(SmartContract.principal)))
         tip = session.scalars(select(ChainTip)).one()
-        again = import_next_batch(session, chain, 500)
+        again = advance(session, chain, MonitorSettings(import_batch_size=500))
     monkeys, badges = SCENARIO.contracts[1], SCENARIO.contracts[3]
+    assert caught_up
     assert principals == {monkeys.contract_id, badges.contract_id}
     assert tip.block_height == 8
     assert tip.index_block_hash.startswith("0x")
-    assert again.new_job_ids == []
+    assert again.job_ids == []
 
 
 @pytest.mark.parametrize(
@@ -113,12 +114,14 @@ def test_importer_batches_whole_blocks_and_resumes(
 ) -> None:
     contracts = [nft_collection(f"c{i}", 1, 2 + i // 3) for i in range(15)]  # blocks 2-6, 3 each
     seed(stacks_api_database_url, Scenario.build(contracts, chain_tip_height=10))
+    params = MonitorSettings(import_batch_size=batch_size)
     heights = []
     for _ in range(10):  # each iteration is a fresh transaction, as after a restart
         with session_scope(sessions) as session:
-            result = import_next_batch(session, chain, batch_size)
-        heights.append(result.checkpoint.block_height)
-        if result.caught_up:
+            step = advance(session, chain, params)
+            caught_up = is_following(session)
+        heights.append(step.checkpoint.block_height)
+        if caught_up:
             break
     assert heights == checkpoints
     with session_scope(sessions) as session:
@@ -130,7 +133,7 @@ def test_contract_and_token_jobs_index_a_collection_end_to_end(
     sessions, chain, stacks_api_database_url, processor, broker, settings, devnet
 ) -> None:
     seed(stacks_api_database_url, SCENARIO)
-    assert import_contracts(processor.ctx, chain, batch_size=500, time_budget_s=30) == 2
+    assert follow_chain(processor.ctx, chain, MonitorSettings.from_settings(settings)).jobs == 2
     contract_messages = broker.take()
     assert [m.is_contract for m in contract_messages] == [True, True]
     for message in contract_messages:

@@ -20,7 +20,7 @@ from devnet import chain_db
 from devnet.builders import nft_collection
 from devnet.scenario import Scenario
 from devnet.server import Devnet
-from shared.chain.importer import import_contracts
+from shared.chain.monitor import MonitorSettings, follow_chain
 from shared.config import Settings
 from shared.db import session_scope
 from shared.models import ImageJob, JobStatus
@@ -42,8 +42,9 @@ def index(settings: Settings, sessions: sessionmaker[Session], sba_url: str, net
     engine = create_engine(sba_url)
     broker = Broker()
     settings = replace(settings, stacks_node_rpc_url=net.node_url)
-    processor = build_processor(settings, sessions, broker, StacksApiDatabase(engine))
-    import_contracts(processor.ctx, StacksApiDatabase(engine), batch_size=500, time_budget_s=30)
+    chain = StacksApiDatabase(engine)
+    processor = build_processor(settings, sessions, broker, chain)
+    follow_chain(processor.ctx, chain, MonitorSettings.from_settings(settings))
     while any(message.is_contract for message in broker.messages):
         message = broker.messages.pop(0)
         processor.process_contract(message.job_id)

@@ -13,6 +13,7 @@ import redis
 from prometheus_client import REGISTRY
 from support.in_flight import InFlight
 from support.processes import wait_until
+from support.slot_state import waiters_here
 
 from shared.errors import HostBusyError
 from shared.indexing import host_slots
@@ -75,7 +76,7 @@ def test_a_slot_given_back_goes_to_the_next_waiter_without_asking_redis(client) 
     first = slots.request(HOST, answers)
     assert first is not None
     assert slots.request(HOST, answers) is None  # at the cap: queued, nothing blocks
-    assert slots.waiting(HOST) == 1
+    assert waiters_here(slots, HOST) == 1
     assert waiting() == waiting_before + 1  # the worker's gauge
     in_redis = set(client.zrange(KEY_PREFIX + HOST, 0, -1))
 
@@ -84,7 +85,7 @@ def test_a_slot_given_back_goes_to_the_next_waiter_without_asking_redis(client) 
     (handed,) = answers.grants()
     assert handed.member == first.member  # the same slot, handed on
     assert set(client.zrange(KEY_PREFIX + HOST, 0, -1)) == in_redis
-    assert slots.waiting(HOST) == 0
+    assert waiters_here(slots, HOST) == 0
     assert (waiting(), waits("granted")) == (waiting_before, granted_before + 1)
 
 
@@ -120,7 +121,7 @@ def test_a_wait_ends_busy_after_its_bound_and_not_before(client) -> None:
     (error,) = answers.errors()
     assert isinstance(error, HostBusyError)
     assert waited >= 0.3
-    assert slots.waiting(HOST) == 0
+    assert waiters_here(slots, HOST) == 0
     assert waits("busy") == busy_before + 1
 
 
@@ -137,7 +138,7 @@ def test_a_caller_that_gave_up_waiting_leaks_no_slot(client, monkeypatch) -> Non
         slots.wait_for(HOST, 0.05)
     slots.release(holder)  # handed to the caller that gave up: given back at once
 
-    assert slots.waiting(HOST) == 0
+    assert waiters_here(slots, HOST) == 0
     assert client.zcard(KEY_PREFIX + HOST) == 0
     assert slots.try_now(HOST) is not None  # the process's count of held slots is right
 

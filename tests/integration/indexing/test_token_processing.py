@@ -30,7 +30,7 @@ from devnet.scenario import (
     semi_fungible_token,
 )
 from devnet.server import Devnet
-from shared.chain.importer import import_contracts
+from shared.chain.monitor import MonitorSettings, follow_chain
 from shared.config import Settings
 from shared.db import session_scope
 from shared.indexing.polite_fetch import MetadataService
@@ -82,7 +82,7 @@ class Indexer:
             settings = replace(self.settings, stacks_node_rpc_url=net.node_url)
             chain = StacksApiDatabase(engine)
             processor = self.customize(build_processor(settings, self.sessions, broker, chain))
-            import_contracts(processor.ctx, chain, batch_size=500, time_budget_s=30)
+            follow_chain(processor.ctx, chain, MonitorSettings.from_settings(settings))
             while broker.messages:
                 message = broker.messages.pop(0)
                 run = processor.process_contract if message.is_contract else processor.process_token
@@ -344,6 +344,14 @@ def test_json5_documents_are_accepted(indexer, host) -> None:
     indexer.run(nft)
     [metadata] = indexer.metadata(indexer.token(nft)[0])
     assert metadata["name"] == "Lenient"
+
+
+def test_documents_are_utf8_without_bom_and_with_bad_bytes_replaced(indexer, host) -> None:
+    body = b'\xef\xbb\xbf{"name": "\xc3\xb1\xff"}'
+    nft = nft_collection("bom", 1, 2, token_uri=host.route("/bom.json", Reply(200, body)))
+    indexer.run(nft)
+    [metadata] = indexer.metadata(indexer.token(nft)[0])
+    assert metadata["name"] == "ñ\ufffd"
 
 
 def test_redirects_are_followed(indexer, host) -> None:

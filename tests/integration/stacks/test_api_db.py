@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import create_engine
 
 from devnet.abis import sip009_abi
-from shared.stacks.api_db import StacksApiDatabase
+from shared.stacks.api_db import StacksApiDatabase, next_deployment_batch
 
 SCHEMA = Path(__file__).resolve().parents[3] / "devnet" / "stacks-api-schema.sql"
 ADDRESS = "SP2PABAF9FTAJYNFZH93XENAJ8FVY99RRM50D2JG9"
@@ -111,7 +111,8 @@ def test_reader_takes_only_canonical_successful_deploys_with_an_abi(sba) -> None
     writer.tip(5)
 
     assert reader.chain_tip().block_height == 5
-    upto, deployments = reader.next_deployment_batch(-1, 5, 500)
+    with reader.snapshot() as conn:  # as the history import reads it
+        upto, deployments = next_deployment_batch(conn, -1, 5, 500)
     assert upto == 5
     by_name = {d.contract_id.split(".")[1]: d for d in deployments}
     assert set(by_name) == {"plain", "as-json-text", "redeployed"}

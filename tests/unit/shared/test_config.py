@@ -14,7 +14,7 @@ def test_defaults_match_the_reference() -> None:
     assert settings.metadata_max_payload_byte_size == 1_000_000
     assert settings.public_gateway_ipfs_replaced[0] == "ipfs.io"
     assert settings.metadata_fetch_allow_private_networks is False
-    assert settings.uses_simulated_network
+    assert (settings.stacks_api_database_url, settings.stacks_node_rpc_url) == (None, None)
 
 
 def test_plain_postgresql_urls_are_accepted() -> None:

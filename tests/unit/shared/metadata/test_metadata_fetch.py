@@ -204,14 +204,14 @@ def fetcher(make_fetcher: Callable[..., MetadataFetcher]) -> MetadataFetcher:
 def test_200_json_body(server: LocalServer, fetcher: MetadataFetcher) -> None:
     server.routes["/1.json"] = body(b'{"name": "One"}', **{"Content-Type": "application/json"})
 
-    assert fetcher.fetch_text(server.url("/1.json")) == '{"name": "One"}'
+    assert fetcher.fetch_bytes(server.url("/1.json")) == b'{"name": "One"}'
     assert server.seen[0][1]["User-Agent"] == "stacks-token-metadata"
 
 
 def test_extra_headers_are_sent(server: LocalServer, fetcher: MetadataFetcher) -> None:
     server.routes["/g"] = body(b"ok")
 
-    fetcher.fetch_text(server.url("/g"), {"Authorization": "Bearer 1234567890"})
+    fetcher.fetch_bytes(server.url("/g"), {"Authorization": "Bearer 1234567890"})
 
     assert server.seen[0][1]["Authorization"] == "Bearer 1234567890"
 
@@ -223,14 +223,14 @@ def test_error_statuses_are_http_errors(
     server.routes["/e"] = body(b"nope", status=status)
 
     with pytest.raises(MetadataHttpError, match=f"HTTP {status} from {server.url('/e')}"):
-        fetcher.fetch_text(server.url("/e"))
+        fetcher.fetch_bytes(server.url("/e"))
 
 
 def test_429_with_seconds(server: LocalServer, fetcher: MetadataFetcher) -> None:
     server.routes["/r"] = body(b"slow down", status=429, **{"Retry-After": "120"})
 
     with pytest.raises(TooManyRequestsError) as caught:
-        fetcher.fetch_text(server.url("/r"))
+        fetcher.fetch_bytes(server.url("/r"))
 
     assert (caught.value.hostname, caught.value.retry_after_s) == ("127.0.0.1", 120.0)
     assert caught.value.url == server.url("/r")
@@ -242,7 +242,7 @@ def test_429_with_http_date(server: LocalServer, fetcher: MetadataFetcher) -> No
     server.routes["/r"] = body(b"", status=429, **{"Retry-After": retry_after})
 
     with pytest.raises(TooManyRequestsError) as caught:
-        fetcher.fetch_text(server.url("/r"))
+        fetcher.fetch_bytes(server.url("/r"))
 
     assert caught.value.retry_after_s is not None
     assert 3590 <= caught.value.retry_after_s <= 3601
@@ -252,7 +252,7 @@ def test_429_without_retry_after(server: LocalServer, fetcher: MetadataFetcher) 
     server.routes["/r"] = body(b"", status=429)
 
     with pytest.raises(TooManyRequestsError) as caught:
-        fetcher.fetch_text(server.url("/r"))
+        fetcher.fetch_bytes(server.url("/r"))
 
     assert caught.value.retry_after_s is None
 
@@ -271,9 +271,9 @@ def test_redirect_chain_within_the_limit(
 ) -> None:
     hops(server, 5)
 
-    text = make_fetcher(FetchLimits(max_redirects=5)).fetch_text(server.url("/hop/5"))
+    fetched = make_fetcher(FetchLimits(max_redirects=5)).fetch_bytes(server.url("/hop/5"))
 
-    assert text == '{"name": "arrived"}'
+    assert fetched == b'{"name": "arrived"}'
     assert server.paths() == [f"/hop/{n}" for n in range(5, -1, -1)]
 
 
@@ -283,7 +283,7 @@ def test_too_many_redirects(
     hops(server, 6)
 
     with pytest.raises(MetadataHttpError, match="Too many redirects"):
-        make_fetcher(FetchLimits(max_redirects=5)).fetch_text(server.url("/hop/6"))
+        make_fetcher(FetchLimits(max_redirects=5)).fetch_bytes(server.url("/hop/6"))
     assert len(server.seen) == 6
 
 
@@ -294,7 +294,7 @@ def test_every_redirect_status_is_followed(
     server.routes["/moved"] = redirect(server.url("/there"), status)
     server.routes["/there"] = body(b"here")
 
-    assert fetcher.fetch_text(server.url("/moved")) == "here"
+    assert fetcher.fetch_bytes(server.url("/moved")) == b"here"
 
 
 @pytest.mark.parametrize(
@@ -314,7 +314,7 @@ def test_redirect_to_a_non_http_target_is_refused(
     server.routes["/bad"] = redirect(location)
 
     with pytest.raises(MetadataHttpError, match="not an http"):
-        fetcher.fetch_text(server.url("/bad"))
+        fetcher.fetch_bytes(server.url("/bad"))
 
 
 def test_gateway_headers_stay_on_their_origin(
@@ -326,7 +326,7 @@ def test_gateway_headers_stay_on_their_origin(
     server.routes["/cross"] = redirect(server.url("/end", host="elsewhere.test"))
     server.routes["/end"] = body(b"end")
 
-    make_fetcher(guard=guard).fetch_text(server.url("/same", "gateway.test"), {"X-Key": "secret"})
+    make_fetcher(guard=guard).fetch_bytes(server.url("/same", "gateway.test"), {"X-Key": "secret"})
 
     assert [headers.get("X-Key") for _, headers, _ in server.seen] == ["secret", "secret", None]
 
@@ -341,7 +341,7 @@ def test_content_length_over_the_limit_is_refused_before_the_body(
     started = time.monotonic()
 
     with pytest.raises(MetadataSizeExceededError, match="declares"):
-        make_fetcher(FetchLimits(max_bytes=1_000_000)).fetch_text(server.url("/big"))
+        make_fetcher(FetchLimits(max_bytes=1_000_000)).fetch_bytes(server.url("/big"))
 
     assert server.finished["/big"].wait(10)
     assert server.sent["/big"] < 20 * MB
@@ -355,7 +355,7 @@ def test_streamed_body_over_the_limit_is_cut_short(
     started = time.monotonic()
 
     with pytest.raises(MetadataSizeExceededError, match="sent over 1000000 bytes"):
-        make_fetcher(FetchLimits(max_bytes=1_000_000)).fetch_text(server.url("/big"))
+        make_fetcher(FetchLimits(max_bytes=1_000_000)).fetch_bytes(server.url("/big"))
 
     assert server.finished["/big"].wait(10)
     assert server.sent["/big"] < 20 * MB
@@ -367,7 +367,7 @@ def test_body_exactly_at_the_limit_is_accepted(
 ) -> None:
     server.routes["/x"] = body(b"x" * 1000)
 
-    assert len(make_fetcher(FetchLimits(max_bytes=1000)).fetch_text(server.url("/x"))) == 1000
+    assert len(make_fetcher(FetchLimits(max_bytes=1000)).fetch_bytes(server.url("/x"))) == 1000
 
 
 def test_fetch_bytes_takes_its_own_limit(server: LocalServer, fetcher: MetadataFetcher) -> None:
@@ -384,7 +384,7 @@ def test_oversized_headers_are_refused(
     server.routes["/h"] = body(b"{}", **{f"X-Filler-{n}": "y" * 1000 for n in range(20)})
 
     with pytest.raises(MetadataHttpError, match="Headers of"):
-        make_fetcher(FetchLimits(max_header_bytes=10_000)).fetch_text(server.url("/h"))
+        make_fetcher(FetchLimits(max_header_bytes=10_000)).fetch_bytes(server.url("/h"))
 
 
 # --- time
@@ -397,7 +397,7 @@ def test_slow_headers_time_out(
     started = time.monotonic()
 
     with pytest.raises(MetadataTimeoutError):
-        make_fetcher(FetchLimits(timeout_s=0.2)).fetch_text(server.url("/slow"))
+        make_fetcher(FetchLimits(timeout_s=0.2)).fetch_bytes(server.url("/slow"))
 
     assert time.monotonic() - started < 2
 
@@ -411,7 +411,7 @@ def test_trickling_body_hits_the_total_timeout(
     limits = FetchLimits(timeout_s=1.0, total_timeout_s=0.3)
 
     with pytest.raises(MetadataTimeoutError):
-        make_fetcher(limits).fetch_text(server.url("/trickle"))
+        make_fetcher(limits).fetch_bytes(server.url("/trickle"))
 
     assert time.monotonic() - started < 2
 
@@ -424,7 +424,7 @@ def test_trickling_headers_hit_the_total_timeout(
     limits = FetchLimits(timeout_s=1.0, total_timeout_s=0.3)
 
     with pytest.raises(MetadataTimeoutError):
-        make_fetcher(limits).fetch_text(server.url("/trickle-headers"))
+        make_fetcher(limits).fetch_bytes(server.url("/trickle-headers"))
 
     assert time.monotonic() - started < 2
 
@@ -437,7 +437,7 @@ def test_total_timeout_spans_redirects(
     started = time.monotonic()
 
     with pytest.raises(MetadataTimeoutError):
-        make_fetcher(FetchLimits(timeout_s=1.0, total_timeout_s=0.3)).fetch_text(
+        make_fetcher(FetchLimits(timeout_s=1.0, total_timeout_s=0.3)).fetch_bytes(
             server.url("/first")
         )
 
@@ -452,9 +452,9 @@ def test_pool_keeps_working_after_a_timeout(
     fetcher = make_fetcher(FetchLimits(timeout_s=1.0, total_timeout_s=0.3))
 
     with pytest.raises(MetadataTimeoutError):
-        fetcher.fetch_text(server.url("/trickle"))
+        fetcher.fetch_bytes(server.url("/trickle"))
 
-    assert fetcher.fetch_text(server.url("/ok")) == "fine"
+    assert fetcher.fetch_bytes(server.url("/ok")) == b"fine"
 
 
 # --- connections
@@ -465,7 +465,7 @@ def test_connection_refused_is_an_http_error(fetcher: MetadataFetcher) -> None:
         port = placeholder.getsockname()[1]
 
     with pytest.raises(MetadataHttpError) as caught:
-        fetcher.fetch_text(f"http://127.0.0.1:{port}/1.json")
+        fetcher.fetch_bytes(f"http://127.0.0.1:{port}/1.json")
     assert not isinstance(caught.value, BlockedAddressError)
 
 
@@ -476,12 +476,12 @@ def test_dns_failure_is_an_http_error(make_fetcher: Callable[..., MetadataFetche
     fetcher = make_fetcher(guard=NetGuard(allow_private=True, resolver=no_such_host))
 
     with pytest.raises(MetadataHttpError, match="Name or service not known"):
-        fetcher.fetch_text("http://metadata.invalid/1.json")
+        fetcher.fetch_bytes("http://metadata.invalid/1.json")
 
 
 def test_tls_failure_is_an_http_error(server: LocalServer, fetcher: MetadataFetcher) -> None:
     with pytest.raises(MetadataHttpError, match="SSL"):
-        fetcher.fetch_text(f"https://127.0.0.1:{server.port}/1.json")
+        fetcher.fetch_bytes(f"https://127.0.0.1:{server.port}/1.json")
 
 
 @pytest.fixture
@@ -522,7 +522,7 @@ def test_tls_is_verified_against_the_host_name_not_the_address(
         MetadataFetcher(FetchLimits(timeout_s=2.0), guard) as fetcher,
         pytest.raises(MetadataHttpError, match=r"SSL certificate .*self-signed"),
     ):
-        fetcher.fetch_text(f"https://good.test:{server.port}/1.json")
+        fetcher.fetch_bytes(f"https://good.test:{server.port}/1.json")
 
     assert names == ["good.test"]
     assert server.seen == []
@@ -531,13 +531,13 @@ def test_tls_is_verified_against_the_host_name_not_the_address(
 @pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://127.0.0.1/", "http://[::1/"])
 def test_non_http_urls_are_refused(fetcher: MetadataFetcher, url: str) -> None:
     with pytest.raises(MetadataHttpError, match="not an http"):
-        fetcher.fetch_text(url)
+        fetcher.fetch_bytes(url)
 
 
 def test_keep_alive_reuses_one_connection(server: LocalServer, fetcher: MetadataFetcher) -> None:
     server.routes["/a"] = body(b"a")
 
-    assert [fetcher.fetch_text(server.url("/a")) for _ in range(3)] == ["a", "a", "a"]
+    assert [fetcher.fetch_bytes(server.url("/a")) for _ in range(3)] == [b"a", b"a", b"a"]
 
     assert len({client_port for _, _, client_port in server.seen}) == 1
 
@@ -548,17 +548,9 @@ def test_concurrent_fetches_from_several_threads(
     server.routes["/a"] = body(b'{"name": "a"}')
 
     with ThreadPoolExecutor(max_workers=8) as pool:
-        texts = list(pool.map(lambda _: fetcher.fetch_text(server.url("/a")), range(40)))
+        bodies = list(pool.map(lambda _: fetcher.fetch_bytes(server.url("/a")), range(40)))
 
-    assert texts == ['{"name": "a"}'] * 40
-
-
-def test_text_is_utf8_without_bom_and_with_bad_bytes_replaced(
-    server: LocalServer, fetcher: MetadataFetcher
-) -> None:
-    server.routes["/t"] = body(b'\xef\xbb\xbf{"name": "\xc3\xb1\xff"}')
-
-    assert fetcher.fetch_text(server.url("/t")) == '{"name": "ñ\ufffd"}'
+    assert bodies == [b'{"name": "a"}'] * 40
 
 
 # --- the guard on real connections
@@ -571,7 +563,7 @@ def test_private_address_is_refused_before_any_request(
     fetcher = make_fetcher(guard=NetGuard(allow_private=False))
 
     with pytest.raises(BlockedAddressError, match="loopback"):
-        fetcher.fetch_text(server.url("/1.json"))
+        fetcher.fetch_bytes(server.url("/1.json"))
 
     assert server.seen == []
 
@@ -599,7 +591,7 @@ def test_redirect_from_a_public_host_to_a_private_one_is_refused(
     server.routes["/secret"] = body(b'{"name": "secret"}')
 
     with pytest.raises(BlockedAddressError):
-        make_fetcher(guard=guard).fetch_text(server.url("/start", host="public.test"))
+        make_fetcher(guard=guard).fetch_bytes(server.url("/start", host="public.test"))
 
     assert internet.calls == ["93.184.216.34"]
     assert server.paths() == ["/start"]
@@ -651,7 +643,7 @@ def test_an_ipv6_literal_host_is_connected_through_the_guard(
     guard = NetGuard(allow_private=True, connector=internet)
     server.routes["/1.json"] = body(b'{"name": "v6"}')
 
-    text = make_fetcher(guard=guard).fetch_text(f"http://[2001:db8::1]:{server.port}/1.json")
+    fetched = make_fetcher(guard=guard).fetch_bytes(f"http://[2001:db8::1]:{server.port}/1.json")
 
-    assert text == '{"name": "v6"}'
+    assert fetched == b'{"name": "v6"}'
     assert internet.calls == ["2001:db8::1"]

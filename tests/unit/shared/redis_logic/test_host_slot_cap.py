@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import redis
 from support.redis_doubles import CountedScript
+from support.slot_state import slots_in_use
 
 from shared.errors import HostBusyError
 from shared.indexing.host_slots import KEY_PREFIX, Grant, HostSlots
@@ -59,7 +60,7 @@ def test_processes_together_get_at_most_the_hosts_limit(worker, client) -> None:
 
     assert b.try_now(HOST) is None
     assert a.try_now(HOST) is None
-    assert a.in_use(HOST) == b.in_use(HOST) == 3
+    assert slots_in_use(a, HOST) == slots_in_use(b, HOST) == 3
     assert len(holds(client)) == 3
 
 
@@ -69,7 +70,7 @@ def test_other_hosts_are_not_affected_by_a_full_host(worker) -> None:
     assert slots.try_now(HOST) is None
 
     assert take(slots, "other.example").key == KEY_PREFIX + "other.example"
-    assert slots.in_use("other.example") == 1
+    assert slots_in_use(slots, "other.example") == 1
 
 
 def test_host_names_are_counted_case_insensitively(worker, client) -> None:
@@ -77,7 +78,7 @@ def test_host_names_are_counted_case_insensitively(worker, client) -> None:
     take(a, "M.Example")
 
     assert b.try_now("m.EXAMPLE") is None
-    assert a.in_use("m.example") == 1
+    assert slots_in_use(a, "m.example") == 1
 
 
 def test_gateway_hosts_get_their_own_larger_limit(worker) -> None:
@@ -88,7 +89,7 @@ def test_gateway_hosts_get_their_own_larger_limit(worker) -> None:
         take(slots, "Gateway.Example")
 
     assert slots.try_now(GATEWAY) is None
-    assert slots.in_use(GATEWAY) == GATEWAY_LIMIT
+    assert slots_in_use(slots, GATEWAY) == GATEWAY_LIMIT
 
 
 def test_a_process_at_its_limit_does_not_ask_redis_again(worker, monkeypatch) -> None:
@@ -223,7 +224,7 @@ def test_a_slot_released_after_its_reuse_time_goes_back_to_redis(worker, client,
 def test_slot_holds_a_slot_for_its_block_and_gives_it_back_after(worker, client) -> None:
     slots = worker(limit=1)
     with slots.slot(HOST):
-        assert slots.in_use(HOST) == 1
+        assert slots_in_use(slots, HOST) == 1
 
     assert holds(client) == {}
 
@@ -258,7 +259,7 @@ def test_inside_holding_a_slot_of_the_same_host_serves_without_another(worker, c
         with slots.slot(HOST):  # the limit is 1: only the held grant can serve this
             assert set(holds(client)) == {grant.member}
         with slots.slot("other.example"):  # another host takes a slot of its own
-            assert slots.in_use("other.example") == 1
+            assert slots_in_use(slots, "other.example") == 1
 
     assert set(holds(client)) == {grant.member}  # still the caller's, to release
     with pytest.raises(HostBusyError), slots.slot(HOST):

@@ -15,6 +15,7 @@ import pytest
 import redis
 from prometheus_client import REGISTRY
 from support.redis_doubles import CountedScript, Unreachable
+from support.slot_state import slots_in_use, waiters_here
 
 from shared.errors import HostBusyError
 from shared.indexing import host_slots
@@ -122,7 +123,7 @@ def test_a_request_for_a_full_host_queues_its_callback_and_returns(worker) -> No
     queue(slots, answers)
 
     assert answers.got == []
-    assert slots.waiting(HOST) == 2
+    assert waiters_here(slots, HOST) == 2
     assert waiting() == waiting_before + 2  # the worker's gauge
     assert slots._start_poller.calls == [True]  # the first waiter wakes the poller, once
 
@@ -144,7 +145,7 @@ def test_a_released_slot_goes_to_the_next_waiter_without_asking_redis(
     (handed,) = answers.grants()
     assert handed.member == held.member  # the same slot, handed on
     assert holds(client) == in_redis  # its hold untouched
-    assert slots.waiting(HOST) == 0
+    assert waiters_here(slots, HOST) == 0
     assert (waiting(), waits("granted")) == (waiting_before - 1, granted_before + 1)
 
 
@@ -178,7 +179,7 @@ def test_a_request_never_jumps_the_queue_of_its_process(worker, client) -> None:
     slots.poll()
 
     assert len(answers.grants()) == 1  # the first waiter got it
-    assert slots.waiting(HOST) == 1
+    assert waiters_here(slots, HOST) == 1
 
 
 def test_a_slot_too_old_for_another_fetch_is_renewed_before_it_is_handed_on(
@@ -210,7 +211,7 @@ def test_a_waiter_whose_slot_vanished_from_redis_waits_on_for_a_new_one(
     clock.advance(REUSE_FOR_S + 1)
     slots.release(held)
     assert answers.got == []
-    assert slots.waiting(HOST) == 1
+    assert waiters_here(slots, HOST) == 1
     slots.poll()
 
     (granted,) = answers.grants()
@@ -232,7 +233,7 @@ def test_a_slot_freed_by_another_process_reaches_a_waiter_on_the_next_poll(worke
 
     (granted,) = answers.grants()
     assert set(holds(client)) == {granted.member}
-    assert here.waiting(HOST) == 0
+    assert waiters_here(here, HOST) == 0
 
 
 def test_a_poll_asks_redis_only_for_the_slots_its_waiters_need(worker, client) -> None:
@@ -265,7 +266,7 @@ def test_a_wait_ends_busy_at_its_deadline_and_not_before(worker, clock) -> None:
     (error,) = answers.errors()
     assert isinstance(error, HostBusyError)
     assert 1.0 <= error.retry_after_s < 2.0  # spread out so deferred tokens do not bunch
-    assert slots.waiting(HOST) == 0
+    assert waiters_here(slots, HOST) == 0
     assert (waits("busy"), waiting()) == (busy_before + 1, waiting_before)
 
 
@@ -296,7 +297,7 @@ def test_a_shorter_wait_queued_behind_a_longer_one_ends_on_time(worker, clock) -
 
     assert len(hurried.errors()) == 1
     assert patient.got == []
-    assert slots.waiting(HOST) == 1
+    assert waiters_here(slots, HOST) == 1
 
 
 def test_a_release_ends_overdue_waits_before_handing_the_slot_on(worker, clock) -> None:
@@ -338,7 +339,7 @@ def test_a_new_waiter_resets_the_back_off(worker, clock, monkeypatch) -> None:
     take(other)
     queue(here, Answers(), wait_s=0.91)
     script = CountedScript(here, monkeypatch)
-    while here.waiting(HOST):  # backs off to asking every 200 ms; then the wait ends
+    while waiters_here(here, HOST):  # backs off to asking every 200 ms; then the wait ends
         clock.advance(0.001)
         here.poll()
     last_asked = script.at[-1]
@@ -431,7 +432,7 @@ def test_a_waiting_process_renews_its_entry_even_when_it_asks_for_no_slot(
     assert len(script.at) == 1
     entry = waiter_entries(client)[slots.process_id]
     assert entry == pytest.approx(registered_at + WAITER_REFRESH_S + WAITER_TTL_S, abs=1e-3)
-    assert slots.in_use(HOST) == 1  # renewing took no slot
+    assert slots_in_use(slots, HOST) == 1  # renewing took no slot
 
 
 def test_a_process_that_stopped_polling_stops_counting_as_a_waiter(worker, clock) -> None:
@@ -452,7 +453,7 @@ def test_a_process_that_stopped_polling_stops_counting_as_a_waiter(worker, clock
     mine.append(take(here))  # asks Redis: its entry has expired
 
     mine += [take(here), take(here)]
-    assert here.in_use(HOST) == 4
+    assert slots_in_use(here, HOST) == 4
 
 
 # --- a fair share between processes
@@ -522,7 +523,7 @@ def test_processes_waiting_for_a_host_split_its_freed_slots(worker, client) -> N
     b.poll()
 
     assert (len(a_answers.grants()), len(b_answers.grants())) == (2, 1)
-    assert a.waiting(HOST) == 2
+    assert waiters_here(a, HOST) == 2
     assert len(holds(client)) == 3
 
 
@@ -559,7 +560,7 @@ def test_a_redis_error_when_asking_at_once_is_raised_and_reserves_nothing(
         slots.request(HOST, Answers())
     monkeypatch.setattr(slots, "_acquire", script)
 
-    assert slots.waiting(HOST) == 0
+    assert waiters_here(slots, HOST) == 0
     take(slots)  # the failed ask left no slot counted as held
 
 
@@ -579,7 +580,7 @@ def test_a_redis_error_while_polling_keeps_the_waiters_waiting(
     monkeypatch.setattr(here, "_acquire", down)
     here.poll()
     assert answers.got == []
-    assert here.waiting(HOST) == 1
+    assert waiters_here(here, HOST) == 1
     assert "could not ask Redis for slots of busy.example" in caplog.text
     monkeypatch.setattr(here, "_acquire", script)
     clock.advance(POLL_INTERVAL_S)
@@ -620,7 +621,7 @@ def test_wait_for_without_a_wait_is_busy_at_once(worker) -> None:
         slots.wait_for(HOST, 0.0)
 
     assert 1.0 <= busy.value.retry_after_s < 2.0
-    assert slots.waiting(HOST) == 0
+    assert waiters_here(slots, HOST) == 0
 
 
 def test_a_caller_that_gave_up_waiting_leaks_no_slot(worker, client, monkeypatch) -> None:
@@ -634,6 +635,6 @@ def test_a_caller_that_gave_up_waiting_leaks_no_slot(worker, client, monkeypatch
         slots.wait_for(HOST, 0.001)
     slots.release(held)  # handed to the caller that gave up: given back at once
 
-    assert slots.waiting(HOST) == 0
+    assert waiters_here(slots, HOST) == 0
     assert holds(client) == {}
     take(slots)  # the process's count of held slots is right
