@@ -8,16 +8,16 @@ the commit, so a worker never looks for a job state that is not visible yet.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, cast
 
-from sqlalchemy import CursorResult, Numeric, bindparam, func, select, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Numeric, select
 from sqlalchemy.orm import Session
 
 from shared.chain.contract_import import import_contract
+from shared.jobs.table import TOKEN_JOBS
 from shared.jobs.transitions import mark_queued, repend_token_jobs
-from shared.models import Job, JobStatus, SmartContract, Token
+from shared.models import JobStatus, SmartContract, Token
 from shared.queues import JobMessage
+from shared.sql_params import any_of
 from shared.stacks.api_db import StacksApiDatabase
 
 
@@ -44,8 +44,7 @@ def refresh_tokens(
     """
     tokens = select(Token.id).where(Token.smart_contract_id == contract_id_of(session, principal))
     if token_numbers is not None:
-        numbers = bindparam("numbers", list(token_numbers), type_=ARRAY(Numeric))
-        tokens = tokens.where(Token.token_number == func.any(numbers))
+        tokens = tokens.where(Token.token_number == any_of("numbers", token_numbers, Numeric))
     due = repend_token_jobs(session, session.scalars(tokens.order_by(Token.token_number)).all())
     return mark_queued(session, due)
 
@@ -53,13 +52,7 @@ def refresh_tokens(
 def retry_failed_jobs(session: Session) -> int:
     """Every failed or invalid job, contract or token, back to pending with a fresh retry
     budget; beat's dispatcher hands them out in its usual order. Returns how many."""
-    result = session.execute(
-        update(Job)
-        .where(Job.status.in_([JobStatus.FAILED, JobStatus.INVALID]))
-        .values(status=JobStatus.PENDING, retry_count=0, retry_after=None, updated_at=func.now())
-        .execution_options(synchronize_session=False)
-    )
-    return int(cast(CursorResult[Any], result).rowcount)
+    return TOKEN_JOBS.restart_ended(session, [JobStatus.FAILED, JobStatus.INVALID])
 
 
 def import_contract_now(

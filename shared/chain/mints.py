@@ -10,8 +10,10 @@ from datetime import timedelta
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from shared.indexing.token_jobs_sql import PENDING_JOBS_FOR_NEW_TOKENS
 from shared.jobs.transitions import repend_token_jobs
 from shared.models import TokenType
+from shared.sql_params import array_of, joined
 from shared.stacks.chain_events import Mint
 
 MINT_BATCH = 1000
@@ -20,12 +22,13 @@ MINT_BATCH = 1000
 # also returns the tokens that existed already (the data-modifying CTEs do not show their
 # rows to the final SELECT).
 _INSERT_MINTED_TOKENS = text(
-    """
+    f"""
     WITH minted AS (
       SELECT c.id AS contract_id, m.*
-      FROM unnest(CAST(:principals AS text[]), CAST(:numbers AS numeric[]),
-                  CAST(:heights AS int[]), CAST(:hashes AS text[]), CAST(:tx_ids AS text[]),
-                  CAST(:tx_indexes AS int[]), CAST(:event_indexes AS int[]))
+      FROM unnest({array_of(":principals", "text")}, {array_of(":numbers", "numeric")},
+                  {array_of(":heights", "integer")}, {array_of(":hashes", "text")},
+                  {array_of(":tx_ids", "text")}, {array_of(":tx_indexes", "integer")},
+                  {array_of(":event_indexes", "integer")})
            AS m(principal, token_number, block_height, index_block_hash, tx_id, tx_index,
                 event_index)
       JOIN smart_contracts c ON c.principal = m.principal
@@ -37,26 +40,21 @@ _INSERT_MINTED_TOKENS = text(
       FROM minted
       ON CONFLICT ON CONSTRAINT tokens_smart_contract_id_token_number_unique DO NOTHING
       RETURNING id
-    ), new_jobs AS (
-      INSERT INTO jobs (token_id, status, updated_at)
-      SELECT id, 'pending', NOW() FROM new_tokens
-      ON CONFLICT (token_id) WHERE smart_contract_id IS NULL DO NOTHING
-      RETURNING id
-    )
+    ), new_jobs AS ({PENDING_JOBS_FOR_NEW_TOKENS})
     SELECT id AS new_job_id, NULL AS existing_token_id FROM new_jobs
     UNION ALL
     SELECT NULL, t.id
     FROM minted m
     JOIN tokens t ON t.smart_contract_id = m.contract_id AND t.token_number = m.token_number
-    """
+    """  # noqa: S608 - composed of constant SQL, values are bound
 )
 
 # Net FT supply change of a block applied to each contract's token, and recorded as applied
 # so a re-org can reverse exactly that. An unknown supply (NULL: never read) stays unknown.
 _APPLY_SUPPLY_DELTAS = text(
-    """
+    f"""
     WITH changes AS (
-      SELECT * FROM unnest(CAST(:principals AS text[]), CAST(:deltas AS numeric[]))
+      SELECT * FROM unnest({array_of(":principals", "text")}, {array_of(":deltas", "numeric")})
         AS d(principal, delta)
     ), updated AS (
       UPDATE tokens t
@@ -69,7 +67,7 @@ _APPLY_SUPPLY_DELTAS = text(
     )
     INSERT INTO chain_supply_deltas (block_height, token_id, delta)
     SELECT :block_height, id, delta FROM updated
-    """
+    """  # noqa: S608 - composed of constant SQL, values are bound
 )
 
 
@@ -84,13 +82,13 @@ def store_mints(
         batch = mints[start : start + MINT_BATCH]
         params = {
             "type": token_type.value,
-            "principals": [m.contract_id for m in batch],
-            "numbers": [m.token_number for m in batch],
-            "heights": [m.position.block_height for m in batch],
-            "hashes": [m.position.index_block_hash for m in batch],
-            "tx_ids": [m.position.tx_id for m in batch],
-            "tx_indexes": [m.position.tx_index for m in batch],
-            "event_indexes": [m.position.event_index for m in batch],
+            "principals": joined(m.contract_id for m in batch),
+            "numbers": joined(m.token_number for m in batch),
+            "heights": joined(m.position.block_height for m in batch),
+            "hashes": joined(m.position.index_block_hash for m in batch),
+            "tx_ids": joined(m.position.tx_id for m in batch),
+            "tx_indexes": joined(m.position.tx_index for m in batch),
+            "event_indexes": joined(m.position.event_index for m in batch),
         }
         for row in session.execute(_INSERT_MINTED_TOKENS, params):
             if row.new_job_id is not None:
@@ -107,8 +105,8 @@ def apply_supply_deltas(session: Session, block_height: int, deltas: Mapping[str
     session.execute(
         _APPLY_SUPPLY_DELTAS,
         {
-            "principals": list(deltas),
-            "deltas": list(deltas.values()),
+            "principals": joined(deltas),
+            "deltas": joined(deltas.values()),
             "block_height": block_height,
         },
     )

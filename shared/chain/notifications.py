@@ -12,12 +12,13 @@ from sqlalchemy.orm import Session
 
 from shared.jobs.transitions import repend_token_jobs
 from shared.models import JobStatus
+from shared.sql_params import array_of, joined
 from shared.stacks.chain_events import Notification
 
 # One row per affected token, skipping tokens whose latest notification froze them (a
 # `frozen` notification itself still gets its row and one last refresh).
 _INSERT_NOTIFICATIONS = text(
-    """
+    f"""
     INSERT INTO update_notifications (token_id, update_mode, ttl, block_height,
                                       index_block_hash, tx_id, tx_index, event_index)
     SELECT t.id, CAST(:mode AS token_update_mode), CAST(:ttl AS numeric), :block_height,
@@ -25,14 +26,14 @@ _INSERT_NOTIFICATIONS = text(
     FROM tokens t
     JOIN smart_contracts c ON c.id = t.smart_contract_id
     WHERE c.principal = :principal
-      AND (CAST(:token_numbers AS numeric[]) IS NULL
-           OR t.token_number = ANY(CAST(:token_numbers AS numeric[])))
+      AND ({array_of(":token_numbers", "numeric")} IS NULL
+           OR t.token_number = ANY({array_of(":token_numbers", "numeric")}))
       AND COALESCE((SELECT n.update_mode FROM update_notifications n WHERE n.token_id = t.id
                     ORDER BY n.block_height DESC, n.tx_index DESC, n.event_index DESC
                     LIMIT 1), 'standard') <> 'frozen'
     ON CONFLICT ON CONSTRAINT update_notifications_token_block_tx_event_unique DO NOTHING
     RETURNING token_id
-    """
+    """  # noqa: S608 - composed of constant SQL, values are bound
 )
 
 # Tokens whose latest notification is `dynamic` and whose data is older than its ttl (or the
@@ -69,7 +70,7 @@ def apply_notification(session: Session, notification: Notification) -> list[int
         _INSERT_NOTIFICATIONS,
         {
             "principal": update.contract_id,
-            "token_numbers": list(update.token_ids) if update.token_ids else None,
+            "token_numbers": joined(update.token_ids) if update.token_ids else None,
             "mode": update.update_mode.value,
             "ttl": update.ttl,
             "block_height": position.block_height,

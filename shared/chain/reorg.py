@@ -15,8 +15,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Text, bindparam, delete, func, text
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Text, delete, text
 from sqlalchemy.orm import Session
 
 from shared.chain.checkpoint import (
@@ -27,6 +26,7 @@ from shared.chain.checkpoint import (
     remembered_hashes_above,
 )
 from shared.models import SmartContract, Token, UpdateNotification
+from shared.sql_params import any_of
 from shared.stacks.api_db import ChainBlock, StacksApiDatabase
 
 log = logging.getLogger(__name__)
@@ -109,10 +109,10 @@ def _delete_created(
     height: int,
     orphaned: Sequence[str],
 ) -> int:
-    hashes = bindparam("hashes", list(orphaned), type_=ARRAY(Text))
+    hashes = any_of("hashes", orphaned, Text)
     result = session.execute(
         delete(model)
-        .where(model.block_height > height, model.index_block_hash == func.any(hashes))
+        .where(model.block_height > height, model.index_block_hash == hashes)
         .execution_options(synchronize_session=False)
     )
     return int(getattr(result, "rowcount", 0) or 0)

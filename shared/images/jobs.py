@@ -16,12 +16,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Numeric, and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, aliased
 
 from shared.jobs.table import IMAGE_JOBS, JobOutcome
 from shared.models import ImageJob, JobStatus, Metadata, SmartContract, Token
+from shared.sql_params import any_of
 
 _LOCALE_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
@@ -103,7 +104,7 @@ def reset_image_jobs(
     if token_numbers is not None:
         if not token_numbers:
             return 0
-        tokens = tokens.where(Token.token_number.in_(list(token_numbers)))
+        tokens = tokens.where(Token.token_number == any_of("numbers", token_numbers, Numeric))
     return _upsert_jobs(session, Metadata.token_id.in_(tokens.scalar_subquery()))
 
 

@@ -9,8 +9,10 @@ from dataclasses import dataclass
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
+from shared.indexing.token_jobs_sql import PENDING_JOBS_FOR_NEW_TOKENS
 from shared.jobs.transitions import ClaimedJob, JobOutcome, finish_job
 from shared.models import TOKEN_TYPE_BY_SIP, JobStatus, Sip, SmartContract, TokenType
+from shared.sql_params import array_of, joined
 from shared.stacks.api_db import SftMint
 from shared.stacks.node import StacksNodeClient
 
@@ -21,7 +23,7 @@ TOKEN_INSERT_BATCH = 5000
 # New tokens and their pending jobs in one statement per batch (no round trip per token).
 # Existing tokens keep their data and their job (docs/reference-differences.md#re-mints).
 _INSERT_TOKENS_WITH_JOBS = text(
-    """
+    f"""
     WITH new_tokens AS (
       INSERT INTO tokens (smart_contract_id, type, token_number, block_height,
                           index_block_hash, tx_id, tx_index)
@@ -32,33 +34,27 @@ _INSERT_TOKENS_WITH_JOBS = text(
       ON CONFLICT ON CONSTRAINT tokens_smart_contract_id_token_number_unique DO NOTHING
       RETURNING id
     )
-    INSERT INTO jobs (token_id, status, updated_at)
-    SELECT id, 'pending', NOW() FROM new_tokens
-    ON CONFLICT (token_id) WHERE smart_contract_id IS NULL DO NOTHING
-    RETURNING id
-    """
+    {PENDING_JOBS_FOR_NEW_TOKENS}
+    """  # noqa: S608 - composed of constant SQL, values are bound
 )
 
 
 # Minted tokens (SIP-013 `sft_mint` prints) with their pending jobs, in one statement.
 _INSERT_MINTED_TOKENS_WITH_JOBS = text(
-    """
+    f"""
     WITH new_tokens AS (
       INSERT INTO tokens (smart_contract_id, type, token_number, block_height,
                           index_block_hash, tx_id, tx_index, event_index)
       SELECT :contract_id, CAST(:type AS token_type), m.n, m.h, m.ibh, m.tx, m.txi, m.ei
-      FROM unnest(CAST(:numbers AS numeric[]), CAST(:heights AS int[]),
-                  CAST(:hashes AS text[]), CAST(:tx_ids AS text[]),
-                  CAST(:tx_indexes AS int[]), CAST(:event_indexes AS int[]))
+      FROM unnest({array_of(":numbers", "numeric")}, {array_of(":heights", "integer")},
+                  {array_of(":hashes", "text")}, {array_of(":tx_ids", "text")},
+                  {array_of(":tx_indexes", "integer")}, {array_of(":event_indexes", "integer")})
            AS m(n, h, ibh, tx, txi, ei)
       ON CONFLICT ON CONSTRAINT tokens_smart_contract_id_token_number_unique DO NOTHING
       RETURNING id
     )
-    INSERT INTO jobs (token_id, status, updated_at)
-    SELECT id, 'pending', NOW() FROM new_tokens
-    ON CONFLICT (token_id) WHERE smart_contract_id IS NULL DO NOTHING
-    RETURNING id
-    """
+    {PENDING_JOBS_FOR_NEW_TOKENS}
+    """  # noqa: S608 - composed of constant SQL, values are bound
 )
 
 
@@ -106,12 +102,12 @@ def store_minted_tokens(
         params = {
             "contract_id": contract.id,
             "type": TokenType.SFT.value,
-            "numbers": [m.token_number for m in batch],
-            "heights": [m.block_height for m in batch],
-            "hashes": [m.index_block_hash for m in batch],
-            "tx_ids": [m.tx_id for m in batch],
-            "tx_indexes": [m.tx_index for m in batch],
-            "event_indexes": [m.event_index for m in batch],
+            "numbers": joined(m.token_number for m in batch),
+            "heights": joined(m.block_height for m in batch),
+            "hashes": joined(m.index_block_hash for m in batch),
+            "tx_ids": joined(m.tx_id for m in batch),
+            "tx_indexes": joined(m.tx_index for m in batch),
+            "event_indexes": joined(m.event_index for m in batch),
         }
         job_ids.extend(session.scalars(_INSERT_MINTED_TOKENS_WITH_JOBS, params).all())
     finish_job(session, job, JobOutcome(JobStatus.DONE))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import select, text
@@ -21,6 +21,7 @@ from shared.models import (
     Token,
     TokenType,
 )
+from shared.sql_params import array_of, joined, json_rows
 from shared.stacks.node import StacksNodeClient
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ def load_tokens(session: Session, jobs: Sequence[ClaimedJob]) -> dict[int, Token
     by_token = {job.token_id: job.id for job in jobs if job.token_id is not None}
     if not by_token:
         return {}
-    rows = session.execute(_LOAD_TOKENS, {"ids": _id_list(by_token)})
+    rows = session.execute(_LOAD_TOKENS, {"ids": joined(by_token)})
     return {
         by_token[r.id]: TokenRef(r.id, TokenType(r.type), int(r.token_number), r.principal)
         for r in rows
@@ -130,25 +131,18 @@ def _non_empty(uri: str | None) -> str | None:
     return uri if uri else None  # an empty URI means none, as in Hiro's API
 
 
-def store_token_data(
-    session: Session, token: TokenRef, data: TokenData, *, cache_images: bool = False
-) -> bool:
-    """Replace the token's facts and metadata rows; False if the token no longer exists.
-    With `cache_images`, the rows' images get image jobs (IMAGE_CACHE_PROCESSOR_ENABLED)."""
-    return bool(store_tokens_data(session, [(token, data)], cache_images=cache_images))
-
-
 def store_tokens_data(
     session: Session,
     pairs: Sequence[tuple[TokenRef, TokenData]],
     *,
     cache_images: bool = False,
 ) -> list[int]:
-    """`store_token_data` for many tokens in a few statements; returns the ids stored (a
-    token deleted meanwhile is skipped)."""
+    """Replace the tokens' facts and metadata rows in a few statements; returns the ids stored
+    (a token deleted meanwhile is skipped). With `cache_images`, the rows' images get image
+    jobs (IMAGE_CACHE_PROCESSOR_ENABLED)."""
     if not pairs:
         return []
-    facts = _rows_json({"id": token.id, **data.contract_fields()} for token, data in pairs)
+    facts = json_rows({"id": token.id, **data.contract_fields()} for token, data in pairs)
     existing = set(session.scalars(_UPDATE_TOKENS, {"rows": facts}))  # locks them too
     pairs = [(token, data) for token, data in pairs if token.id in existing]
     if not pairs:
@@ -166,14 +160,14 @@ def _replace_metadata(
     session: Session, rows_by_token: Sequence[tuple[int, Sequence[ParsedMetadata]]]
 ) -> None:
     """Delete the tokens' metadata rows and insert the new ones: four statements at most."""
-    session.execute(_DELETE_METADATA, {"ids": _id_list(t for t, _ in rows_by_token)})
+    session.execute(_DELETE_METADATA, {"ids": joined(t for t, _ in rows_by_token)})
     rows = [(token_id, row) for token_id, token_rows in rows_by_token for row in token_rows]
     if not rows:
         return
     metadata_ids = session.scalars(
         _INSERT_METADATA,
         {
-            "rows": _rows_json(
+            "rows": json_rows(
                 {
                     "position": position,
                     "token_id": token_id,
@@ -201,36 +195,25 @@ def _replace_metadata(
         for a in row.attributes
     ]
     if attributes:
-        session.execute(_INSERT_ATTRIBUTES, {"rows": _rows_json(attributes)})
+        session.execute(_INSERT_ATTRIBUTES, {"rows": json_rows(attributes)})
     properties = [
         {"metadata_id": mid, "name": name, "value": dumps_text(value)}
         for mid, (_, row) in pairs
         for name, value in row.properties.items()
     ]
     if properties:
-        session.execute(_INSERT_PROPERTIES, {"rows": _rows_json(properties)})
-
-
-def _id_list(ids: Iterable[int]) -> str:
-    """Ids as one comma-joined string, split by Postgres (`string_to_array`)."""
-    return ",".join(map(str, ids))
-
-
-def _rows_json(rows: Iterable[dict[str, object]]) -> str:
-    """Rows as one JSON array, unpacked by Postgres with `jsonb_to_recordset`: one parameter
-    instead of an array per column (psycopg's list dumper cost 5 % of a worker's CPU)."""
-    return dumps_text(list(rows))
+        session.execute(_INSERT_PROPERTIES, {"rows": json_rows(properties)})
 
 
 # The batch statements are plain SQL: the ORM's bulk delete and expanding IN lists cost more
 # CPU than the statements themselves. Ids travel as one comma-joined string, rows as one JSON
-# array of objects unpacked by Postgres.
+# array of objects unpacked by Postgres (docs/sql.md#lists-and-rows).
 _LOAD_TOKENS = text(
-    """
+    f"""
     SELECT t.id, t.type::text AS type, t.token_number, c.principal
       FROM tokens t JOIN smart_contracts c ON c.id = t.smart_contract_id
-     WHERE t.id = ANY(CAST(string_to_array(:ids, ',') AS integer[]))
-    """
+     WHERE t.id = ANY({array_of(":ids", "integer")})
+    """  # noqa: S608 - composed of constant SQL, values are bound
 )
 _UPDATE_TOKENS = text(
     """
@@ -244,7 +227,9 @@ _UPDATE_TOKENS = text(
     """
 )
 _DELETE_METADATA = text(
-    "DELETE FROM metadata WHERE token_id = ANY(CAST(string_to_array(:ids, ',') AS integer[]))"
+    f"""
+    DELETE FROM metadata WHERE token_id = ANY({array_of(":ids", "integer")})
+    """  # noqa: S608 - composed of constant SQL, values are bound
 )
 # The new rows' ids come from the sequence in the CTE, which Postgres evaluates once because it
 # is read twice: the ids are returned in the order of the rows without relying on the order

@@ -20,17 +20,16 @@ from sqlalchemy import (
     Row,
     Table,
     and_,
-    bindparam,
     case,
     func,
     or_,
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from shared.models import ImageJob, Job, JobStatus
+from shared.sql_params import any_of
 
 FINISHED = (JobStatus.DONE, JobStatus.FAILED, JobStatus.INVALID)
 
@@ -277,9 +276,8 @@ class JobTable:
 
 
 def ids_in_column(column: Any, ids: Sequence[int]) -> ColumnElement[bool]:
-    return cast(
-        ColumnElement[bool], column == func.any(bindparam("ids", list(ids), type_=ARRAY(Integer)))
-    )
+    """`column = ANY(ids)`, the ids bound the one way lists are (docs/sql.md#lists-and-rows)."""
+    return cast(ColumnElement[bool], column == any_of("ids", ids, Integer))
 
 
 def _count(result: object) -> int:

@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from shared.reads.summaries import TokenSummary
-from shared.reads.tokens import RowSource
+from shared.reads.tokens import RowSource, locale_metadata_lateral
+from shared.sql_params import array_of, joined
 
 DEFAULT_TOKEN_NUMBER = 1
 
@@ -34,27 +35,20 @@ class SearchHit:
     summary: TokenSummary
 
 
-_SEARCH_SQL = """
+_SEARCH_SQL = f"""
     SELECT t.token_number, t.type::text AS type,
            c.principal AS contract_principal, c.tx_id, c.fungible_token_name,
            t.name, t.symbol, t.decimals, t.total_supply, t.uri,
            m.description, m.image, m.cached_image, m.cached_thumbnail_image,
            count(*) OVER () AS found,
            max(EXTRACT(epoch FROM COALESCE(t.updated_at, t.created_at))) OVER () AS latest
-    FROM unnest(string_to_array(%(principals)s, ','),
-                CAST(string_to_array(%(numbers)s, ',') AS numeric[]))
+    FROM unnest({array_of("%(principals)s", "text")}, {array_of("%(numbers)s", "numeric")})
          WITH ORDINALITY AS wanted(principal, token_number, position)
     JOIN smart_contracts c ON c.principal = wanted.principal
     JOIN tokens t ON t.smart_contract_id = c.id AND t.token_number = wanted.token_number
-    LEFT JOIN LATERAL (
-        SELECT m.description, m.image, m.cached_image, m.cached_thumbnail_image
-        FROM metadata m
-        WHERE m.token_id = t.id AND CASE
-            WHEN CAST(%(locale)s AS text) IS NULL THEN m.l10n_default
-            ELSE m.l10n_locale = CAST(%(locale)s AS text) END
-        ORDER BY m.id LIMIT 1) m ON true
+    {locale_metadata_lateral("m.description, m.image, m.cached_image, m.cached_thumbnail_image")}
     ORDER BY wanted.position
-"""
+"""  # noqa: S608 - composed of constant SQL, values are bound
 
 
 @dataclass(frozen=True)
@@ -74,10 +68,10 @@ def search_tokens(
     rows = source.all(
         _SEARCH_SQL,
         {
-            # Comma-joined (no principal holds a comma): psycopg dumps a list element by element,
-            # a quarter of a search request's CPU in a profile.
-            "principals": ",".join(k.principal for k in keys),
-            "numbers": ",".join(str(k.token_number) for k in keys),
+            # Comma-joined: psycopg dumps a list element by element, a quarter of a search
+            # request's CPU in a profile (docs/sql.md#lists-and-rows).
+            "principals": joined(k.principal for k in keys),
+            "numbers": joined(k.token_number for k in keys),
             "locale": locale or None,
         },
     )

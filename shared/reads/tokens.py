@@ -57,9 +57,23 @@ class TokenView:
     etag: str | None = None
 
 
+def locale_metadata_lateral(columns: str) -> str:
+    """`LEFT JOIN LATERAL` of the metadata row shown for token `t`, as `m`: the row of the
+    `%(locale)s` parameter, or the default row when it is NULL. Used by the token and search
+    reads; `shared.reads.summaries.metadata_row` is the list's Core form of the same rule."""
+    return f"""
+    LEFT JOIN LATERAL (
+        SELECT {columns} FROM metadata m
+        WHERE m.token_id = t.id AND CASE
+            WHEN CAST(%(locale)s AS text) IS NULL THEN m.l10n_default
+            ELSE m.l10n_locale = CAST(%(locale)s AS text) END
+        ORDER BY m.id LIMIT 1) m ON true
+    """  # noqa: S608 - composed of constant SQL, values are bound
+
+
 # Each related row is a LATERAL ... LIMIT 1 so that it is always an index lookup: left to
 # itself the planner may merge-join the whole contract-jobs index.
-LOOKUP_SQL = """
+LOOKUP_SQL = f"""
     SELECT c.principal, c.tx_id, c.fungible_token_name,
            cj.status AS contract_status, cj.invalid_reason AS contract_reason,
            t.id AS token_id, t.uri, t.name, t.symbol, t.decimals, t.total_supply, t.updated_at,
@@ -80,14 +94,9 @@ LOOKUP_SQL = """
     LEFT JOIN LATERAL (
         SELECT j.id, j.status, j.invalid_reason FROM jobs j
         WHERE j.token_id = t.id AND j.smart_contract_id IS NULL LIMIT 1) tj ON true
-    LEFT JOIN LATERAL (
-        SELECT m.* FROM metadata m
-        WHERE m.token_id = t.id AND CASE
-            WHEN CAST(%(locale)s AS text) IS NULL THEN m.l10n_default
-            ELSE m.l10n_locale = CAST(%(locale)s AS text) END
-        ORDER BY m.id LIMIT 1) m ON true
+    {locale_metadata_lateral("m.*")}
     WHERE c.principal = %(principal)s
-"""
+"""  # noqa: S608 - composed of constant SQL, values are bound
 
 
 class RowSource(Protocol):

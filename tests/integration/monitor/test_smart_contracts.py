@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from devnet.scenario import fungible_token, nft_collection, plain_contract, semi_fungible_token
 from shared.db import session_scope
 from shared.indexing.contracts import load_contract, store_contract_tokens
-from shared.indexing.tokens import TokenData, load_token, store_token_data
+from shared.indexing.tokens import TokenData, load_token, store_tokens_data
 from shared.jobs.transitions import ClaimedJob, claim_job
 from shared.models import Job, JobStatus, Sip, SmartContract, Token
 
@@ -113,7 +113,7 @@ def test_contract_roll_back_handles_in_flight_token_jobs(chain, monitor, db, fol
     chain.block()
     monitor.run()
     with session_scope(db.sessions) as s:
-        assert store_token_data(s, token, TokenData(uri="http://m.io/1.json")) is False
+        assert store_tokens_data(s, [(token, TokenData(uri="http://m.io/1.json"))]) == []
     assert db.count(Token) == 0
 
 

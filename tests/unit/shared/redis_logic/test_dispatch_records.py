@@ -42,11 +42,12 @@ class Session:
         return type("Result", (), {"rowcount": self.rowcount})()
 
     def job_ids(self) -> list[list[int]]:
-        """The job ids each statement was limited to (its IN list)."""
+        """The job ids each statement was limited to (its `ids` list, bound comma-joined)."""
         ids = []
         for statement in self.statements:
-            params = statement.compile().params.values()
-            ids += [sorted(value) for value in params if isinstance(value, list)]
+            joined = statement.compile().params.get("ids")
+            if joined is not None:
+                ids.append(sorted(int(i) for i in joined.split(",")))
         return ids
 
 
