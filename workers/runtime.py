@@ -17,7 +17,7 @@ from shared.db import make_engine, make_session_factory
 from shared.indexing.processing import Processor
 from shared.jobs.dispatch import Dispatcher
 from shared.jobs.runner import JobContext
-from shared.queues import CACHE_IMAGES_TASK, IMAGES_QUEUE, JobMessage, task_calls
+from shared.queues import CACHE_IMAGES_TASK, IMAGES_QUEUE, JobMessage, TaskCall, task_calls
 from shared.stacks.api_db import StacksApiDatabase
 from shared.wiring import build_processor
 
@@ -62,48 +62,38 @@ def build_runtime(settings: Settings, app: Celery) -> Runtime:
         chain = StacksApiDatabase(chain_engine)
         engines = (engine, chain_engine)
     sessions = make_session_factory(engine)
-    processor = build_processor(settings, sessions, JobEnqueuer(app), chain)
+    enqueuer = JobEnqueuer(app)
+    processor = build_processor(settings, sessions, enqueuer, chain)
     client = redis.Redis.from_url(settings.redis_url)
     dispatcher = Dispatcher(
         sessions=sessions,
         redis=client,
         enqueue=processor.ctx.enqueue,
-        enqueue_images=ImageJobEnqueuer(app),
+        enqueue_images=enqueuer.images,
         images_enabled=settings.image_cache_processor_enabled,
     )
     return Runtime(processor, chain, engines, client, dispatcher)
 
 
 class JobEnqueuer:
-    """Sends job messages by task name over one pooled producer connection."""
+    """Sends job messages by task name over one pooled producer connection: token jobs in
+    batches (`task_calls`), image jobs one per message on the images queue."""
 
     def __init__(self, app: Celery) -> None:
         self.app = app
 
     def __call__(self, messages: Sequence[JobMessage]) -> None:
-        if not messages:
+        self.send(task_calls(messages))
+
+    def images(self, job_ids: Sequence[int]) -> None:
+        self.send([TaskCall(CACHE_IMAGES_TASK, IMAGES_QUEUE, [job_id]) for job_id in job_ids])
+
+    def send(self, calls: Sequence[TaskCall]) -> None:
+        if not calls:
             return
-        calls = task_calls(messages)
         with self.app.producer_or_acquire() as producer:
             for call in calls:
                 self.app.send_task(
                     call.task_name, args=call.args, queue=call.queue, producer=producer
                 )
-        log.debug("enqueued %d jobs in %d messages", len(messages), len(calls))
-
-
-class ImageJobEnqueuer:
-    """One message per image job on the images queue, sent after the commit that queued them."""
-
-    def __init__(self, app: Celery) -> None:
-        self.app = app
-
-    def __call__(self, job_ids: Sequence[int]) -> None:
-        if not job_ids:
-            return
-        with self.app.producer_or_acquire() as producer:
-            for job_id in job_ids:
-                self.app.send_task(
-                    CACHE_IMAGES_TASK, args=[job_id], queue=IMAGES_QUEUE, producer=producer
-                )
-        log.debug("enqueued %d image jobs", len(job_ids))
+        log.debug("sent %d messages", len(calls))

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
+from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -35,6 +36,8 @@ from shared.jobs.turns import TokenTurns
 from shared.models import JobStatus, Sip
 from shared.stacks.api_db import StacksApiDatabase
 from shared.stacks.node import StacksNodeClient
+
+S = TypeVar("S")
 
 
 @dataclass
@@ -87,11 +90,9 @@ class Processor:
 
     def _contract_work(self, job: ClaimedJob) -> Sequence[int]:
         assert job.smart_contract_id is not None  # noqa: S101 - claim_job guarantees the kind
-        with session_scope(self.ctx.sessions) as session:
-            contract = load_contract(session, job.smart_contract_id)
-            if contract is None:
-                finish_job(session, job, JobOutcome(JobStatus.DONE))
-                return []
+        contract = self._load_or_finish(load_contract, job, job.smart_contract_id)
+        if contract is None:
+            return []
         if contract.sip == Sip.SIP_013:
             return self._sft_contract_work(contract, job)
         limit = self.ctx.settings.metadata_max_nft_contract_token_count
@@ -99,6 +100,16 @@ class Processor:
         with session_scope(self.ctx.sessions) as session:
             job_ids = store_contract_tokens(session, contract, count, job)
         return self._hand_out(job_ids)
+
+    def _load_or_finish(
+        self, load: Callable[[Session, int], S | None], job: ClaimedJob, subject_id: int
+    ) -> S | None:
+        """The job's contract or token; None, and the job done, if a re-org deleted it."""
+        with session_scope(self.ctx.sessions) as session:
+            subject = load(session, subject_id)
+            if subject is None:
+                finish_job(session, job, JobOutcome(JobStatus.DONE))
+        return subject
 
     def _hand_out(self, job_ids: Sequence[int]) -> Sequence[int]:
         """New token jobs, committed: in turns with every other contract's, or all at once."""
@@ -119,11 +130,9 @@ class Processor:
 
     def _token_work(self, job: ClaimedJob) -> Sequence[int]:
         assert job.token_id is not None  # noqa: S101 - claim_job guarantees the kind
-        with session_scope(self.ctx.sessions) as session:
-            token = load_token(session, job.token_id)
-            if token is None:
-                finish_job(session, job, JobOutcome(JobStatus.DONE))
-                return []
+        token = self._load_or_finish(load_token, job, job.token_id)
+        if token is None:
+            return []
         data = read_token_data(self.node, self.metadata.load, token)
         with session_scope(self.ctx.sessions) as session:
             self._store_tokens(session, [(token, data)])
