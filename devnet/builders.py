@@ -86,7 +86,7 @@ def plain_contract(name: str, block_height: int, **options: Any) -> Contract:
 _PLAIN_KEYS = {"behaviour", "delay_ms", "failed", "clarity_error", "clarity_version", "token_uri"}
 _PLAIN_KEYS |= {"last_token_id", "metadata_host"}
 _CONTRACT_KEYS = _PLAIN_KEYS | {"name", "deployer", "deployer_seed", "kind", "block_height"}
-_CONTRACT_KEYS |= {"token", "tokens", "collection"}
+_CONTRACT_KEYS |= {"token", "tokens", "collection", "transfers", "burns"}
 
 
 def contract_from_dict(data: Mapping[str, Any], network: str) -> Contract:
@@ -110,6 +110,9 @@ def contract_from_dict(data: Mapping[str, Any], network: str) -> Contract:
         )
     if "collection" in data:
         options["collection"] = _collection_from_dict(data["collection"])
+    for key in ("transfers", "burns"):
+        if key in data:
+            options[key] = tuple(int(token_id) for token_id in data[key])
     return make_contract(
         data["kind"], name, int(data["block_height"]), deployer=deployer, **options
     )

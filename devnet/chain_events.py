@@ -1,6 +1,7 @@
 """Contract calls and their events in the Stacks API ("SBA") database, as the API writes them:
-print events (SIP-019 notifications, SIP-013 `sft_mint`), NFT mints, FT mints and burns, plus
-many empty blocks at once. `EventWriter` works on a `ChainWriter`'s chain; the caller commits."""
+print events (SIP-019 notifications, SIP-013 `sft_mint`), NFT mints, transfers and burns, FT
+mints and burns, plus many empty blocks at once. `EventWriter` works on a `ChainWriter`'s
+chain; the caller commits."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from devnet.chain_writer import (
     insert_rows,
     write_chain_tip,
 )
+from devnet.nft_history import BURN, MINT
 from shared import clarity
 from shared.c32 import c32_address_decode
 from shared.clarity import (
@@ -33,8 +35,6 @@ from shared.clarity import (
     UInt,
     principal_from_string,
 )
-
-TRANSFER, MINT, BURN = 1, 2, 3  # asset_event_type_id
 
 
 @dataclass
@@ -66,8 +66,7 @@ class EventWriter:
         """A contract-call tx in `block` (`failed=True`: aborted, the API keeps no events)."""
         tx_index = self._tx_count("index_block_hash", block.index_block_hash)
         nonce = self._tx_count("sender_address", sender)
-        tx_id = hashlib.sha256(f"call/{block.index_block_hash.hex()}/{tx_index}".encode()).digest()
-        tx = Tx(block, tx_id, tx_index, sender, bool(options.get("failed")))
+        tx = Tx(block, call_tx_id(block, tx_index), tx_index, sender, bool(options.get("failed")))
         insert_rows(self.conn, "txs", [call_tx_row(tx, contract_id, function, nonce)])
         self.conn.execute(
             "UPDATE blocks SET tx_count = tx_count + 1 WHERE index_block_hash = %s",
@@ -83,15 +82,20 @@ class EventWriter:
     def nft_mint(
         self, tx: Tx, asset_identifier: str, token_id: int | ClarityValue, recipient: str
     ) -> None:
-        value = UInt(token_id) if isinstance(token_id, int) else token_id
-        row = {
-            "asset_event_type_id": MINT,
-            "asset_identifier": asset_identifier,
-            "value": clarity.serialize(value),
-            "sender": None,
-            "recipient": recipient,
-        }
-        insert_rows(self.conn, "nft_events", [self._event(tx) | row])
+        self.nft_event(tx, MINT, asset_identifier, token_id, None, recipient)
+
+    def nft_event(
+        self,
+        tx: Tx,
+        kind: int,
+        asset_identifier: str,
+        token_id: int | ClarityValue,
+        sender: str | None,
+        recipient: str | None,
+    ) -> None:
+        """An NFT mint (no sender), transfer, or burn (no recipient)."""
+        row = nft_event_row(tx, kind, asset_identifier, token_id, sender, recipient)
+        insert_rows(self.conn, "nft_events", [row])
 
     def ft_event(self, tx: Tx, kind: int, asset_identifier: str, amount: int, who: str) -> None:
         """An FT mint (credits `who`), burn (debits `who`) or transfer (from `who`)."""
@@ -102,26 +106,53 @@ class EventWriter:
             "sender": None if kind == MINT else who,
             "recipient": who if kind == MINT else (None if kind == BURN else tx.sender),
         }
-        insert_rows(self.conn, "ft_events", [self._event(tx) | row])
+        insert_rows(self.conn, "ft_events", [event_row(tx) | row])
 
     def _event(self, tx: Tx) -> dict[str, Any]:
-        return {
-            "event_index": tx.next_event_index(),
-            "tx_id": tx.tx_id,
-            "tx_index": tx.tx_index,
-            "block_height": tx.block.height,
-            "index_block_hash": tx.block.index_block_hash,
-            "parent_index_block_hash": tx.block.parent_index_block_hash,
-            "microblock_hash": NO_MICROBLOCK,
-            "microblock_sequence": ANCHORED_SEQUENCE,
-            "microblock_canonical": True,
-            "canonical": True,
-        }
+        return event_row(tx)
 
     def _tx_count(self, column: str, value: Any) -> int:
         query = sql.SQL("SELECT count(*) FROM txs WHERE {} = %s").format(sql.Identifier(column))
         row = self.conn.execute(query, (value,)).fetchone()
         return int(row[0]) if row else 0
+
+
+def event_row(tx: Tx) -> dict[str, Any]:
+    """The columns every event row has: the next event of `tx`, in an anchored block."""
+    return {
+        "event_index": tx.next_event_index(),
+        "tx_id": tx.tx_id,
+        "tx_index": tx.tx_index,
+        "block_height": tx.block.height,
+        "index_block_hash": tx.block.index_block_hash,
+        "parent_index_block_hash": tx.block.parent_index_block_hash,
+        "microblock_hash": NO_MICROBLOCK,
+        "microblock_sequence": ANCHORED_SEQUENCE,
+        "microblock_canonical": True,
+        "canonical": True,
+    }
+
+
+def nft_event_row(
+    tx: Tx,
+    kind: int,
+    asset_identifier: str,
+    token_id: int | ClarityValue,
+    sender: str | None,
+    recipient: str | None,
+) -> dict[str, Any]:
+    value = UInt(token_id) if isinstance(token_id, int) else token_id
+    return event_row(tx) | {
+        "asset_event_type_id": kind,
+        "asset_identifier": asset_identifier,
+        "value": clarity.serialize(value),
+        "sender": sender,
+        "recipient": recipient,
+    }
+
+
+def call_tx_id(block: Block, tx_index: int) -> bytes:
+    return hashlib.sha256(f"call/{block.index_block_hash.hex()}/{tx_index}".encode()).digest()
 
 
 def call_tx_row(tx: Tx, contract_id: str, function: str, nonce: int) -> dict[str, Any]:

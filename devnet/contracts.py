@@ -74,6 +74,10 @@ class Contract:
     erroring_functions: tuple[str, ...] = ()
     clarity_version: int | None = 2
     last_token_id: int = 0
+    # NFT history after the mints (devnet.nft_history): token ids transferred, one transfer
+    # each and in order, then token ids burned.
+    transfers: tuple[int, ...] = ()
+    burns: tuple[int, ...] = ()
     ft: FungibleToken | None = None
     sft_tokens: tuple[SftToken, ...] = ()
     collection: Collection = field(default_factory=lambda: Collection("", ""))
@@ -96,6 +100,13 @@ class Contract:
         check(self.kind != FT or self.ft is not None, f"{where}: sip-010 needs a 'token' object")
         ids = [token.token_id for token in self.sft_tokens]
         check(len(ids) == len(set(ids)), f"{where}: duplicate SFT token ids")
+        moved = (*self.transfers, *self.burns)
+        check(not moved or self.kind == NFT, f"{where}: only a sip-009 has transfers and burns")
+        check(
+            all(self.has_token(token_id) for token_id in moved),
+            f"{where}: transfers and burns name tokens 1..last_token_id",
+        )
+        check(len(self.burns) == len(set(self.burns)), f"{where}: a token is burned twice")
         try:
             check_contract_name(self.name, deployable=True)
             c32_address_decode(self.deployer)

@@ -4,16 +4,15 @@ a scenario the way a real node answers them (`devnet.server` puts it on a loopba
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from devnet.abis import abi_for
 from devnet.chain_db import original_block
+from devnet.nft_history import owner_of
 from devnet.scenario import FT, NFT, OTHER, SFT, Contract, FungibleToken, Scenario, SftToken
 from shared import clarity
-from shared.c32 import c32_address_decode
 from shared.clarity import ClarityValue, OptionalNone, OptionalSome, ResponseErr, ResponseOk, UInt
 
 DEFAULT_NODE_PORT = 20443
@@ -206,13 +205,11 @@ def _base_uri(contract: Contract, arguments: list[ClarityValue], url: str) -> Cl
 
 
 def _owner(contract: Contract, arguments: list[ClarityValue], url: str) -> ClarityValue:
-    """A deterministic holder per minted token, on the contract's network."""
-    token_id = _token_id(arguments)
-    if not contract.has_token(token_id):
+    """The holder at the end of the seeded history (devnet.nft_history); none once burned."""
+    owner = owner_of(contract, _token_id(arguments))
+    if owner is None:
         return ResponseOk(OptionalNone())
-    version = c32_address_decode(contract.deployer)[0]
-    digest = hashlib.sha256(f"{contract.contract_id}/{token_id}".encode()).digest()[:20]
-    return ResponseOk(OptionalSome(clarity.StandardPrincipal(version, digest)))
+    return ResponseOk(OptionalSome(clarity.principal_from_string(owner)))
 
 
 def _ft(contract: Contract) -> FungibleToken:

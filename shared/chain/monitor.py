@@ -2,11 +2,13 @@
 
 Each step is one transaction under the chain lock: read a bounded batch of blocks from one
 SBA snapshot, apply every block's effects in chain order (deployments, SIP-019
-notifications, NFT mints, SFT mints, FT supply: Hiro's API's order), remember the blocks,
-move the checkpoint, re-pend due dynamic tokens; the caller commits, then dispatches the
-jobs. When the block we stopped at is no longer canonical, the same transaction first
-rewinds to the fork point. Before anything is remembered (cold start) a step is a batch of
-the history import instead. The whole story: docs/chain-monitor.md.
+notifications, NFT mints, SFT mints, FT supply: Hiro's API's order; NFT owners after the
+mints), remember the blocks, move the checkpoint, re-pend due dynamic tokens; the caller
+commits, then dispatches the jobs. Before the blocks, queued collections get their owners
+as of the checkpoint, read from the same snapshot. When the block we stopped at is no longer
+canonical, the same transaction first rewinds to the fork point. Before anything is
+remembered (cold start) a step is a batch of the history import instead. The whole story:
+docs/chain-monitor.md.
 """
 
 from __future__ import annotations
@@ -32,6 +34,12 @@ from shared.chain.contract_import import store_token_contracts
 from shared.chain.importer import import_history_batch
 from shared.chain.mints import apply_supply_deltas, store_mints
 from shared.chain.notifications import apply_notification, refresh_dynamic_tokens
+from shared.chain.ownership import (
+    PendingImports,
+    apply_ownership,
+    import_owners,
+    pending_imports,
+)
 from shared.chain.reorg import Rewind, rewind_to_fork_point
 from shared.config import Settings
 from shared.db import session_scope
@@ -39,6 +47,7 @@ from shared.jobs.runner import JobContext, dispatch
 from shared.models import TokenType
 from shared.stacks.api_db import ChainBlock, StacksApiDatabase
 from shared.stacks.chain_events import BatchLimits, BlockBatch, BlockEvents, read_block_batch
+from shared.stacks.nft_owners import TokenOwner, latest_owners
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +58,7 @@ class MonitorSettings:
     import_batch_size: int = 500  # deployments per history-import batch
     time_budget_s: float = 30.0  # per run; beat starts the next one
     remembered_blocks: int = 5000  # how deep a re-org can be undone exactly
+    owner_import_tokens: int = 50_000  # tokens of queued collections imported per step
     dynamic_refresh_interval_s: int = 86_400
     invalid_retry_after: timedelta = timedelta(hours=1)
 
@@ -123,18 +133,21 @@ def _follow(session: Session, chain: StacksApiDatabase, params: MonitorSettings)
     checkpoint = read_checkpoint(session)
     assert checkpoint is not None  # noqa: S101 - remembered blocks imply a checkpoint
     rewind = None
-    batch = _read(chain, checkpoint, params.limits)
+    imports = pending_imports(session, params.owner_import_tokens)
+    batch, owners = _read(chain, checkpoint, params.limits, imports)
     if not batch.checkpoint_canonical:
         rewind = rewind_to_fork_point(session, chain)
         checkpoint = rewind.fork_point
-        batch = _read(chain, checkpoint, params.limits)
+        imports = pending_imports(session, params.owner_import_tokens)
+        batch, owners = _read(chain, checkpoint, params.limits, imports)
         if not batch.checkpoint_canonical:  # re-orged again meanwhile: next step
             return Step(caught_up=False, checkpoint=checkpoint, rewind=rewind)
+    import_owners(session, checkpoint, imports, owners)
     job_ids = apply_batch(session, batch.blocks, params)
     last = batch.blocks[-1].block if batch.blocks else checkpoint
     tip_height = batch.tip.block_height if batch.tip else 0
     return Step(
-        caught_up=last.block_height >= tip_height or not batch.blocks,
+        caught_up=(last.block_height >= tip_height or not batch.blocks) and not imports.more,
         checkpoint=last,
         blocks=len(batch.blocks),
         rewind=rewind,
@@ -142,9 +155,16 @@ def _follow(session: Session, chain: StacksApiDatabase, params: MonitorSettings)
     )
 
 
-def _read(chain: StacksApiDatabase, checkpoint: ChainBlock, limits: BatchLimits) -> BlockBatch:
+def _read(
+    chain: StacksApiDatabase, checkpoint: ChainBlock, limits: BatchLimits, imports: PendingImports
+) -> tuple[BlockBatch, list[TokenOwner]]:
+    """The next blocks and, as of the checkpoint, the owners of the collections to import."""
     with chain.snapshot() as conn:
-        return read_block_batch(conn, checkpoint, limits)
+        batch = read_block_batch(conn, checkpoint, limits)
+        if not batch.checkpoint_canonical:
+            return batch, []
+        assets = imports.asset_identifiers
+        return batch, latest_owners(conn, assets, checkpoint.block_height)
 
 
 def apply_batch(session: Session, blocks: list[BlockEvents], params: MonitorSettings) -> list[int]:
@@ -175,5 +195,6 @@ def apply_block(session: Session, events: BlockEvents, invalid_after: timedelta)
         job_ids.extend(apply_notification(session, notification))
     job_ids.extend(store_mints(session, events.nft_mints, TokenType.NFT, invalid_after))
     job_ids.extend(store_mints(session, events.sft_mints, TokenType.SFT, invalid_after))
+    apply_ownership(session, events.block.block_height, events.nft_ownership)
     apply_supply_deltas(session, events.block.block_height, events.supply_deltas)
     return job_ids

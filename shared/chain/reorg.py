@@ -5,7 +5,9 @@ blocks did, so no token from a block that is no longer canonical stays behind
 Rows created by a block carry its `index_block_hash`, so the undo deletes exactly those
 (contracts cascade to their tokens, jobs, metadata and notifications; a deleted notification
 makes the previous one current again). FT supply deltas are reversed from what was applied
-(`chain_supply_deltas`), not recomputed from the orphaned rows, which may have changed since.
+(`chain_supply_deltas`), not recomputed from the orphaned rows, which may have changed since;
+NFT owners go back to the rows logged before the orphaned blocks changed them
+(docs/chain-monitor.md#ownership-reorgs).
 Jobs in flight for deleted rows find nothing to write and finish harmlessly.
 """
 
@@ -25,6 +27,7 @@ from shared.chain.checkpoint import (
     remembered_blocks,
     remembered_hashes_above,
 )
+from shared.chain.ownership import undo_ownership_above
 from shared.models import SmartContract, Token, UpdateNotification
 from shared.sql_params import any_of
 from shared.stacks.api_db import ChainBlock, StacksApiDatabase
@@ -54,6 +57,7 @@ class Rewind:
     contracts: int
     tokens: int
     notifications: int
+    owners: int  # ownership rows changed back
 
 
 def rewind_to_fork_point(session: Session, chain: StacksApiDatabase) -> Rewind:
@@ -61,13 +65,15 @@ def rewind_to_fork_point(session: Session, chain: StacksApiDatabase) -> Rewind:
     fork = find_fork_point(session, chain)
     rewind = undo_blocks_above(session, fork)
     log.warning(
-        "re-org: rewound %d blocks to %d (%s): %d contracts, %d tokens, %d notifications undone",
+        "re-org: rewound %d blocks to %d (%s): %d contracts, %d tokens, %d notifications,"
+        " %d owners undone",
         rewind.orphaned_blocks,
         fork.block_height,
         fork.index_block_hash,
         rewind.contracts,
         rewind.tokens,
         rewind.notifications,
+        rewind.owners,
     )
     return rewind
 
@@ -97,10 +103,12 @@ def undo_blocks_above(session: Session, fork: ChainBlock) -> Rewind:
         _delete_created(session, model, fork.block_height, orphaned)
         for model in (UpdateNotification, Token, SmartContract)
     ]
+    # Before the blocks are forgotten: their ownership log goes with them.
+    owners = undo_ownership_above(session, fork.block_height)
     forget_blocks(session, above=fork.block_height)
     remember_blocks(session, [fork])
     move_checkpoint(session, fork)
-    return Rewind(fork, len(orphaned), counts[2], counts[1], counts[0])
+    return Rewind(fork, len(orphaned), counts[2], counts[1], counts[0], owners)
 
 
 def _delete_created(

@@ -6,12 +6,19 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select, text, update
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.orm import Session
 
 from shared.indexing.token_jobs_sql import PENDING_JOBS_FOR_NEW_TOKENS
 from shared.jobs.transitions import ClaimedJob, JobOutcome, finish_job
-from shared.models import TOKEN_TYPE_BY_SIP, JobStatus, Sip, SmartContract, TokenType
+from shared.models import (
+    TOKEN_TYPE_BY_SIP,
+    JobStatus,
+    OwnershipImport,
+    Sip,
+    SmartContract,
+    TokenType,
+)
 from shared.sql_params import array_of, joined
 from shared.stacks.api_db import SftMint
 from shared.stacks.node import StacksNodeClient
@@ -138,5 +145,9 @@ def store_contract_tokens(
             "last": last,
         }
         job_ids.extend(session.scalars(_INSERT_TOKENS_WITH_JOBS, params).all())
+    if token_type == TokenType.NFT and count:
+        # The monitor reads the collection's owners from its history
+        # (docs/chain-monitor.md#ownership-import).
+        session.execute(insert(OwnershipImport).values(smart_contract_id=contract.id))
     finish_job(session, job, JobOutcome(JobStatus.DONE))
     return job_ids

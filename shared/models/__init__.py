@@ -4,11 +4,18 @@ Our additions: docs/reference-differences.md#schema-additions.
 """
 
 from shared.models.base import Base
-from shared.models.chain import AppliedSupplyDelta, ChainTip, ProcessedBlock
+from shared.models.chain import (
+    AppliedOwnershipChange,
+    AppliedSupplyDelta,
+    ChainTip,
+    OwnershipImport,
+    ProcessedBlock,
+)
 from shared.models.contracts import SmartContract
 from shared.models.enums import TOKEN_TYPE_BY_SIP, JobStatus, Sip, TokenType, TokenUpdateMode
 from shared.models.images import ImageJob
 from shared.models.jobs import Job, RateLimitedHost
+from shared.models.ownership import NftOwnership
 from shared.models.tokens import (
     Metadata,
     MetadataAttribute,
@@ -19,6 +26,7 @@ from shared.models.tokens import (
 
 __all__ = [
     "TOKEN_TYPE_BY_SIP",
+    "AppliedOwnershipChange",
     "AppliedSupplyDelta",
     "Base",
     "ChainTip",
@@ -28,6 +36,8 @@ __all__ = [
     "Metadata",
     "MetadataAttribute",
     "MetadataProperty",
+    "NftOwnership",
+    "OwnershipImport",
     "ProcessedBlock",
     "RateLimitedHost",
     "Sip",

@@ -62,6 +62,47 @@ class AppliedSupplyDelta(Base):
     delta: Mapped[int] = mapped_column(BigInteger)
 
 
+class AppliedOwnershipChange(Base):
+    """A token's `nft_ownership` row as it was before a block changed it (`existed` false: it
+    had none), so a re-org restores exactly the state at the fork point."""
+
+    __tablename__ = "chain_ownership_changes"
+    __table_args__ = (Index("chain_ownership_changes_token_id_index", "token_id"),)
+
+    block_height: Mapped[int] = mapped_column(
+        ForeignKey("chain_blocks.block_height", ondelete="CASCADE"), primary_key=True
+    )
+    token_id: Mapped[int] = mapped_column(
+        ForeignKey("tokens.id", ondelete="CASCADE"), primary_key=True
+    )
+    existed: Mapped[bool] = mapped_column(Boolean)
+    owner: Mapped[str | None] = mapped_column(Text)
+    burned: Mapped[bool | None] = mapped_column(Boolean)
+    mint_address: Mapped[str | None] = mapped_column(Text)
+    mint_tx_id: Mapped[str | None] = mapped_column(Text)
+    mint_block_height: Mapped[int | None] = mapped_column(Integer)
+    mint_timestamp: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class OwnershipImport(Base):
+    """An NFT collection whose owners are to be read from its history (pending: no block yet),
+    or were, as of `block_height` (a re-org below that height makes it pending again)."""
+
+    __tablename__ = "chain_ownership_imports"
+    __table_args__ = (
+        Index("chain_ownership_imports_block_height_index", "block_height"),
+        Index("chain_ownership_imports_smart_contract_id_index", "smart_contract_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    smart_contract_id: Mapped[int] = mapped_column(
+        ForeignKey("smart_contracts.id", ondelete="CASCADE")
+    )
+    block_height: Mapped[int | None] = mapped_column(
+        ForeignKey("chain_blocks.block_height", ondelete="CASCADE")
+    )
+
+
 # A re-org deletes the rows its orphaned blocks created, found by height (then hash).
 Index("tokens_block_height_index", Token.block_height)
 Index("update_notifications_block_height_index", UpdateNotification.block_height)

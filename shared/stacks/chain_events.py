@@ -1,6 +1,7 @@
 """What the chain monitor reads for a batch of blocks, all from one snapshot of the SBA
 database: the blocks after the checkpoint and, per block, the token contracts deployed, the
-SIP-019 notifications, NFT and SFT mints and FT supply changes (docs/chain-monitor.md#per-block)."""
+SIP-019 notifications, NFT and SFT mints, NFT transfers and burns and FT supply changes
+(docs/chain-monitor.md#per-block)."""
 
 from __future__ import annotations
 
@@ -50,6 +51,23 @@ class Mint:
     position: EventPosition
 
 
+# nft_events.asset_event_type_id
+NFT_TRANSFER, NFT_MINT, NFT_BURN = 1, 2, 3
+
+
+@dataclass(frozen=True)
+class NftOwnershipEvent:
+    """An NFT mint, transfer or burn of a `uint` id (docs/chain-monitor.md#ownership)."""
+
+    kind: int  # NFT_TRANSFER, NFT_MINT or NFT_BURN
+    contract_id: str
+    asset_name: str
+    token_number: int
+    recipient: str | None  # the new owner (None for a burn)
+    position: EventPosition
+    block_time: int  # epoch seconds
+
+
 @dataclass
 class BlockEvents:
     """One canonical block and what it does to the index, each list in chain order."""
@@ -59,6 +77,7 @@ class BlockEvents:
     notifications: list[Notification] = field(default_factory=list)
     nft_mints: list[Mint] = field(default_factory=list)
     sft_mints: list[Mint] = field(default_factory=list)
+    nft_ownership: list[NftOwnershipEvent] = field(default_factory=list)
     supply_deltas: dict[str, int] = field(default_factory=dict)  # FT contract -> minted - burnt
 
 
@@ -102,13 +121,18 @@ _PRINTS = text(
     """
 )
 
-_NFT_MINTS = text(
+# Mints, transfers and burns with their block's time: `block_time`, or the burn block's time
+# where it is 0 (the column's default).
+_NFT_EVENTS = text(
     """
-    SELECT block_height, index_block_hash, tx_id, tx_index, event_index, asset_identifier, value
-    FROM nft_events
-    WHERE canonical AND microblock_canonical AND asset_event_type_id = 2
-      AND block_height > :after AND block_height <= :upto
-    ORDER BY block_height, microblock_sequence, tx_index, event_index
+    SELECT e.block_height, e.index_block_hash, e.tx_id, e.tx_index, e.event_index,
+           e.asset_event_type_id, e.asset_identifier, e.value, e.recipient,
+           COALESCE(NULLIF(b.block_time, 0), b.burn_block_time) AS block_time
+    FROM nft_events e
+    JOIN blocks b ON b.index_block_hash = e.index_block_hash
+    WHERE e.canonical AND e.microblock_canonical AND e.asset_event_type_id IN (1, 2, 3)
+      AND e.block_height > :after AND e.block_height <= :upto
+    ORDER BY e.block_height, e.microblock_sequence, e.tx_index, e.event_index
     """
 )
 
@@ -142,7 +166,7 @@ def read_block_batch(conn: Connection, checkpoint: ChainBlock, limits: BatchLimi
         if events is not None:
             events.deployments.append(deployment)
     _read_prints(conn, span, by_height)
-    _read_nft_mints(conn, span, by_height)
+    _read_nft_events(conn, span, by_height)
     for row in conn.execute(_SUPPLY_DELTAS, span):
         events = _events(by_height, row.block_height, hex_of(row.index_block_hash))
         if events is not None and row.delta:
@@ -185,16 +209,25 @@ def _read_prints(conn: Connection, span: dict[str, int], by_height: dict[int, Bl
         events.sft_mints = _first_of_each(events.sft_mints)
 
 
-def _read_nft_mints(
+def _read_nft_events(
     conn: Connection, span: dict[str, int], by_height: dict[int, BlockEvents]
 ) -> None:
-    for row in conn.execute(_NFT_MINTS, span):
+    for row in conn.execute(_NFT_EVENTS, span):
         events = _events(by_height, row.block_height, hex_of(row.index_block_hash))
         token_number = nft_token_id(bytes(row.value))
         if events is None or token_number is None:
             continue
-        contract_id = row.asset_identifier.split("::", 1)[0]
-        events.nft_mints.append(Mint(contract_id, token_number, _position(row)))
+        contract_id, _, asset_name = row.asset_identifier.partition("::")
+        position = _position(row)
+        kind = row.asset_event_type_id
+        if kind == NFT_MINT:
+            events.nft_mints.append(Mint(contract_id, token_number, position))
+        recipient = None if kind == NFT_BURN else row.recipient
+        events.nft_ownership.append(
+            NftOwnershipEvent(
+                kind, contract_id, asset_name, token_number, recipient, position, row.block_time
+            )
+        )
     for events in by_height.values():
         events.nft_mints = _first_of_each(events.nft_mints)
 

@@ -17,13 +17,22 @@ from api.app import create_app
 from api.db import close_db
 from devnet import chain_db
 from devnet.chain_writer import ChainWriter
+from devnet.nft_history import owner_of
 from devnet.scenario import Scenario, nft_collection, plain_contract
 from devnet.server import Devnet
 from shared.chain.checkpoint import is_following
 from shared.chain.monitor import MonitorSettings, advance, follow_chain
 from shared.db import session_scope
 from shared.indexing.processing import Processor
-from shared.models import ChainTip, Job, JobStatus, Metadata, SmartContract, Token
+from shared.models import (
+    ChainTip,
+    Job,
+    JobStatus,
+    Metadata,
+    NftOwnership,
+    SmartContract,
+    Token,
+)
 from shared.queues import JobMessage
 from shared.stacks.api_db import StacksApiDatabase
 from shared.wiring import build_processor
@@ -57,7 +66,7 @@ def chain(stacks_api_database_url: str) -> Iterator[StacksApiDatabase]:
 SCENARIO = Scenario.build(
     [
         plain_contract("market", 3),
-        nft_collection("monkeys", 12, 3),
+        nft_collection("monkeys", 12, 3, transfers=(1, 5, 1), burns=(12,)),
         nft_collection("broken-deploy", 5, 4, failed=True),
         nft_collection("badges", 3, 6),
     ],
@@ -196,6 +205,20 @@ def test_the_monitor_follows_a_collection_deployed_after_the_cold_start(
         writer.set_tip(block)
     assert follow_chain(processor.ctx, chain, params).blocks == 1
     assert run_all_jobs(processor, broker) == 1 + 2
+    # The contract jobs queued the cold-start collections: that step read their owners.
+    monkeys = SCENARIO.contracts[1]
+    with session_scope(processor.ctx.sessions) as session:
+        owners = dict(
+            session.execute(
+                select(NftOwnership.token_number, NftOwnership.owner).where(
+                    NftOwnership.smart_contract_id
+                    == select(SmartContract.id)
+                    .where(SmartContract.principal == monkeys.contract_id)
+                    .scalar_subquery()
+                )
+            ).all()
+        )
+    assert owners == {n: owner_of(monkeys, n) for n in range(1, 13)}
 
     app = create_app(settings)
     response = app.test_client().get(f"/metadata/v1/nft/{late.contract_id}/2")

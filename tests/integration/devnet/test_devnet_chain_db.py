@@ -14,7 +14,9 @@ import pytest
 from devnet import chain_db
 from devnet.__main__ import main
 from devnet.chain_db import ANCHORED_SEQUENCE, ChainWriter, original_block
+from devnet.nft_history import BURN, MINT, TRANSFER, holder_address
 from devnet.scenario import Scenario, nft_collection
+from shared.stacks.prints import nft_token_id
 
 SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
 E2E = Scenario.packaged("e2e-200")
@@ -207,3 +209,41 @@ def test_cli_seed_creates_and_fills_a_database() -> None:
             assert scalar(conn, "SELECT count(*) FROM smart_contracts") == len(default.contracts)
     finally:
         chain_db.drop_database(url)
+
+
+def test_seeded_collections_have_their_mints_transfers_and_burns(
+    conn: psycopg.Connection[Any],
+) -> None:
+    collection = nft_collection("punks", 3, 2, transfers=(1, 1), burns=(2,))
+    chain_db.create_schema(conn)  # rolled back with the rest after the test
+    chain_db.seed(conn, Scenario.build([collection], chain_tip_height=3))
+    rows = conn.execute(
+        "SELECT e.asset_event_type_id, e.value, e.sender, e.recipient, e.tx_index,"
+        " e.event_index, e.canonical AND e.microblock_canonical, t.contract_call_function_name,"
+        " t.sender_address FROM nft_events e JOIN txs t USING (tx_id, index_block_hash)"
+        " WHERE e.asset_identifier = %s ORDER BY e.tx_index, e.event_index",
+        (f"{collection.contract_id}::punks",),
+    ).fetchall()
+    deployer, first, second = (
+        collection.deployer,
+        holder_address(collection, 1, 1),
+        holder_address(collection, 1, 2),
+    )
+    assert [(r[0], nft_token_id(bytes(r[1])), r[2], r[3]) for r in rows] == [
+        (MINT, 1, None, deployer),
+        (MINT, 2, None, deployer),
+        (MINT, 3, None, deployer),
+        (TRANSFER, 1, deployer, first),
+        (TRANSFER, 1, first, second),
+        (BURN, 2, deployer, None),
+    ]
+    assert [(r[4], r[5]) for r in rows] == [(0, 0), (0, 1), (0, 2), (1, 0), (2, 0), (3, 0)]
+    assert all(r[6] for r in rows)
+    assert [(r[7], r[8]) for r in rows[3:]] == [
+        ("transfer", deployer),
+        ("transfer", first),
+        ("burn", deployer),
+    ]
+    tx_count = scalar(conn, "SELECT tx_count FROM blocks WHERE block_height = 2")
+    assert tx_count == 4
+    assert scalar(conn, "SELECT count(*) FROM txs WHERE block_height = 2") == 4

@@ -15,6 +15,7 @@ import pytest
 import requests
 
 from devnet.metadata_host import HUGE_DOCUMENT_BYTES, MetadataHost
+from devnet.nft_history import holder_address
 from devnet.scenario import (
     BEHAVIOURS,
     Contract,
@@ -33,14 +34,13 @@ from shared.clarity import (
     OptionalSome,
     ResponseErr,
     ResponseOk,
-    StandardPrincipal,
     StringAscii,
     StringUtf8,
     UInt,
 )
 
 SLOW_MS = 150
-MONKEYS = nft_collection("monkeys", 3, 1)
+MONKEYS = nft_collection("monkeys", 3, 1, transfers=(2, 2), burns=(3,))
 COIN = fungible_token(
     "coin", 1, token_name="Coin", symbol="COIN", decimals=6, total_supply=1_000_000
 )
@@ -123,11 +123,17 @@ def test_nft_getters(net: Devnet) -> None:
         OptionalSome(StringAscii(uri))
     )
     assert value(net, MONKEYS, "get-token-uri", UInt(4)) == ResponseOk(OptionalNone())
-    owner = value(net, MONKEYS, "get-owner", UInt(2))
-    assert isinstance(owner, ResponseOk)
-    assert isinstance(owner.value, OptionalSome)
-    assert isinstance(owner.value.value, StandardPrincipal)
+    # The seeded history's owners: 1 stays with the deployer, 2 changed hands twice, 3 burned.
+    assert value(net, MONKEYS, "get-owner", UInt(1)) == owner_response(MONKEYS.deployer)
+    assert value(net, MONKEYS, "get-owner", UInt(2)) == owner_response(
+        holder_address(MONKEYS, 2, 2)
+    )
+    assert value(net, MONKEYS, "get-owner", UInt(3)) == ResponseOk(OptionalNone())
     assert value(net, MONKEYS, "get-owner", UInt(0)) == ResponseOk(OptionalNone())
+
+
+def owner_response(address: str) -> ClarityValue:
+    return ResponseOk(OptionalSome(clarity.principal_from_string(address)))
 
 
 def test_ft_getters(net: Devnet) -> None:

@@ -19,17 +19,21 @@ from sqlalchemy.orm import Session, sessionmaker
 from support.builders import add_contract, add_token
 
 from devnet import chain_db
-from devnet.chain_events import BURN, MINT, EventWriter, Tx, metadata_update, sft_mint
+from devnet.chain_events import EventWriter, Tx, metadata_update, sft_mint
 from devnet.chain_writer import Block, ChainWriter
+from devnet.nft_history import BURN, MINT, TRANSFER
 from devnet.scenario import Contract, deployer_address
 from shared.chain.monitor import FollowResult, MonitorSettings, follow_chain
 from shared.config import Settings
 from shared.db import session_scope
+from shared.indexing.contracts import load_contract, store_contract_tokens
 from shared.jobs.runner import JobContext
+from shared.jobs.transitions import ClaimedJob
 from shared.models import (
     ChainTip,
     Job,
     JobStatus,
+    NftOwnership,
     Sip,
     SmartContract,
     Token,
@@ -112,10 +116,39 @@ class Chain:
     def print(self, block: Block, emitter: str, value: Any, sender: str = SENDER) -> None:
         self.events.print_event(self.call(block, emitter, sender), emitter, value)
 
-    def mint_nft(self, block: Block, contract_id: str, *token_ids: int | Any) -> None:
+    def mint_nft(
+        self,
+        block: Block,
+        contract_id: str,
+        *token_ids: int | Any,
+        recipient: str = SENDER,
+        asset: str = "nft-token",
+    ) -> Tx:
         tx = self.call(block, contract_id)
         for token_id in token_ids:
-            self.events.nft_mint(tx, f"{contract_id}::nft-token", token_id, SENDER)
+            self.events.nft_mint(tx, f"{contract_id}::{asset}", token_id, recipient)
+        return tx
+
+    def transfer_nft(
+        self,
+        block: Block,
+        contract_id: str,
+        token_id: int | Any,
+        sender: str,
+        recipient: str,
+        asset: str = "nft-token",
+    ) -> Tx:
+        """A transfer, in a contract call of its own by the owner."""
+        tx = self.call(block, contract_id, sender, function="transfer")
+        self.events.nft_event(tx, TRANSFER, f"{contract_id}::{asset}", token_id, sender, recipient)
+        return tx
+
+    def burn_nft(
+        self, block: Block, contract_id: str, token_id: int, owner: str, asset: str = "nft-token"
+    ) -> Tx:
+        tx = self.call(block, contract_id, owner, function="burn")
+        self.events.nft_event(tx, BURN, f"{contract_id}::{asset}", token_id, owner, None)
+        return tx
 
     def mint_sft(self, block: Block, contract_id: str, *mints: tuple[int, int]) -> None:
         tx = self.call(block, contract_id)
@@ -167,6 +200,27 @@ class Db:
         """Processed tokens first..last with done jobs, in one statement (large contracts)."""
         with session_scope(self.sessions) as s:
             s.execute(_BULK_TOKENS, {"principal": principal, "first": first, "last": last})
+
+    def enumerate_tokens(self, principal: str, count: int) -> None:
+        """What a contract job does for a collection whose `get-last-token-id` is `count`."""
+        with session_scope(self.sessions) as s:
+            contract = s.scalars(
+                select(SmartContract).where(SmartContract.principal == principal)
+            ).one()
+            job_id = s.scalars(select(Job.id).where(Job.smart_contract_id == contract.id)).one()
+            ref = load_contract(s, contract.id)
+            assert ref is not None
+            store_contract_tokens(s, ref, count, ClaimedJob(job_id, None, contract.id, 0))
+
+    def owners(self, principal: str) -> dict[int, NftOwnership]:
+        """The ownership rows of a contract's tokens, by token number."""
+        with session_scope(self.sessions) as s:
+            rows = s.scalars(
+                select(NftOwnership)
+                .join(SmartContract, SmartContract.id == NftOwnership.smart_contract_id)
+                .where(SmartContract.principal == principal)
+            )
+            return {row.token_number: row for row in rows}
 
     def tokens(self, principal: str) -> dict[int, Token]:
         with session_scope(self.sessions) as s:
