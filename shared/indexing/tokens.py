@@ -178,6 +178,8 @@ def _replace_metadata(
                     "l10n_default": row.l10n_default,
                     "description": row.description,
                     "image": row.image,
+                    "raw": row.raw,
+                    "normalized": row.normalized,
                 }
                 for position, (token_id, row) in enumerate(rows)
             )
@@ -242,11 +244,12 @@ _INSERT_METADATA = text(
           FROM jsonb_to_recordset(CAST(:rows AS jsonb))
                AS u(position integer, token_id integer, sip integer, name text,
                     l10n_locale text, l10n_uri text, l10n_default boolean, description text,
-                    image text)
+                    image text, raw jsonb, normalized jsonb)
     ), inserted AS (
         INSERT INTO metadata (id, token_id, sip, name, l10n_locale, l10n_uri, l10n_default,
-                              description, image)
-        SELECT id, token_id, sip, name, l10n_locale, l10n_uri, l10n_default, description, image
+                              description, image, raw, normalized)
+        SELECT id, token_id, sip, name, l10n_locale, l10n_uri, l10n_default, description, image,
+               raw, normalized
           FROM new
     )
     SELECT id FROM new ORDER BY position

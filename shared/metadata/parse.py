@@ -16,9 +16,9 @@ from typing import Any
 import json5
 
 from shared.errors import MetadataParseError
+from shared.metadata.normalize import IMAGE_KEYS, normalize, valid_attribute
 
 MAX_NESTING_DEPTH = 100
-_IMAGE_KEYS = ("image", "imageUrl", "image_url", "image_uri", "image_canonical_uri")
 # Strings and comments are matched whole so that brackets inside them are not counted.
 _NESTING_TOKENS = re.compile(
     r"\"(?:\\.|[^\"\\])*\"|'(?:\\.|[^'\\])*'|//[^\n]*|/\*.*?\*/|[\[\]{}]", re.DOTALL
@@ -48,6 +48,9 @@ class ParsedMetadata:
     l10n_locale: str | None
     l10n_uri: str | None
     l10n_default: bool
+    # The document itself, and its display fields (docs/marketplace-api.md#normalized).
+    raw: dict[str, Any] | None = None
+    normalized: dict[str, Any] | None = None
 
 
 def parse_metadata_json(text: str, url: str) -> dict[str, Any]:
@@ -62,7 +65,23 @@ def parse_metadata_json(text: str, url: str) -> dict[str, Any]:
         doc = _loads_json5(text, url)
     if not isinstance(doc, dict) or "name" not in doc:
         raise MetadataParseError(f"JSON parse error: {url}")
-    return doc
+    storable_doc: dict[str, Any] = storable(doc)
+    return storable_doc
+
+
+def storable(value: Any) -> Any:
+    """The document as Postgres can store it: every NUL character (in keys and strings)
+    replaced by U+FFFD, which text and jsonb cannot hold, and NaN and infinities (JSON5
+    allows them, jsonb does not) by null. One hostile value must not sink the token's store."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd") if "\x00" in value else value
+    if isinstance(value, dict):
+        return {storable(key): storable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [storable(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def localization_locales(doc: Mapping[str, Any]) -> tuple[str, str, list[str]] | None:
@@ -110,6 +129,8 @@ def _row(
     description = _coalesce(doc.get("description"), default.get("description"))
     image = _coalesce(_image(doc), _image(default))
     return ParsedMetadata(
+        raw=dict(doc),
+        normalized=normalize(doc, fallback=default),
         name=_as_text(name),
         description=None if description is None else _as_text(description),
         image=None if image is None else _as_text(image),
@@ -123,19 +144,9 @@ def _row(
 
 def _attributes(raw: Any) -> list[ParsedAttribute]:
     """Attributes when every element is valid; one bad element drops them all (as in Hiro's API)."""
-    if not isinstance(raw, list) or not all(_valid_attribute(item) for item in raw):
+    if not isinstance(raw, list) or not all(valid_attribute(item) for item in raw):
         return []
     return [ParsedAttribute(a["trait_type"], a["value"], a.get("display_type")) for a in raw]
-
-
-def _valid_attribute(item: Any) -> bool:
-    """A string trait_type, a value key (any value) and, optionally, a string display_type."""
-    return (
-        isinstance(item, dict)
-        and isinstance(item.get("trait_type"), str)
-        and "value" in item
-        and isinstance(item.get("display_type"), str | None)
-    )
 
 
 def _properties(doc: Mapping[str, Any]) -> dict[str, Any]:
@@ -146,7 +157,7 @@ def _properties(doc: Mapping[str, Any]) -> dict[str, Any]:
 
 def _image(doc: Mapping[str, Any]) -> Any:
     """The first image field present, under any of the spellings found in the wild."""
-    return _coalesce(*(doc.get(key) for key in _IMAGE_KEYS))
+    return _coalesce(*(doc.get(key) for key in IMAGE_KEYS))
 
 
 def _coalesce(*values: Any) -> Any:

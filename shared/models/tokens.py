@@ -69,6 +69,8 @@ class Token(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     # NULL until the token has been processed once.
     updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When a client last asked for a refresh (docs/marketplace-api.md#refresh).
+    refresh_requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Metadata(Base):
@@ -91,6 +93,9 @@ class Metadata(Base):
     image: Mapped[str | None] = mapped_column(Text)
     cached_image: Mapped[str | None] = mapped_column(Text)
     cached_thumbnail_image: Mapped[str | None] = mapped_column(Text)
+    # The document this row was built from, and its display fields (docs/marketplace-api.md).
+    raw: Mapped[Any | None] = mapped_column(JSONB(none_as_null=True))
+    normalized: Mapped[dict[str, Any] | None] = mapped_column(JSONB(none_as_null=True))
 
 
 class MetadataAttribute(Base):

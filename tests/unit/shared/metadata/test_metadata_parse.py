@@ -328,3 +328,28 @@ def test_localization_locales_drop_duplicates() -> None:
     doc = {"localization": {"uri": "u", "default": "en", "locales": ["es", "fr", "es", "en"]}}
 
     assert localization_locales(doc) == ("u", "en", ["es", "fr"])
+
+
+def test_nul_characters_and_non_finite_numbers_are_made_storable() -> None:
+    """Postgres text and jsonb hold neither; one hostile value must not sink the store."""
+    doc = parse_metadata_json(
+        '{"name": "a\\u0000b", "k\\u0000": [NaN, Infinity, 1.5], "properties": {"x": "\\u0000"}}',
+        URL,
+    )
+    assert doc == {"name": "a\ufffdb", "k\ufffd": [None, None, 1.5], "properties": {"x": "\ufffd"}}
+
+
+def test_each_row_keeps_its_document_and_normalized_fields() -> None:
+    default = {"name": "Ape", "image": "ipfs://a", "animation_url": "ipfs://anim"}
+    french = {"name": "Singe"}
+    rows = build_metadata(
+        {**default, "localization": {"uri": "u/{locale}", "default": "en", "locales": ["fr"]}},
+        URL,
+        {"fr": (french, "u/fr")},
+    )
+    assert rows[1].raw == french
+    assert rows[1].normalized is not None
+    assert (rows[1].normalized["name"], rows[1].normalized["animation_url"]) == (
+        "Singe",
+        "ipfs://anim",
+    )
