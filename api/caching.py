@@ -55,7 +55,11 @@ def cache_headers(etag: str) -> list[tuple[str, str]]:
 
 def json_answer(body: Any, status: int = 200) -> Answer:
     """A JSON answer that no cache keeps (errors, and 200s without an ETag)."""
-    data = dumps(body)
+    return encoded_json_answer(dumps(body), status)
+
+
+def encoded_json_answer(data: bytes, status: int = 200) -> Answer:
+    """`json_answer` for a body already encoded."""
     return status, [JSON, ("Content-Length", str(len(data)))], data
 
 

@@ -8,6 +8,7 @@ from apispec import BasePlugin
 from flask import Flask
 from flask_smorest import Api
 
+from api.schemas.marketplace import TokenId
 from api.schemas.responses import ValidationErrorSchema
 
 PREFIX = "/metadata/v1"
@@ -48,4 +49,6 @@ def make_api(app: Flask, version: str) -> Api:
             },
         },
     )
-    return TokenMetadataApi(app, spec_kwargs={"extra_plugins": [OperationPathParameters()]})
+    api = TokenMetadataApi(app, spec_kwargs={"extra_plugins": [OperationPathParameters()]})
+    api.register_field(TokenId, "string", None)
+    return api

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from flask_smorest import Blueprint
 
-from api.resources import ft, images, status
+from api.resources import ft, images, marketplace, status
 from api.resources.token_routes import register_search_route, register_token_route
 from api.routes import FT, NFT, SEARCH, SFT
 
-TOKENS, STATUS = "Tokens", "Status"
+TOKENS, MARKETPLACE, STATUS = "Tokens", "Marketplace", "Status"
 
 
 def make_blueprints(suffix: str | None = None) -> list[Blueprint]:
@@ -18,10 +18,16 @@ def make_blueprints(suffix: str | None = None) -> list[Blueprint]:
     for route in (FT, NFT, SFT):
         register_token_route(tokens, route)
     register_search_route(tokens, SEARCH)
+    collections = Blueprint(
+        _name(MARKETPLACE, suffix),
+        __name__,
+        description="Collections, owners, batch reads and refreshes (not in Hiro's API)",
+    )
+    marketplace.register(collections)
     service = Blueprint(_name(STATUS, suffix), __name__, description="Service status endpoints")
     status.register(service)
     images.register(service)  # cached image files: not in the OpenAPI document
-    return [tokens, service]
+    return [tokens, collections, service]
 
 
 def _name(tag: str, suffix: str | None) -> str:

@@ -139,7 +139,7 @@ def get_token(
         symbol=row.symbol,
         decimals=row.decimals,
         total_supply=None if row.total_supply is None else int(row.total_supply),
-        metadata=_metadata(row) if row.metadata_id is not None else None,
+        metadata=metadata_object(row) if row.metadata_id is not None else None,
         contract_principal=row.principal,
         tx_id=row.tx_id,
         fungible_token_name=row.fungible_token_name,
@@ -147,7 +147,7 @@ def get_token(
     )
 
 
-def _metadata(row: Any) -> dict[str, Any]:
+def metadata_object(row: Any) -> dict[str, Any]:
     """The `metadata` object of a token answer; a field with no value is omitted
     (docs/reference-differences.md#omitted-fields)."""
     metadata: dict[str, Any] = {"sip": row.sip, "name": row.m_name}

@@ -126,7 +126,7 @@ def test_unknown_query_keys_are_ignored(client) -> None:
         ("GET", "/"),
         ("GET", "/metadata/v2/ft"),
         ("GET", "/metadata/v1/ft/"),
-        ("GET", f"/metadata/v1/nft/{P}"),
+        ("GET", f"/metadata/v1/ft/{P}/1"),
         ("POST", "/metadata/v1/ft"),
         ("DELETE", f"/metadata/v1/nft/{P}/1"),
     ],
