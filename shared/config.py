@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -12,6 +13,7 @@ from urllib.parse import quote, urlsplit
 DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/token_metadata"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 DEFAULT_IPFS_REPLACED = "ipfs.io,dweb.link,gateway.pinata.cloud,cloudflare-ipfs.com,infura-ipfs.io"
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class ConfigError(ValueError):
@@ -76,6 +78,14 @@ class Settings:
     image_cache_s3_endpoint_url: str | None = None
     image_cache_max_pixels: int = 50_000_000
 
+    # Self-service refreshes (docs/marketplace-api.md#refresh): a token is refreshed at most
+    # once per REFRESH_COOLDOWN_S (0: no cooldown), a client asks at most REFRESH_CLIENT_LIMIT
+    # times an hour, and X-Forwarded-For names the client only when the request comes from one
+    # of TRUSTED_PROXIES (IPs or CIDRs, comma-separated).
+    refresh_cooldown_s: int = 600
+    refresh_client_limit: int = 60
+    trusted_proxies: tuple[str, ...] = ()
+
     # Admin routes under /metadata/v1/admin/ exist only when this is set.
     admin_api_token: str | None = None
     # "text" (default) or "json": one JSON object per log line.
@@ -137,6 +147,32 @@ class Settings:
             raise ConfigError(
                 f"WORKER_METRICS_PORT must be a TCP port or 0, got {self.worker_metrics_port}"
             )
+        if self.refresh_cooldown_s < 0:
+            cooldown = self.refresh_cooldown_s
+            raise ConfigError(f"REFRESH_COOLDOWN_S must be 0 or more, got {cooldown}")
+        if self.refresh_client_limit < 1:
+            raise ConfigError(
+                f"REFRESH_CLIENT_LIMIT must be at least 1, got {self.refresh_client_limit}"
+            )
+        self.trusted_proxy_networks()
+
+    def trusted_proxy_networks(self) -> tuple[IpNetwork, ...]:
+        """TRUSTED_PROXIES as networks (an address is a network of one); ConfigError names
+        the first entry that is neither an IP address nor a CIDR."""
+        return _networks(self.trusted_proxies)
+
+
+def _networks(entries: tuple[str, ...]) -> tuple[IpNetwork, ...]:
+    networks = []
+    for entry in entries:
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            raise ConfigError(
+                f"TRUSTED_PROXIES has {entry!r}, which is neither an IP address nor a CIDR "
+                "(expected e.g. 10.0.0.1,10.1.0.0/16,fd00::/8)"
+            ) from None
+    return tuple(networks)
 
 
 def _parse_value(name: str, raw: str, annotation: Any) -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_smorest import Blueprint
 
-from api.resources import ft, images, marketplace, status
+from api.resources import ft, images, marketplace, refresh, status
 from api.resources.token_routes import register_search_route, register_token_route
 from api.routes import FT, NFT, SEARCH, SFT
 
@@ -24,6 +24,7 @@ def make_blueprints(suffix: str | None = None) -> list[Blueprint]:
         description="Collections, owners, batch reads and refreshes (not in Hiro's API)",
     )
     marketplace.register(collections)
+    refresh.register(collections)
     service = Blueprint(_name(STATUS, suffix), __name__, description="Service status endpoints")
     status.register(service)
     images.register(service)  # cached image files: not in the OpenAPI document

@@ -228,3 +228,37 @@ class BatchResponseSchema(Schema):
         fields.Dict(metadata={"description": "A token item, or {contract_id, token_id, error}"}),
         required=True,
     )
+
+
+class RefreshQueuedSchema(Schema):
+    class Meta:
+        title = "Refresh Queued"
+
+    status = fields.String(required=True, validate=validate.OneOf(["queued"]))
+
+
+class TooManyRefreshesSchema(Schema):
+    class Meta:
+        title = "Too Many Refresh Requests"
+
+    error = fields.String(required=True, validate=validate.OneOf(["Too many refresh requests"]))
+    message = fields.String(
+        required=True,
+        metadata={"example": "This token was refreshed or asked for less than 600 s ago"},
+    )
+
+
+class TokenFrozenSchema(Schema):
+    class Meta:
+        title = "Token Frozen"
+
+    error = fields.String(required=True, validate=validate.OneOf(["Token is frozen"]))
+    message = fields.String(required=True)
+
+
+RETRY_AFTER_HEADER: dict[str, Any] = {
+    "Retry-After": {
+        "description": "Whole seconds (at least 1) before a request can get through",
+        "schema": {"type": "integer", "minimum": 1},
+    }
+}

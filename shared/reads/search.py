@@ -1,7 +1,9 @@
 """`GET /search`: many tokens by `PRINCIPAL[:TOKEN_NUMBER]` in one query, in request order.
 
-The same statement yields the ETag (how many keys exist and their latest change, as window
-aggregates), so a request is one round trip, sent as plain SQL (see `RowSource`).
+An NFT or SFT hit is named by its shown metadata row when its token row has no name (only an
+FT's `get-name` fills that column); an FT hit keeps the token's own. The same statement
+yields the ETag (how many keys exist and their latest change, as window aggregates), so a
+request is one round trip, sent as plain SQL (see `RowSource`).
 """
 
 from __future__ import annotations
@@ -35,10 +37,12 @@ class SearchHit:
     summary: TokenSummary
 
 
+_METADATA_COLUMNS = "m.name, m.description, m.image, m.cached_image, m.cached_thumbnail_image"
 _SEARCH_SQL = f"""
     SELECT t.token_number, t.type::text AS type,
            c.principal AS contract_principal, c.tx_id, c.fungible_token_name,
-           t.name, t.symbol, t.decimals, t.total_supply, t.uri,
+           CASE WHEN t.type = 'ft' THEN t.name ELSE COALESCE(t.name, m.name) END AS name,
+           t.symbol, t.decimals, t.total_supply, t.uri,
            m.description, m.image, m.cached_image, m.cached_thumbnail_image,
            count(*) OVER () AS found,
            max(EXTRACT(epoch FROM COALESCE(t.updated_at, t.created_at))) OVER () AS latest
@@ -46,7 +50,7 @@ _SEARCH_SQL = f"""
          WITH ORDINALITY AS wanted(principal, token_number, position)
     JOIN smart_contracts c ON c.principal = wanted.principal
     JOIN tokens t ON t.smart_contract_id = c.id AND t.token_number = wanted.token_number
-    {locale_metadata_lateral("m.description, m.image, m.cached_image, m.cached_thumbnail_image")}
+    {locale_metadata_lateral(_METADATA_COLUMNS)}
     ORDER BY wanted.position
 """  # noqa: S608 - composed of constant SQL, values are bound
 
