@@ -18,6 +18,8 @@ from shared.jsonio import dumps
 from shared.reads.items import ItemOptions, item_of
 from shared.reads.pages import (
     BadCursor,
+    CollectionTotals,
+    Contract,
     Position,
     Rows,
     batch_rows,
@@ -33,6 +35,7 @@ CONTRACT_NOT_FOUND = {"error": "Contract not found"}
 
 def collection_page(
     reads: RawReads,
+    totals: CollectionTotals,
     kind: str,
     principal: str,
     limit: int,
@@ -44,11 +47,15 @@ def collection_page(
     after = _position(cursor, with_contract=False)
     if isinstance(after, BadCursor):
         return _bad_cursor()
-    contract = find_contract(reads, principal, token_numbers)
+    rows = collection_rows(reads, principal, after, limit, options, token_numbers)
+    if rows.rows:
+        contract = Contract(rows.rows[0].contract_id, rows.rows[0].token_type)
+    else:
+        contract = find_contract(reads, principal)
     if contract is None or contract.token_type != kind:
         return json_answer(CONTRACT_NOT_FOUND, 404)
-    rows = collection_rows(reads, contract, after, limit, options, token_numbers)
-    return encoded_json_answer(page_body(rows, limit, contract.total, with_contract=False))
+    total = totals.total(reads, contract.id, token_numbers)
+    return encoded_json_answer(page_body(rows, limit, total, with_contract=False))
 
 
 def owner_gallery(

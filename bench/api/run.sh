@@ -52,3 +52,33 @@ run "GET /nft 304 (If-None-Match)" -H "If-None-Match: $ETAG" "$BASE$ONE_NFT"
 run "GET /ft (first page)" "$BASE/metadata/v1/ft"
 run "GET /ft (random page and order)" -s bench/api/ft_list.lua "$BASE" -- "$FTS"
 run "GET / (status)" "$BASE/metadata/v1/"
+
+# The marketplace routes (docs/marketplace-api.md), with the gzip clients send.
+.venv/bin/python bench/api/marketplace_requests.py "$DATABASE_URL" "$WORK/marketplace"
+GZIP=(-H "Accept-Encoding: gzip")
+run "GET /nft/{principal} (100-item page of a 10,000-token collection)" "${GZIP[@]}" \
+  -s bench/paths.lua "$BASE" -- "$WORK/marketplace/collections.txt"
+run "GET /owners/{principal}/nft (first 100 of an owner's ~200)" "${GZIP[@]}" \
+  -s bench/paths.lua "$BASE" -- "$WORK/marketplace/galleries.txt"
+run "POST /tokens/batch (100 random NFTs)" -s bench/api/batch.lua "$BASE" -- \
+  "$WORK/marketplace/batches.txt"
+
+# Latency at a given load, not at saturation: wrk2 keeps a constant request rate (RATE per
+# second, corrected for coordinated omission). Set WRK2 to its binary (built from
+# https://github.com/giltene/wrk2) to run these too.
+if [[ -n "${WRK2:-}" ]]; then
+  RATE=${RATE:-100}
+  rate_run() {
+    local name=$1
+    shift
+    echo
+    echo "== $name at $RATE requests/s"
+    "$WRK2" -t2 -c"$CONNECTIONS" -d"$DURATION" -R"$RATE" --latency "$@" | grep -E \
+      "Requests/sec|Non-2xx|Socket errors|^ +(50|75|90|99)\.000%"
+  }
+  rate_run "GET /nft/{principal} page" "${GZIP[@]}" -s bench/paths.lua "$BASE" -- \
+    "$WORK/marketplace/collections.txt"
+  rate_run "GET /owners/{principal}/nft" "${GZIP[@]}" -s bench/paths.lua "$BASE" -- \
+    "$WORK/marketplace/galleries.txt"
+  rate_run "POST /tokens/batch" -s bench/api/batch.lua "$BASE" -- "$WORK/marketplace/batches.txt"
+fi

@@ -2,8 +2,9 @@
 
 Creates (or re-creates) the database, migrates it with Alembic and inserts, with
 generate_series, FT contracts with one token each and NFT collections of equal size, every
-token processed with a default-locale metadata row (NFTs with two attributes and a property),
-one `done` job per contract and per token.
+token processed with a default-locale metadata row (NFTs with two attributes, a property and
+normalized fields), one `done` job per contract and per token, and every NFT owned (owners of
+about 200 tokens each) with its mint.
 """
 
 from __future__ import annotations
@@ -81,11 +82,24 @@ STEPS = [
         "metadata",
         """
         INSERT INTO metadata (token_id, sip, name, l10n_default, description, image,
-                              cached_image, cached_thumbnail_image)
+                              cached_image, cached_thumbnail_image, normalized)
         SELECT t.id, 16, coalesce(t.name, 'Item #' || t.token_number), true,
                'Description of token ' || t.id, 'ipfs://image/' || t.id || '.png',
                'https://cdn.example/' || t.id || '.png',
-               'https://cdn.example/' || t.id || '-thumb.png'
+               'https://cdn.example/' || t.id || '-thumb.png',
+               jsonb_build_object(
+                   'name', coalesce(t.name, 'Item #' || t.token_number),
+                   'description', 'Description of token ' || t.id,
+                   'image', 'ipfs://image/' || t.id || '.png', 'image_data', NULL,
+                   'external_url', 'https://nft.example/' || t.id, 'animation_url', NULL,
+                   'background_color', NULL, 'youtube_url', NULL, 'image_mime_type', NULL,
+                   'animation_mime_type', NULL,
+                   'attributes', jsonb_build_array(
+                       jsonb_build_object('trait_type', 'level', 'value', t.id % 97,
+                                          'display_type', 'number'),
+                       jsonb_build_object('trait_type', 'background', 'value', t.id % 97)),
+                   'properties', jsonb_build_object(
+                       'collection', 'Collection ' || t.smart_contract_id))
         FROM tokens t WHERE t.type = 'nft' OR t.id % 4 <> 0
         """,
     ),
@@ -99,6 +113,21 @@ STEPS = [
         INSERT INTO metadata_properties (metadata_id, name, value)
         SELECT m.id, 'collection', to_jsonb('Collection ' || t.smart_contract_id)
         FROM metadata m JOIN tokens t ON t.id = m.token_id AND t.type = 'nft'
+        """,
+    ),
+    (
+        "owners and mints",
+        """
+        INSERT INTO nft_ownership (token_id, smart_contract_id, token_number, owner, burned,
+                                   mint_address, mint_tx_id, mint_block_height, mint_timestamp)
+        SELECT t.id, t.smart_contract_id, t.token_number,
+               o.address, false, split_part(c.principal, '.', 1),
+               '0x' || md5('mint' || t.id) || md5('mint2' || t.id), c.block_height + 1,
+               timestamptz '2024-01-01' + c.block_height * interval '10 minutes'
+        FROM tokens t JOIN smart_contracts c ON c.id = t.smart_contract_id
+        JOIN unnest(CAST(:owners AS text[])) WITH ORDINALITY o(address, n)
+          ON o.n = 1 + t.id % cardinality(CAST(:owners AS text[]))
+        WHERE t.type = 'nft'
         """,
     ),
     (
@@ -127,7 +156,13 @@ def seed(url: str, fts: int, collections: int, per_collection: int) -> None:
     deployers = [
         c32_address(22, hashlib.sha256(f"bench-{i}".encode()).digest()[:20]) for i in range(50)
     ]
+    # Owners of about 200 tokens each across collections: an owner's gallery is two pages.
+    owners = [
+        c32_address(22, hashlib.sha256(f"owner-{i}".encode()).digest()[:20])
+        for i in range(max(1, collections * per_collection // 200))
+    ]
     params = {
+        "owners": owners,
         "fts": fts,
         "collections": collections,
         "per_collection": per_collection,

@@ -5,7 +5,8 @@ A page of a collection, an owner's gallery and a batch are each one statement th
 `ITEM_COLUMNS` for its tokens: the token row, its owner and mint (`nft_ownership`), its job,
 and the metadata row shown for `?locale=` (the locale's row, else the default row) with its
 attributes, properties and normalized fields aggregated in place. `item_of` turns a row into
-the item. Plain SQL with psycopg placeholders, sent through a `RowSource`.
+the item; the stored JSON documents go into it as the text Postgres sends (`RawJson`).
+Plain SQL with psycopg placeholders, sent through a `RowSource`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from shared.errors import invalid_reason_message
+from shared.jsonio import RawJson
 from shared.metadata.normalize import normalize
 from shared.models import JobStatus, TokenType
 from shared.reads.tokens import metadata_object
@@ -42,8 +44,8 @@ def item_columns() -> str:
            o.mint_timestamp,
            j.status AS job_status, j.invalid_reason,
            m.id AS metadata_id, m.sip, m.name AS m_name, m.description, m.image,
-           m.cached_image, m.cached_thumbnail_image, m.normalized,
-           CASE WHEN %(include_raw)s THEN m.raw END AS raw,
+           m.cached_image, m.cached_thumbnail_image, m.normalized::text AS normalized,
+           CASE WHEN %(include_raw)s THEN m.raw::text END AS raw,
            (SELECT json_agg(json_build_array(a.trait_type, a.display_type, a.value) ORDER BY a.id)
               FROM metadata_attributes a WHERE a.metadata_id = m.id) AS attributes,
            (SELECT json_agg(json_build_array(p.name, p.value) ORDER BY p.id)
@@ -100,7 +102,7 @@ def item_of(row: Any) -> dict[str, Any]:
     if row.job_status in _ENDED_BADLY:
         item["error"] = _error(row)
     if row.raw is not None:
-        item["raw"] = row.raw
+        item["raw"] = RawJson(row.raw)
     return item
 
 
@@ -109,11 +111,11 @@ def token_id_hex(number: int) -> str:
     return f"0x{number:032x}"
 
 
-def _normalized(row: Any) -> dict[str, Any]:
+def _normalized(row: Any) -> dict[str, Any] | RawJson:
     """Stored with the document; for a row stored before documents were kept, what the
     metadata row itself holds (its other fields empty)."""
     if row.normalized is not None:
-        return dict(row.normalized)
+        return RawJson(row.normalized)
     if row.metadata_id is None:
         return normalize({})
     return normalize(metadata_object(row))

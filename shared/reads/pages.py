@@ -4,7 +4,7 @@
 Pages are keyset pages: a cursor names the last token of the previous page (its token number,
 and for a gallery its contract too), so a page is an index range scan however deep it is, and
 tokens minted meanwhile are neither skipped nor repeated. Each page is one statement, plus
-one count.
+one count (a collection's, kept a few seconds).
 """
 
 from __future__ import annotations
@@ -12,9 +12,12 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from cachetools import TTLCache
 
 from shared.reads.items import ItemOptions, item_columns, item_joins
 from shared.reads.tokens import RowSource
@@ -58,9 +61,7 @@ class Position:
 @dataclass(frozen=True)
 class Contract:
     id: int
-    principal: str
     token_type: str | None  # nft, sft or ft; None for a contract of no token standard
-    total: int
 
 
 @dataclass(frozen=True)
@@ -72,59 +73,90 @@ class Rows:
 
 
 _CONTRACT_SQL = """
-    SELECT c.id, c.principal,
-           CASE c.sip WHEN 'sip-009' THEN 'nft' WHEN 'sip-013' THEN 'sft'
-                      WHEN 'sip-010' THEN 'ft' END AS token_type,
-           (SELECT count(*) FROM tokens t WHERE t.smart_contract_id = c.id
-              AND (CAST(%(numbers)s AS text) IS NULL
-                   OR t.token_number = ANY(CAST(string_to_array(%(numbers)s, ',') AS numeric[])))
-           ) AS total
+    SELECT c.id, CASE c.sip WHEN 'sip-009' THEN 'nft' WHEN 'sip-013' THEN 'sft'
+                            WHEN 'sip-010' THEN 'ft' END AS token_type
     FROM smart_contracts c WHERE c.principal = %(principal)s
 """
 
 
-def find_contract(
-    source: RowSource, principal: str, token_numbers: Sequence[int] | None = None
-) -> Contract | None:
-    """The contract and how many of its tokens (of `token_numbers`, when given) are stored."""
-    row = source.one(_CONTRACT_SQL, {"principal": principal, "numbers": joined(token_numbers)})
-    if row is None:
-        return None
-    return Contract(row.id, row.principal, row.token_type, int(row.total))
+def find_contract(source: RowSource, principal: str) -> Contract | None:
+    row = source.one(_CONTRACT_SQL, {"principal": principal})
+    return None if row is None else Contract(row.id, row.token_type)
 
 
 _COLLECTION_SQL = f"""
-    SELECT {item_columns()}
-    FROM tokens t
+    SELECT {item_columns()}, c.id AS contract_id
+    FROM (
+        SELECT t.* FROM tokens t
+        WHERE t.smart_contract_id = (
+                SELECT id FROM smart_contracts WHERE principal = %(principal)s)
+          AND t.token_number > CAST(%(after)s AS numeric)
+          AND (CAST(%(numbers)s AS text) IS NULL
+               OR t.token_number = ANY({array_of("%(numbers)s", "numeric")}))
+        ORDER BY t.smart_contract_id, t.token_number
+        LIMIT %(limit)s) t
     JOIN smart_contracts c ON c.id = t.smart_contract_id
     {item_joins()}
-    WHERE t.smart_contract_id = %(contract_id)s
-      AND t.token_number > CAST(%(after)s AS numeric)
-      AND (CAST(%(numbers)s AS text) IS NULL
-           OR t.token_number = ANY({array_of("%(numbers)s", "numeric")}))
     ORDER BY t.token_number
-    LIMIT %(limit)s
 """  # noqa: S608 - composed of constant SQL, values are bound
 
 
 def collection_rows(
     source: RowSource,
-    contract: Contract,
+    principal: str,
     after: Position | None,
     limit: int,
     options: ItemOptions,
     token_numbers: Sequence[int] | None = None,
 ) -> Rows:
-    """Up to `limit` of the contract's tokens after `after`, in token-number order."""
+    """Up to `limit` of the contract's tokens after `after`, in token-number order (no rows:
+    `find_contract` tells an unknown contract from an empty page)."""
     params = {
         **options.params(),
-        "contract_id": contract.id,
+        "principal": principal,
         "after": -1 if after is None else after.token_number,
         "numbers": joined(token_numbers),
         "limit": limit + 1,
     }
     rows = source.all(_COLLECTION_SQL, params)
     return Rows(rows[:limit], len(rows) > limit)
+
+
+_COUNT_SQL = f"""
+    SELECT count(*) AS total FROM tokens t
+    WHERE t.smart_contract_id = %(contract_id)s
+      AND (CAST(%(numbers)s AS text) IS NULL
+           OR t.token_number = ANY({array_of("%(numbers)s", "numeric")}))
+"""  # noqa: S608 - composed of constant SQL, values are bound
+
+
+class CollectionTotals:
+    """How many tokens each collection has. A whole collection's count is kept up to `ttl_s`
+    (counting 10,000 tokens was a third of a page's database time, and tokens only come and
+    go with the chain); a count of an allow-list of ids, at most 100 lookups, is always fresh."""
+
+    def __init__(self, ttl_s: float = 5.0, max_collections: int = 10_000) -> None:
+        self._totals: TTLCache[int, int] = TTLCache(maxsize=max_collections, ttl=ttl_s)
+        self._lock = threading.Lock()
+
+    def total(
+        self, source: RowSource, contract_id: int, token_numbers: Sequence[int] | None = None
+    ) -> int:
+        if token_numbers is not None:
+            return self._count(source, contract_id, token_numbers)
+        with self._lock:
+            cached = self._totals.get(contract_id)
+        if cached is not None:
+            return cached
+        total = self._count(source, contract_id, None)
+        with self._lock:
+            self._totals[contract_id] = total
+        return total
+
+    @staticmethod
+    def _count(source: RowSource, contract_id: int, numbers: Sequence[int] | None) -> int:
+        row = source.one(_COUNT_SQL, {"contract_id": contract_id, "numbers": joined(numbers)})
+        return int(row.total)
 
 
 _GALLERY_SQL = f"""

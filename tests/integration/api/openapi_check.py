@@ -6,6 +6,7 @@ document instead; see tests/data/README.md for where the two knowingly differ.
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,8 @@ class ResponseChecker:
             assert response.get_data() == b"", "a 304 has no body"
             return
         body = response.get_data()
+        if response.headers.get("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
         if response.status_code in (404, 405) and b'"statusCode"' in body:
             # No route matched (a documented path template may still match, e.g. with an
             # empty parameter): the body is Fastify's, which neither document describes.

@@ -13,6 +13,7 @@ from support.builders import add_contract, add_metadata, add_token
 from werkzeug.test import Client
 from werkzeug.wrappers import Response
 
+from api.compression import GzipLargeJson
 from api.cors import AnyOrigin
 from api.fast_routes import FastRoutes
 from api.routes import TOKEN_ROUTES, TokenRoute
@@ -60,8 +61,9 @@ class _Spy:
 def _fast_routes(app: Flask) -> FastRoutes:
     outer = app.wsgi_app
     assert isinstance(outer, AnyOrigin), "the CORS layer is the outermost"
-    assert isinstance(outer.app, FastRoutes)
-    return outer.app
+    assert isinstance(outer.app, GzipLargeJson), "then compression, for both paths"
+    assert isinstance(outer.app.app, FastRoutes)
+    return outer.app.app
 
 
 @pytest.fixture
