@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from shared.chain.checkpoint import remember_blocks
+from shared.sql_params import array_of, joined, json_rows
 from shared.stacks.api_db import ChainBlock
 from shared.stacks.chain_events import NFT_BURN, NFT_MINT, NftOwnershipEvent
 from shared.stacks.nft_owners import TokenOwner
@@ -29,13 +30,10 @@ _PENDING_SCAN = 1000  # pending collections looked at per step
 _APPLY_BLOCK = text(
     """
     WITH changes AS (
-      SELECT * FROM unnest(
-        CAST(:principals AS text[]), CAST(:assets AS text[]), CAST(:numbers AS numeric[]),
-        CAST(:owners AS text[]), CAST(:burned AS boolean[]), CAST(:minted AS boolean[]),
-        CAST(:mint_addresses AS text[]), CAST(:mint_tx_ids AS text[]),
-        CAST(:mint_heights AS int[]), CAST(:mint_times AS bigint[]))
-      AS ch(principal, asset_name, token_number, owner, burned, minted, mint_address,
-            mint_tx_id, mint_block_height, mint_time)
+      SELECT * FROM jsonb_to_recordset(CAST(:rows AS jsonb))
+      AS ch(principal text, asset_name text, token_number numeric, owner text,
+            burned boolean, minted boolean, mint_address text, mint_tx_id text,
+            mint_block_height integer, mint_time bigint)
     ), targets AS (
       SELECT t.id AS token_id, t.smart_contract_id, t.token_number, ch.owner, ch.burned,
              ch.minted, ch.mint_address, ch.mint_tx_id, ch.mint_block_height,
@@ -93,19 +91,19 @@ _INSERT_IMPORTED = text(
       mint_address, mint_tx_id, mint_block_height, mint_timestamp)
     SELECT t.id, t.smart_contract_id, t.token_number, s.owner, s.burned, s.mint_address,
            s.mint_tx_id, s.mint_block_height, to_timestamp(s.mint_time)
-    FROM unnest(CAST(:contract_ids AS int[]), CAST(:numbers AS numeric[]),
-                CAST(:owners AS text[]), CAST(:burned AS boolean[]),
-                CAST(:mint_addresses AS text[]), CAST(:mint_tx_ids AS text[]),
-                CAST(:mint_heights AS int[]), CAST(:mint_times AS bigint[]))
-      AS s(contract_id, token_number, owner, burned, mint_address, mint_tx_id,
-           mint_block_height, mint_time)
+    FROM jsonb_to_recordset(CAST(:rows AS jsonb))
+      AS s(contract_id integer, token_number numeric, owner text, burned boolean,
+           mint_address text, mint_tx_id text, mint_block_height integer, mint_time bigint)
     JOIN tokens t ON t.smart_contract_id = s.contract_id AND t.token_number = s.token_number
     ON CONFLICT (token_id) DO NOTHING
     """
 )
 
 _MARK_IMPORTED = text(
-    "UPDATE chain_ownership_imports SET block_height = :height WHERE id = ANY(:ids)"
+    f"""
+    UPDATE chain_ownership_imports SET block_height = :height
+    WHERE id = ANY({array_of(":ids", "integer")})
+    """  # noqa: S608 - composed of constant SQL, values are bound
 )
 
 # Each row changed above the fork point goes back to its state before the first of those
@@ -197,20 +195,24 @@ def import_owners(
     stored = 0
     for start in range(0, len(owners), IMPORT_INSERT_BATCH):
         batch = owners[start : start + IMPORT_INSERT_BATCH]
-        params = {
-            "contract_ids": [contract_of[o.asset_identifier] for o in batch],
-            "numbers": [o.token_number for o in batch],
-            "owners": [o.owner for o in batch],
-            "burned": [o.burned for o in batch],
-            "mint_addresses": [o.mint_address for o in batch],
-            "mint_tx_ids": [o.mint_tx_id for o in batch],
-            "mint_heights": [o.mint_block_height for o in batch],
-            "mint_times": [o.mint_time for o in batch],
-        }
-        stored += int(getattr(session.execute(_INSERT_IMPORTED, params), "rowcount", 0) or 0)
+        rows = json_rows(
+            {
+                "contract_id": contract_of[o.asset_identifier],
+                "token_number": o.token_number,
+                "owner": o.owner,
+                "burned": o.burned,
+                "mint_address": o.mint_address,
+                "mint_tx_id": o.mint_tx_id,
+                "mint_block_height": o.mint_block_height,
+                "mint_time": o.mint_time,
+            }
+            for o in batch
+        )
+        result = session.execute(_INSERT_IMPORTED, {"rows": rows})
+        stored += int(getattr(result, "rowcount", 0) or 0)
     remember_blocks(session, [checkpoint])  # the import is undone with this block
     ids = [i for collection in pending.collections for i in collection.import_ids]
-    session.execute(_MARK_IMPORTED, {"height": checkpoint.block_height, "ids": ids})
+    session.execute(_MARK_IMPORTED, {"height": checkpoint.block_height, "ids": joined(ids)})
     return stored
 
 
@@ -237,23 +239,22 @@ def apply_ownership(
             change.mint = event
     if not changes:
         return
-    mints = [change.mint for change in changes.values()]
-    session.execute(
-        _APPLY_BLOCK,
+    rows = json_rows(
         {
-            "height": block_height,
-            "principals": [key[0] for key in changes],
-            "assets": [key[1] for key in changes],
-            "numbers": [key[2] for key in changes],
-            "owners": [change.owner for change in changes.values()],
-            "burned": [change.burned for change in changes.values()],
-            "minted": [mint is not None for mint in mints],
-            "mint_addresses": [mint.recipient if mint else None for mint in mints],
-            "mint_tx_ids": [mint.position.tx_id if mint else None for mint in mints],
-            "mint_heights": [mint.position.block_height if mint else None for mint in mints],
-            "mint_times": [mint.block_time if mint else None for mint in mints],
-        },
+            "principal": principal,
+            "asset_name": asset_name,
+            "token_number": token_number,
+            "owner": change.owner,
+            "burned": change.burned,
+            "minted": change.mint is not None,
+            "mint_address": change.mint.recipient if change.mint else None,
+            "mint_tx_id": change.mint.position.tx_id if change.mint else None,
+            "mint_block_height": change.mint.position.block_height if change.mint else None,
+            "mint_time": change.mint.block_time if change.mint else None,
+        }
+        for (principal, asset_name, token_number), change in changes.items()
     )
+    session.execute(_APPLY_BLOCK, {"height": block_height, "rows": rows})
 
 
 def undo_ownership_above(session: Session, height: int) -> int:

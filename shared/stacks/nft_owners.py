@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
 
+from shared.sql_params import array_of, joined
 from shared.stacks.api_db import hex_of
 from shared.stacks.prints import nft_token_id
 
@@ -28,12 +29,13 @@ class TokenOwner:
 # `events` is read once (a CTE used twice is materialized) through the (asset_identifier,
 # value) index; both DISTINCT ONs sort only these collections' events.
 _LATEST_OWNERS = text(
-    """
+    f"""
     WITH events AS (
       SELECT asset_identifier, value, asset_event_type_id, recipient, tx_id, index_block_hash,
              block_height, microblock_sequence, tx_index, event_index
       FROM nft_events
-      WHERE asset_identifier = ANY(:assets) AND canonical AND microblock_canonical
+      WHERE asset_identifier = ANY({array_of(":assets", "text")})
+        AND canonical AND microblock_canonical
         AND asset_event_type_id IN (1, 2, 3) AND block_height <= :upto
     ), latest AS (
       SELECT DISTINCT ON (asset_identifier, value) asset_identifier, value,
@@ -57,7 +59,7 @@ _LATEST_OWNERS = text(
     FROM latest l
     LEFT JOIN minted m ON m.asset_identifier = l.asset_identifier AND m.value = l.value
     LEFT JOIN blocks b ON b.index_block_hash = m.index_block_hash
-    """
+    """  # noqa: S608 - composed of constant SQL, values are bound
 )
 
 
@@ -67,7 +69,7 @@ def latest_owners(
     """Every `uint` token of these assets (`principal::name`) with an event up to the height."""
     if not asset_identifiers:
         return []
-    rows = conn.execute(_LATEST_OWNERS, {"assets": list(asset_identifiers), "upto": upto_height})
+    rows = conn.execute(_LATEST_OWNERS, {"assets": joined(asset_identifiers), "upto": upto_height})
     owners = []
     for row in rows:
         token_number = nft_token_id(bytes(row.value))
