@@ -3,7 +3,7 @@
 Creates (or re-creates) the database, migrates it with Alembic and inserts, with
 generate_series, FT contracts with one token each and NFT collections of equal size, every
 token processed with a default-locale metadata row (NFTs with two attributes, a property and
-normalized fields), one `done` job per contract and per token, and every NFT owned (owners of
+normalized fields, and their answer's JSON as workers store it), one `done` job per contract and per token, and every NFT owned (owners of
 about 200 tokens each) with its mint.
 """
 
@@ -112,7 +112,14 @@ STEPS = [
         CROSS JOIN (VALUES ('level', 'number'), ('background', NULL)) a(trait, display);
         INSERT INTO metadata_properties (metadata_id, name, value)
         SELECT m.id, 'collection', to_jsonb('Collection ' || t.smart_contract_id)
-        FROM metadata m JOIN tokens t ON t.id = m.token_id AND t.type = 'nft'
+        FROM metadata m JOIN tokens t ON t.id = m.token_id AND t.type = 'nft';
+        UPDATE metadata m SET
+          attributes_json = json_build_array(
+              json_build_object('trait_type', 'level', 'display_type', 'number',
+                                'value', m.id % 97),
+              json_build_object('trait_type', 'background', 'value', m.id % 97)),
+          properties_json = json_build_object('collection', 'Collection ' || t.smart_contract_id)
+        FROM tokens t WHERE t.id = m.token_id AND t.type = 'nft'
         """,
     ),
     (

@@ -14,6 +14,7 @@ from shared.errors import JobError, RetryableJobError, SmartContractClarityError
 from shared.images.jobs import keeping_cached_images
 from shared.jobs.transitions import ClaimedJob
 from shared.jsonio import dumps_text
+from shared.metadata.normalize import attribute_object
 from shared.metadata.parse import ParsedMetadata
 from shared.metadata.uris import token_specific_uri
 from shared.models import (
@@ -180,6 +181,8 @@ def _replace_metadata(
                     "image": row.image,
                     "raw": row.raw,
                     "normalized": row.normalized,
+                    "attributes_json": _attributes_json(row),
+                    "properties_json": dumps_text(row.properties) if row.properties else None,
                 }
                 for position, (token_id, row) in enumerate(rows)
             )
@@ -205,6 +208,15 @@ def _replace_metadata(
     ]
     if properties:
         session.execute(_INSERT_PROPERTIES, {"rows": json_rows(properties)})
+
+
+def _attributes_json(row: ParsedMetadata) -> str | None:
+    """The answer's `attributes` of a row, stored beside it so that reads need not aggregate."""
+    if not row.attributes:
+        return None
+    return dumps_text(
+        [attribute_object(a.trait_type, a.display_type, a.value) for a in row.attributes]
+    )
 
 
 # The batch statements are plain SQL: the ORM's bulk delete and expanding IN lists cost more
@@ -244,12 +256,14 @@ _INSERT_METADATA = text(
           FROM jsonb_to_recordset(CAST(:rows AS jsonb))
                AS u(position integer, token_id integer, sip integer, name text,
                     l10n_locale text, l10n_uri text, l10n_default boolean, description text,
-                    image text, raw jsonb, normalized jsonb)
+                    image text, raw jsonb, normalized jsonb, attributes_json text,
+                    properties_json text)
     ), inserted AS (
         INSERT INTO metadata (id, token_id, sip, name, l10n_locale, l10n_uri, l10n_default,
-                              description, image, raw, normalized)
+                              description, image, raw, normalized, attributes_json,
+                              properties_json)
         SELECT id, token_id, sip, name, l10n_locale, l10n_uri, l10n_default, description, image,
-               raw, normalized
+               raw, normalized, CAST(attributes_json AS json), CAST(properties_json AS json)
           FROM new
     )
     SELECT id FROM new ORDER BY position

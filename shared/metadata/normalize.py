@@ -86,7 +86,13 @@ def _attributes(*sources: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def _attribute(item: Mapping[str, Any]) -> dict[str, Any]:
-    attribute = {"trait_type": item["trait_type"], "value": item["value"]}
-    if item.get("display_type") is not None:
-        attribute["display_type"] = item["display_type"]
+    return attribute_object(item["trait_type"], item.get("display_type"), item["value"])
+
+
+def attribute_object(trait_type: str, display_type: str | None, value: Any) -> dict[str, Any]:
+    """An attribute as answers show it: `display_type` only when it has one."""
+    attribute: dict[str, Any] = {"trait_type": trait_type}
+    if display_type is not None:
+        attribute["display_type"] = display_type
+    attribute["value"] = value
     return attribute

@@ -16,7 +16,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSON, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.models.base import Base, BigInteger, pg_enum
@@ -96,6 +96,10 @@ class Metadata(Base):
     # The document this row was built from, and its display fields (docs/marketplace-api.md).
     raw: Mapped[Any | None] = mapped_column(JSONB(none_as_null=True))
     normalized: Mapped[dict[str, Any] | None] = mapped_column(JSONB(none_as_null=True))
+    # The answer's `attributes` and `properties` as stored JSON text (NULL: none, or a row
+    # stored before they were kept: the read aggregates the tables then).
+    attributes_json: Mapped[Any | None] = mapped_column(JSON(none_as_null=True))
+    properties_json: Mapped[Any | None] = mapped_column(JSON(none_as_null=True))
 
 
 class MetadataAttribute(Base):

@@ -11,6 +11,7 @@ Plain SQL with psycopg placeholders, sent through a `RowSource`.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,7 +20,7 @@ from shared.errors import invalid_reason_message
 from shared.jsonio import RawJson
 from shared.metadata.normalize import normalize
 from shared.models import JobStatus, TokenType
-from shared.reads.tokens import metadata_object
+from shared.reads.tokens import METADATA_JSON_COLUMNS, metadata_object
 
 MAX_TOKEN_NUMBER = 2**128 - 1
 _IN_PROGRESS = (JobStatus.PENDING.value, JobStatus.QUEUED.value)
@@ -37,7 +38,8 @@ class ItemOptions:
 
 def item_columns() -> str:
     """The SELECT list of an item; the statement names the token `t`, its contract `c`."""
-    return """
+    return (
+        """
            t.id AS token_id, t.type::text AS token_type, t.token_number, t.uri, t.name,
            t.symbol, t.decimals, t.total_supply, t.updated_at, c.principal,
            o.owner, o.burned, o.mint_address, o.mint_tx_id, o.mint_block_height,
@@ -46,11 +48,9 @@ def item_columns() -> str:
            m.id AS metadata_id, m.sip, m.name AS m_name, m.description, m.image,
            m.cached_image, m.cached_thumbnail_image, m.normalized::text AS normalized,
            CASE WHEN %(include_raw)s THEN m.raw::text END AS raw,
-           (SELECT json_agg(json_build_array(a.trait_type, a.display_type, a.value) ORDER BY a.id)
-              FROM metadata_attributes a WHERE a.metadata_id = m.id) AS attributes,
-           (SELECT json_agg(json_build_array(p.name, p.value) ORDER BY p.id)
-              FROM metadata_properties p WHERE p.metadata_id = m.id) AS properties
     """
+        + METADATA_JSON_COLUMNS
+    )
 
 
 def item_joins(*, owner: bool = True) -> str:
@@ -118,7 +118,14 @@ def _normalized(row: Any) -> dict[str, Any] | RawJson:
         return RawJson(row.normalized)
     if row.metadata_id is None:
         return normalize({})
-    return normalize(metadata_object(row))
+    document = {
+        "name": row.m_name,
+        "description": row.description,
+        "image": row.image,
+        "attributes": json.loads(row.attributes) if row.attributes else [],
+        "properties": json.loads(row.properties) if row.properties else {},
+    }
+    return normalize(document)
 
 
 def _mint_info(row: Any) -> dict[str, Any] | None:

@@ -86,16 +86,15 @@ def find_contract(source: RowSource, principal: str) -> Contract | None:
 
 _COLLECTION_SQL = f"""
     SELECT {item_columns()}, c.id AS contract_id
-    FROM (
+    FROM (SELECT id, principal FROM smart_contracts WHERE principal = %(principal)s) c
+    CROSS JOIN LATERAL (
         SELECT t.* FROM tokens t
-        WHERE t.smart_contract_id = (
-                SELECT id FROM smart_contracts WHERE principal = %(principal)s)
+        WHERE t.smart_contract_id = c.id
           AND t.token_number > CAST(%(after)s AS numeric)
           AND (CAST(%(numbers)s AS text) IS NULL
                OR t.token_number = ANY({array_of("%(numbers)s", "numeric")}))
         ORDER BY t.smart_contract_id, t.token_number
         LIMIT %(limit)s) t
-    JOIN smart_contracts c ON c.id = t.smart_contract_id
     {item_joins()}
     ORDER BY t.token_number
 """  # noqa: S608 - composed of constant SQL, values are bound

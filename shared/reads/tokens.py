@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from shared.errors import invalid_reason_message
+from shared.jsonio import RawJson
 from shared.models import JobStatus
 
 
@@ -71,6 +72,22 @@ def locale_metadata_lateral(columns: str) -> str:
     """  # noqa: S608 - composed of constant SQL, values are bound
 
 
+# The shown row `m`'s attributes and properties as the JSON text of the answer: stored by the
+# worker, or, for a row stored before that, aggregated from their tables in the same shape.
+METADATA_JSON_COLUMNS = """
+           COALESCE(m.attributes_json, (
+               SELECT json_agg(CASE WHEN a.display_type IS NULL
+                   THEN json_build_object('trait_type', a.trait_type, 'value', a.value)
+                   ELSE json_build_object('trait_type', a.trait_type,
+                                          'display_type', a.display_type, 'value', a.value)
+                   END ORDER BY a.id)
+               FROM metadata_attributes a WHERE a.metadata_id = m.id))::text AS attributes,
+           COALESCE(m.properties_json, (
+               SELECT json_object_agg(p.name, p.value ORDER BY p.id)
+               FROM metadata_properties p WHERE p.metadata_id = m.id))::text AS properties
+"""
+
+
 # Each related row is a LATERAL ... LIMIT 1 so that it is always an index lookup: left to
 # itself the planner may merge-join the whole contract-jobs index.
 LOOKUP_SQL = f"""
@@ -81,10 +98,7 @@ LOOKUP_SQL = f"""
            tj.id AS token_job_id, tj.status AS token_status, tj.invalid_reason AS token_reason,
            m.id AS metadata_id, m.sip, m.name AS m_name, m.description, m.image,
            m.cached_image, m.cached_thumbnail_image,
-           (SELECT json_agg(json_build_array(a.trait_type, a.display_type, a.value) ORDER BY a.id)
-              FROM metadata_attributes a WHERE a.metadata_id = m.id) AS attributes,
-           (SELECT json_agg(json_build_array(p.name, p.value) ORDER BY p.id)
-              FROM metadata_properties p WHERE p.metadata_id = m.id) AS properties
+           {METADATA_JSON_COLUMNS}
     FROM smart_contracts c
     CROSS JOIN LATERAL (
         SELECT j.status, j.invalid_reason FROM jobs j
@@ -156,15 +170,7 @@ def metadata_object(row: Any) -> dict[str, Any]:
         if value is not None:
             metadata[key] = value
     if row.attributes:
-        metadata["attributes"] = [_attribute(*item) for item in row.attributes]
+        metadata["attributes"] = RawJson(row.attributes)
     if row.properties:
-        metadata["properties"] = {name: value for name, value in row.properties}
+        metadata["properties"] = RawJson(row.properties)
     return metadata
-
-
-def _attribute(trait_type: str, display_type: str | None, value: Any) -> dict[str, Any]:
-    attribute: dict[str, Any] = {"trait_type": trait_type}
-    if display_type is not None:
-        attribute["display_type"] = display_type
-    attribute["value"] = value
-    return attribute

@@ -4,8 +4,9 @@ simulated chain becomes queryable over REST through beat -> worker -> Postgres -
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -109,3 +110,40 @@ def test_a_200_token_collection_becomes_queryable_over_rest(stack) -> None:
     assert status["token_contracts"] == {"sip-009": 1}
     assert status["job_queue"] == {"done": 201}
     assert status["chain_tip"]["block_height"] >= collection.block_height
+    check_marketplace_routes(api_url, collection, dead)
+
+
+def check_marketplace_routes(api_url: str, collection: Any, dead: Callable[[], str | None]) -> None:
+    """The marketplace routes (docs/marketplace-api.md) once the collection is indexed: the
+    chain monitor has imported its owners from the simulated chain's history."""
+    page_url = f"{api_url}/nft/{collection.contract_id}?limit=200"
+
+    def every_token_fetched_and_owned() -> bool:
+        page = get(page_url)
+        if page is None or page.status_code != 200 or page.json()["total"] != 200:
+            return False
+        items = page.json()["results"]
+        return all(item["metadata"] and (item["owner"] or item["burned"]) for item in items)
+
+    wait_until(every_token_fetched_and_owned, DEADLINE_S, "owners of all 200 tokens", 0.5, dead)
+    first = get(f"{api_url}/nft/{collection.contract_id}?limit=150")
+    assert first is not None
+    rest = get(f"{api_url}/nft/{collection.contract_id}?cursor={first.json()['next_cursor']}")
+    assert rest is not None
+    items = first.json()["results"] + rest.json()["results"]
+    assert [item["token_id"] for item in items] == [str(n) for n in range(1, 201)]
+    assert items[0]["mint_info"]["transaction_hash"].startswith("0x")
+    owner = next(item["owner"] for item in items if item["owner"])
+    gallery = get(f"{api_url}/owners/{owner}/nft?contract={collection.contract_id}")
+    assert gallery is not None
+    owned = [item["token_id"] for item in items if item["owner"] == owner]
+    assert [item["token_id"] for item in gallery.json()["results"]] == owned[:100]
+    batch = requests.post(
+        f"{api_url}/tokens/batch",
+        json={"tokens": [{"contract_id": collection.contract_id, "token_id": "0x7"}] * 2},
+        timeout=5,
+    )
+    assert [item["token_id"] for item in batch.json()["results"]] == ["7", "7"]
+    refresh = requests.post(f"{api_url}/nft/{collection.contract_id}/7/refresh", timeout=5)
+    assert refresh.status_code == 429  # fetched moments ago: within the cooldown
+    assert int(refresh.headers["Retry-After"]) > 0
