@@ -2,9 +2,10 @@
 
 Creates (or re-creates) the database, migrates it with Alembic and inserts, with
 generate_series, FT contracts with one token each and NFT collections of equal size, every
-token processed with a default-locale metadata row (NFTs with two attributes, a property and
-normalized fields, and their answer's JSON as workers store it), one `done` job per contract and per token, and every NFT owned (owners of
-about 200 tokens each) with its mint.
+token processed with a default-locale metadata row (NFTs with two attributes, a property,
+normalized fields, and the attributes' and properties' JSON as workers store it), one `done`
+job per contract and per token, and every NFT owned (owners of about 200 tokens each) with
+its mint.
 """
 
 from __future__ import annotations
