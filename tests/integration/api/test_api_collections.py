@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy import update
 from sqlalchemy.orm import Session
@@ -13,6 +14,8 @@ from support.builders import add_contract, add_metadata, add_token, new_principa
 
 from api import marketplace
 from shared.models import JobStatus, Metadata, NftOwnership, Sip, SmartContract, Token
+from shared.reads.items import ItemOptions
+from shared.reads.pages import _GALLERY_SQL
 
 PREFIX = "/metadata/v1"
 OWNER = "SP2J6ZY48GV1EZ5V2V5RB9MP66SW86PYKKNRV9EJ7"
@@ -312,3 +315,22 @@ def test_a_malformed_batch_is_400_naming_the_field(client, body, field) -> None:
     response = client.post(f"{PREFIX}/tokens/batch", json=body)
     assert response.status_code == 400
     assert field in response.json["message"]
+
+
+def test_a_gallery_page_is_one_range_of_the_owner_index_without_a_sort(db, settings) -> None:
+    collection(db, 3)
+    params = {
+        **ItemOptions().params(),
+        "owner": OWNER,
+        "after_contract": 1,
+        "after_number": 2,
+        "contracts": None,
+        "limit": 101,
+    }
+    with psycopg.connect(settings.database_url.replace("+psycopg", "")) as conn:
+        conn.execute("SET enable_seqscan = off")
+        plan = "\n".join(row[0] for row in conn.execute("EXPLAIN " + _GALLERY_SQL, params))
+    assert "nft_ownership_owner_contract_token_index" in plan
+    assert "ROW(smart_contract_id, token_number) > ROW(" in plan  # the cursor bounds the range
+    sort_keys = [line for line in plan.splitlines() if "Sort Key" in line]
+    assert not [key for key in sort_keys if "token_number" in key or "smart_contract_id" in key]
