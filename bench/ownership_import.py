@@ -71,7 +71,9 @@ def run(ours_url: str, sba_url: str, args: argparse.Namespace) -> None:
     transfers = tuple(range(1, n + 1, 2)) + tuple(range(1, n + 1, 7))
     collection = nft_collection("big", n, 2, transfers=transfers, burns=tuple(range(3, n + 1, 97)))
     others = [nft_collection(f"other{i}", args.other_events // 50, 2) for i in range(50)]
-    scenario = Scenario.build([collection, *(others if args.other_events else [])], chain_tip_height=20)
+    scenario = Scenario.build(
+        [collection, *(others if args.other_events else [])], chain_tip_height=20
+    )
     with chain_db.connect(sba_url.replace("+psycopg", "")) as conn:
         chain_db.create_schema(conn)
         chain_db.seed(conn, scenario)
