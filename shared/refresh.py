@@ -16,7 +16,7 @@ from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from shared.jobs.transitions import mark_queued, repend_token_jobs
-from shared.models import Token
+from shared.models import Token, token_type_sql
 from shared.queues import JobMessage
 from shared.reads.tokens import ContractNotFound, TokenNotFound
 
@@ -46,9 +46,8 @@ class _Target:
 # The contract, the token of that number, its job, and whether its latest notification (in
 # the order `shared.chain.notifications` reads them) froze it.
 _TARGET = text(
-    """
-    SELECT CASE c.sip WHEN 'sip-009' THEN 'nft' WHEN 'sip-013' THEN 'sft'
-                      WHEN 'sip-010' THEN 'ft' END AS token_type,
+    f"""
+    SELECT {token_type_sql("c.sip")} AS token_type,
            t.id AS token_id,
            (SELECT j.id FROM jobs j
              WHERE j.token_id = t.id AND j.smart_contract_id IS NULL LIMIT 1) AS job_id,
@@ -60,7 +59,7 @@ _TARGET = text(
     LEFT JOIN tokens t
         ON t.smart_contract_id = c.id AND t.token_number = CAST(:token_number AS numeric)
     WHERE c.principal = :principal
-    """
+    """  # noqa: S608 - composed of constant SQL, values are bound
 )
 
 

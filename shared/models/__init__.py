@@ -12,7 +12,14 @@ from shared.models.chain import (
     ProcessedBlock,
 )
 from shared.models.contracts import SmartContract
-from shared.models.enums import TOKEN_TYPE_BY_SIP, JobStatus, Sip, TokenType, TokenUpdateMode
+from shared.models.enums import (
+    TOKEN_TYPE_BY_SIP,
+    JobStatus,
+    Sip,
+    TokenType,
+    TokenUpdateMode,
+    token_type_sql,
+)
 from shared.models.images import ImageJob
 from shared.models.jobs import Job, RateLimitedHost
 from shared.models.ownership import NftOwnership
@@ -46,4 +53,5 @@ __all__ = [
     "TokenType",
     "TokenUpdateMode",
     "UpdateNotification",
+    "token_type_sql",
 ]

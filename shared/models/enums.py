@@ -36,3 +36,11 @@ TOKEN_TYPE_BY_SIP = {
     Sip.SIP_010: TokenType.FT,
     Sip.SIP_013: TokenType.SFT,
 }
+
+
+def token_type_sql(sip_column: str) -> str:
+    """SQL giving the token type (as text) of a contract's `sip` column: `TOKEN_TYPE_BY_SIP`."""
+    cases = " ".join(
+        f"WHEN '{sip.value}' THEN '{kind.value}'" for sip, kind in TOKEN_TYPE_BY_SIP.items()
+    )
+    return f"CASE {sip_column} {cases} END"

@@ -19,6 +19,7 @@ from typing import Any
 
 from cachetools import TTLCache
 
+from shared.models import token_type_sql
 from shared.reads.items import ItemOptions, item_columns, item_joins
 from shared.reads.tokens import RowSource
 from shared.sql_params import array_of, joined
@@ -72,11 +73,10 @@ class Rows:
     more: bool
 
 
-_CONTRACT_SQL = """
-    SELECT c.id, CASE c.sip WHEN 'sip-009' THEN 'nft' WHEN 'sip-013' THEN 'sft'
-                            WHEN 'sip-010' THEN 'ft' END AS token_type
+_CONTRACT_SQL = f"""
+    SELECT c.id, {token_type_sql("c.sip")} AS token_type
     FROM smart_contracts c WHERE c.principal = %(principal)s
-"""
+"""  # noqa: S608 - composed of constant SQL, values are bound
 
 
 def find_contract(source: RowSource, principal: str) -> Contract | None:
