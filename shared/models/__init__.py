@@ -11,8 +11,16 @@ from shared.models.chain import (
     OwnershipImport,
     ProcessedBlock,
 )
+from shared.models.changes import Change, ChangesHorizon
 from shared.models.contracts import SmartContract
-from shared.models.enums import TOKEN_TYPE_BY_SIP, JobStatus, Sip, TokenType, TokenUpdateMode
+from shared.models.enums import (
+    TOKEN_TYPE_BY_SIP,
+    ChangeKind,
+    JobStatus,
+    Sip,
+    TokenType,
+    TokenUpdateMode,
+)
 from shared.models.images import ImageJob
 from shared.models.jobs import Job, RateLimitedHost
 from shared.models.ownership import NftOwnership
@@ -30,6 +38,9 @@ __all__ = [
     "AppliedSupplyDelta",
     "Base",
     "ChainTip",
+    "Change",
+    "ChangeKind",
+    "ChangesHorizon",
     "ImageJob",
     "Job",
     "JobStatus",
