@@ -258,30 +258,27 @@ _LOAD_TOKENS = text(
      WHERE t.id = ANY({array_of(":ids", "integer")})
     """  # noqa: S608 - composed of constant SQL, values are bound
 )
-# The previous supply is read under the row lock (FOR UPDATE) that the update takes anyway,
-# so `supply_changed` compares with what is really replaced.
+# `old` is the row as the statement's snapshot saw it: `supply_changed` compares the supply
+# with the one replaced (a concurrent FT supply delta in between would be compared with the
+# value before it; its own entry is in the log, and this token's `metadata_updated` follows).
 _UPDATE_TOKENS = text(
     """
-    WITH u AS (
-        SELECT * FROM jsonb_to_recordset(CAST(:rows AS jsonb))
-            AS u(id integer, uri text, name text, symbol text, decimals integer,
-                 total_supply numeric)
-    ), old AS (
-        SELECT t.id, t.total_supply FROM tokens t JOIN u ON u.id = t.id FOR UPDATE OF t
-    )
     UPDATE tokens SET uri = u.uri, name = u.name, symbol = u.symbol, decimals = u.decimals,
            total_supply = u.total_supply, updated_at = NOW()
-      FROM u JOIN old ON old.id = u.id
-     WHERE tokens.id = u.id
+      FROM jsonb_to_recordset(CAST(:rows AS jsonb))
+           AS u(id integer, uri text, name text, symbol text, decimals integer,
+                total_supply numeric),
+           tokens AS old
+     WHERE tokens.id = u.id AND old.id = u.id
     RETURNING tokens.id, CAST(tokens.total_supply AS text) AS total_supply,
               old.total_supply IS DISTINCT FROM tokens.total_supply AS supply_changed
     """
 )
-# What a metadata row serves, as a digest: a token whose rows' digests (by locale) are the
-# same before and after a fetch did not change its documents (docs/change-feed.md#kinds).
-_DIGEST = """md5(CAST(jsonb_build_array(name, description, image, l10n_uri, l10n_default, raw,
-                                      normalized, CAST(attributes_json AS jsonb),
-                                      CAST(properties_json AS jsonb)) AS text))"""
+# A metadata row's document as a digest (its display fields for a row stored before documents
+# were kept): a token whose digests, by locale, are the same before and after a fetch did not
+# change its documents (docs/change-feed.md#kinds).
+_DIGEST = """md5(COALESCE(CAST(raw AS text),
+                          CAST(jsonb_build_array(name, description, image) AS text)))"""
 _DELETE_METADATA = text(
     f"""
     DELETE FROM metadata WHERE token_id = ANY({array_of(":ids", "integer")})
