@@ -117,9 +117,14 @@ def _write_pending(session: Session) -> None:
     pending: list[Entry] = session.info.pop(_PENDING, None) or []
     if not pending:
         return
+    # Encoded before the lock, which other writers' commits wait for.
+    batches = [
+        json_rows(pending[start : start + INSERT_BATCH])
+        for start in range(0, len(pending), INSERT_BATCH)
+    ]
     session.execute(_LOCK, {"key": CHANGES_LOCK_KEY})
-    for start in range(0, len(pending), INSERT_BATCH):
-        session.execute(_INSERT, {"rows": json_rows(pending[start : start + INSERT_BATCH])})
+    for rows in batches:
+        session.execute(_INSERT, {"rows": rows})
 
 
 def _forget_pending(session: Session, transaction: SessionTransaction) -> None:
