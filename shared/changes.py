@@ -98,7 +98,9 @@ def entry(
 
 
 def record(session: Session, entries: Iterable[Entry]) -> None:
-    """Add entries to the session's transaction; they are written when it commits."""
+    """Add entries to the session's transaction; they are written when it commits. (Inside
+    a savepoint they wait for the outer commit, and stay if only the savepoint rolls back:
+    nothing records inside one.)"""
     if session.get_transaction() is None:  # begun now, so that a rollback forgets them
         session.begin()
     pending: list[Entry] | None = session.info.get(_PENDING)
