@@ -86,6 +86,9 @@ class Settings:
     refresh_client_limit: int = 60
     trusted_proxies: tuple[str, ...] = ()
 
+    # How long change-log entries are kept for the feed (docs/change-feed.md#retention).
+    changes_retention_days: int = 7
+
     # Admin routes under /metadata/v1/admin/ exist only when this is set.
     admin_api_token: str | None = None
     # "text" (default) or "json": one JSON object per log line.
@@ -154,6 +157,9 @@ class Settings:
             raise ConfigError(
                 f"REFRESH_CLIENT_LIMIT must be at least 1, got {self.refresh_client_limit}"
             )
+        if self.changes_retention_days < 1:
+            days = self.changes_retention_days
+            raise ConfigError(f"CHANGES_RETENTION_DAYS must be at least 1, got {days}")
         self.trusted_proxy_networks()
 
     def trusted_proxy_networks(self) -> tuple[IpNetwork, ...]:

@@ -19,6 +19,7 @@ PROCESS_TOKENS_TASK = "token_metadata.process_tokens"
 MONITOR_CHAIN_TASK = "token_metadata.monitor_chain"
 DISPATCH_JOBS_TASK = "token_metadata.dispatch_jobs"
 CACHE_IMAGES_TASK = "token_metadata.cache_images"
+PRUNE_CHANGES_TASK = "token_metadata.prune_changes"
 
 CONTRACTS_QUEUE = "contracts"
 TOKENS_QUEUE = "tokens"

@@ -16,11 +16,13 @@ from shared.queues import (
     PROCESS_CONTRACT_TASK,
     PROCESS_TOKEN_TASK,
     PROCESS_TOKENS_TASK,
+    PRUNE_CHANGES_TASK,
     TOKENS_QUEUE,
     WORKER_QUEUES,
 )
 
 DISPATCH_INTERVAL_S = 2.0
+PRUNE_CHANGES_INTERVAL_S = 60.0
 
 
 def create_celery_app(settings: Settings) -> Celery:
@@ -54,6 +56,7 @@ def create_celery_app(settings: Settings) -> Celery:
             PROCESS_TOKENS_TASK: {"queue": TOKENS_QUEUE},
             MONITOR_CHAIN_TASK: {"queue": CHAIN_QUEUE},
             DISPATCH_JOBS_TASK: {"queue": CHAIN_QUEUE},
+            PRUNE_CHANGES_TASK: {"queue": CHAIN_QUEUE},
             CACHE_IMAGES_TASK: {"queue": IMAGES_QUEUE},
         },
         task_annotations={
@@ -75,6 +78,12 @@ def create_celery_app(settings: Settings) -> Celery:
                 "task": DISPATCH_JOBS_TASK,
                 "schedule": DISPATCH_INTERVAL_S,
                 "options": {"expires": DISPATCH_INTERVAL_S},
+            },
+            # Entries past CHANGES_RETENTION_DAYS, in bounded batches (shared/changes.py).
+            "prune-changes": {
+                "task": PRUNE_CHANGES_TASK,
+                "schedule": PRUNE_CHANGES_INTERVAL_S,
+                "options": {"expires": PRUNE_CHANGES_INTERVAL_S},
             },
         },
         worker_hijack_root_logger=False,

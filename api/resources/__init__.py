@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from flask_smorest import Blueprint
 
-from api.resources import ft, images, marketplace, refresh, status
+from api.resources import changes, ft, images, marketplace, refresh, status
 from api.resources.token_routes import register_search_route, register_token_route
 from api.routes import FT, NFT, SEARCH, SFT
 
-TOKENS, MARKETPLACE, STATUS = "Tokens", "Marketplace", "Status"
+TOKENS, MARKETPLACE, CHANGES, STATUS = "Tokens", "Marketplace", "Changes", "Status"
 
 
 def make_blueprints(suffix: str | None = None) -> list[Blueprint]:
@@ -25,10 +25,16 @@ def make_blueprints(suffix: str | None = None) -> list[Blueprint]:
     )
     marketplace.register(collections)
     refresh.register(collections)
+    feed = Blueprint(
+        _name(CHANGES, suffix),
+        __name__,
+        description="What changed in the index, in commit order (not in Hiro's API)",
+    )
+    changes.register(feed)
     service = Blueprint(_name(STATUS, suffix), __name__, description="Service status endpoints")
     status.register(service)
     images.register(service)  # cached image files: not in the OpenAPI document
-    return [tokens, collections, service]
+    return [tokens, collections, feed, service]
 
 
 def _name(tag: str, suffix: str | None) -> str:

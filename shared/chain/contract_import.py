@@ -7,12 +7,13 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from shared.changes import Entry, entry, record
 from shared.jobs.transitions import repend_contract_job
-from shared.models import Job, SmartContract
+from shared.models import TOKEN_TYPE_BY_SIP, ChangeKind, Job, SmartContract
 from shared.stacks.abi import classify_abi, first_token_name
 from shared.stacks.api_db import DeployedContract, StacksApiDatabase
 
@@ -29,14 +30,30 @@ def store_token_contracts(session: Session, deployments: Sequence[DeployedContra
     rows = [row for deployment in deployments if (row := contract_row(deployment)) is not None]
     if not rows:
         return []
-    contract_ids = session.scalars(
+    stored = session.execute(
         insert(SmartContract)
         .values(rows)
         .on_conflict_do_nothing(index_elements=[SmartContract.principal])
-        .returning(SmartContract.id)
+        .returning(*_ADDED_COLUMNS)
     ).all()
-    log.info("stored %d token contracts of %d deployments", len(contract_ids), len(deployments))
-    return create_contract_jobs(session, contract_ids)
+    log.info("stored %d token contracts of %d deployments", len(stored), len(deployments))
+    record(session, map(_contract_added, stored))
+    return create_contract_jobs(session, [row.id for row in stored])
+
+
+_ADDED_COLUMNS = (
+    SmartContract.id,
+    SmartContract.principal,
+    SmartContract.sip,
+    SmartContract.block_height,
+    SmartContract.index_block_hash,
+)
+
+
+def _contract_added(row: Any) -> Entry:
+    block = (row.block_height, row.index_block_hash)
+    details = {"token_type": TOKEN_TYPE_BY_SIP[row.sip].value}
+    return entry(ChangeKind.CONTRACT_ADDED, row.principal, block=block, details=details)
 
 
 def contract_row(deployment: DeployedContract) -> dict[str, Any] | None:
@@ -86,11 +103,20 @@ def import_contract(session: Session, chain: StacksApiDatabase, contract_id: str
     row = contract_row(lookup.deployment)
     if row is None:
         raise ContractImportError("Not a token contract")
-    statement = insert(SmartContract).values(row)
+    new = session.execute(
+        insert(SmartContract)
+        .values(row)
+        .on_conflict_do_nothing(index_elements=[SmartContract.principal])
+        .returning(*_ADDED_COLUMNS)
+    ).first()
+    if new is not None:
+        record(session, [_contract_added(new)])
+        return create_contract_jobs(session, [new.id])
     stored = session.scalars(
-        statement.on_conflict_do_update(
-            index_elements=[SmartContract.principal], set_={"updated_at": func.now()}
-        ).returning(SmartContract.id)
+        update(SmartContract)
+        .where(SmartContract.principal == row["principal"])
+        .values(updated_at=func.now())
+        .returning(SmartContract.id)
     ).one()
     created = create_contract_jobs(session, [stored])
     return created or repend_contract_job(session, stored)

@@ -195,6 +195,6 @@ def apply_block(session: Session, events: BlockEvents, invalid_after: timedelta)
         job_ids.extend(apply_notification(session, notification))
     job_ids.extend(store_mints(session, events.nft_mints, TokenType.NFT, invalid_after))
     job_ids.extend(store_mints(session, events.sft_mints, TokenType.SFT, invalid_after))
-    apply_ownership(session, events.block.block_height, events.nft_ownership)
-    apply_supply_deltas(session, events.block.block_height, events.supply_deltas)
+    apply_ownership(session, events.block, events.nft_ownership)
+    apply_supply_deltas(session, events.block, events.supply_deltas)
     return job_ids

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from shared.chain.checkpoint import remember_blocks
+from shared.changes import Entry, entry, record
+from shared.models import ChangeKind
 from shared.sql_params import array_of, joined, json_rows
 from shared.stacks.api_db import ChainBlock
 from shared.stacks.chain_events import NFT_BURN, NFT_MINT, NftOwnershipEvent
@@ -26,7 +29,8 @@ IMPORT_INSERT_BATCH = 10_000
 _PENDING_SCAN = 1000  # pending collections looked at per step
 
 # Each changed token's final state in the block. A token without a row is changed only by a
-# mint: its other events are in the history an import will read.
+# mint: its other events are in the history an import will read. Returns each changed token
+# with its state before and after, for its change-log entry.
 _APPLY_BLOCK = text(
     """
     WITH changes AS (
@@ -35,7 +39,8 @@ _APPLY_BLOCK = text(
             burned boolean, minted boolean, mint_address text, mint_tx_id text,
             mint_block_height integer, mint_time bigint)
     ), targets AS (
-      SELECT t.id AS token_id, t.smart_contract_id, t.token_number, ch.owner, ch.burned,
+      SELECT t.id AS token_id, t.smart_contract_id, t.token_number, ch.principal, ch.owner,
+             ch.burned,
              ch.minted, ch.mint_address, ch.mint_tx_id, ch.mint_block_height,
              to_timestamp(ch.mint_time) AS mint_timestamp,
              o.token_id IS NOT NULL AS existed, o.owner AS was_owner, o.burned AS was_burned,
@@ -55,19 +60,23 @@ _APPLY_BLOCK = text(
              was_mint_tx_id, was_mint_block_height, was_mint_timestamp
       FROM targets
       ON CONFLICT (block_height, token_id) DO NOTHING
+    ), applied AS (
+      INSERT INTO nft_ownership AS o (token_id, smart_contract_id, token_number, owner, burned,
+        mint_address, mint_tx_id, mint_block_height, mint_timestamp)
+      SELECT token_id, smart_contract_id, token_number, owner, burned,
+             CASE WHEN minted THEN mint_address ELSE was_mint_address END,
+             CASE WHEN minted THEN mint_tx_id ELSE was_mint_tx_id END,
+             CASE WHEN minted THEN mint_block_height ELSE was_mint_block_height END,
+             CASE WHEN minted THEN mint_timestamp ELSE was_mint_timestamp END
+      FROM targets
+      ON CONFLICT (token_id) DO UPDATE SET
+        owner = EXCLUDED.owner, burned = EXCLUDED.burned, mint_address = EXCLUDED.mint_address,
+        mint_tx_id = EXCLUDED.mint_tx_id, mint_block_height = EXCLUDED.mint_block_height,
+        mint_timestamp = EXCLUDED.mint_timestamp
     )
-    INSERT INTO nft_ownership AS o (token_id, smart_contract_id, token_number, owner, burned,
-      mint_address, mint_tx_id, mint_block_height, mint_timestamp)
-    SELECT token_id, smart_contract_id, token_number, owner, burned,
-           CASE WHEN minted THEN mint_address ELSE was_mint_address END,
-           CASE WHEN minted THEN mint_tx_id ELSE was_mint_tx_id END,
-           CASE WHEN minted THEN mint_block_height ELSE was_mint_block_height END,
-           CASE WHEN minted THEN mint_timestamp ELSE was_mint_timestamp END
+    SELECT principal, token_number, existed, was_owner, was_burned, owner, burned, minted
     FROM targets
-    ON CONFLICT (token_id) DO UPDATE SET
-      owner = EXCLUDED.owner, burned = EXCLUDED.burned, mint_address = EXCLUDED.mint_address,
-      mint_tx_id = EXCLUDED.mint_tx_id, mint_block_height = EXCLUDED.mint_block_height,
-      mint_timestamp = EXCLUDED.mint_timestamp
+    ORDER BY smart_contract_id, token_number
     """
 )
 
@@ -84,7 +93,8 @@ _PENDING_IMPORTS = text(
     """
 )
 
-# A row that already exists is current: the monitor has kept it since its mint.
+# A row that already exists is current: the monitor has kept it since its mint. Returns the
+# rows inserted, for their change-log entries.
 _INSERT_IMPORTED = text(
     """
     INSERT INTO nft_ownership (token_id, smart_contract_id, token_number, owner, burned,
@@ -96,6 +106,7 @@ _INSERT_IMPORTED = text(
            mint_address text, mint_tx_id text, mint_block_height integer, mint_time bigint)
     JOIN tokens t ON t.smart_contract_id = s.contract_id AND t.token_number = s.token_number
     ON CONFLICT (token_id) DO NOTHING
+    RETURNING smart_contract_id, token_number, owner, burned
     """
 )
 
@@ -192,6 +203,12 @@ def import_owners(
     if not pending.collections:
         return 0
     contract_of = {c.asset_identifier: c.smart_contract_id for c in pending.collections}
+    principal_of = {
+        c.smart_contract_id: c.asset_identifier.split("::")[0]
+        for c in pending.collections
+        if c.asset_identifier
+    }
+    block = (checkpoint.block_height, checkpoint.index_block_hash)
     stored = 0
     for start in range(0, len(owners), IMPORT_INSERT_BATCH):
         batch = owners[start : start + IMPORT_INSERT_BATCH]
@@ -208,8 +225,12 @@ def import_owners(
             }
             for o in batch
         )
-        result = session.execute(_INSERT_IMPORTED, {"rows": rows})
-        stored += int(getattr(result, "rowcount", 0) or 0)
+        inserted = session.execute(_INSERT_IMPORTED, {"rows": rows}).all()
+        stored += len(inserted)
+        record(
+            session,
+            (_owner_entry(principal_of[r.smart_contract_id], r, block, None) for r in inserted),
+        )
     remember_blocks(session, [checkpoint])  # the import is undone with this block
     ids = [i for collection in pending.collections for i in collection.import_ids]
     session.execute(_MARK_IMPORTED, {"height": checkpoint.block_height, "ids": joined(ids)})
@@ -226,7 +247,7 @@ class _TokenChange:
 
 
 def apply_ownership(
-    session: Session, block_height: int, events: Sequence[NftOwnershipEvent]
+    session: Session, block: ChainBlock, events: Sequence[NftOwnershipEvent]
 ) -> None:
     """Move the owners of stored tokens by one block's events (in chain order)."""
     changes: dict[tuple[str, str, int], _TokenChange] = {}
@@ -254,7 +275,33 @@ def apply_ownership(
         }
         for (principal, asset_name, token_number), change in changes.items()
     )
-    session.execute(_APPLY_BLOCK, {"height": block_height, "rows": rows})
+    changed = session.execute(_APPLY_BLOCK, {"height": block.block_height, "rows": rows})
+    at = (block.block_height, block.index_block_hash)
+    record(
+        session,
+        (_owner_entry(row.principal, row, at, row.was_owner) for row in changed if _moved(row)),
+    )
+
+
+def _moved(row: Any) -> bool:
+    """A token whose owner, burn or mint the block changed (a token given back to its owner
+    within the block did not change)."""
+    return (
+        not row.existed
+        or row.minted
+        or row.owner != row.was_owner
+        or bool(row.burned) != bool(row.was_burned)
+    )
+
+
+def _owner_entry(principal: str, row: Any, block: tuple[int, str], was: str | None) -> Entry:
+    """`token_burned` or `owner_changed` for a token's new state; `was`: its previous owner."""
+    number = int(row.token_number)
+    if row.burned:
+        details: dict[str, str | None] = {"from": was}
+        return entry(ChangeKind.TOKEN_BURNED, principal, number, block=block, details=details)
+    details = {"from": was, "to": row.owner}
+    return entry(ChangeKind.OWNER_CHANGED, principal, number, block=block, details=details)
 
 
 def undo_ownership_above(session: Session, height: int) -> int:

@@ -7,7 +7,8 @@ Rows created by a block carry its `index_block_hash`, so the undo deletes exactl
 makes the previous one current again). FT supply deltas are reversed from what was applied
 (`chain_supply_deltas`), not recomputed from the orphaned rows, which may have changed since;
 NFT owners go back to the rows logged before the orphaned blocks changed them
-(docs/chain-monitor.md#ownership-reorgs).
+(docs/chain-monitor.md#ownership-reorgs). The change log gets `rolled_back` entries naming the
+entries of the orphaned blocks (docs/change-feed.md#re-orgs).
 Jobs in flight for deleted rows find nothing to write and finish harmlessly.
 """
 
@@ -28,6 +29,7 @@ from shared.chain.checkpoint import (
     remembered_hashes_above,
 )
 from shared.chain.ownership import undo_ownership_above
+from shared.changes import record_rollback
 from shared.models import SmartContract, Token, UpdateNotification
 from shared.sql_params import any_of
 from shared.stacks.api_db import ChainBlock, StacksApiDatabase
@@ -98,6 +100,7 @@ def find_fork_point(session: Session, chain: StacksApiDatabase) -> ChainBlock:
 def undo_blocks_above(session: Session, fork: ChainBlock) -> Rewind:
     """Undo the remembered blocks above `fork`, forget them, checkpoint at `fork`."""
     orphaned = remembered_hashes_above(session, fork.block_height)
+    record_rollback(session, fork.block_height, orphaned)
     session.execute(_REVERSE_SUPPLY_DELTAS, {"height": fork.block_height})
     counts = [
         _delete_created(session, model, fork.block_height, orphaned)

@@ -20,8 +20,9 @@ from sqlalchemy import ColumnElement, Numeric, and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, aliased
 
+from shared.changes import entry, record
 from shared.jobs.table import IMAGE_JOBS, JobOutcome
-from shared.models import ImageJob, JobStatus, Metadata, SmartContract, Token
+from shared.models import ChangeKind, ImageJob, JobStatus, Metadata, SmartContract, Token
 from shared.sql_params import any_of
 
 _LOCALE_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
@@ -200,7 +201,8 @@ def finish_image_job(session: Session, job: ClaimedImageJob, outcome: JobOutcome
 
 
 def _store_cached_urls(session: Session, job: ClaimedImageJob, outcome: ImageOutcome) -> None:
-    """The token changed for API clients too: its `updated_at` (the ETag) moves."""
+    """The token changed for API clients too: its `updated_at` (the ETag) moves, and the
+    change log gets an `image_cached` entry (docs/change-feed.md#kinds)."""
     has_own_job = select(ImageJob.id).where(ImageJob.metadata_id == Metadata.id).exists()
     session.execute(
         update(Metadata)
@@ -226,3 +228,10 @@ def _store_cached_urls(session: Session, job: ClaimedImageJob, outcome: ImageOut
         .values(updated_at=func.now())
         .execution_options(synchronize_session=False)
     )
+    details = {
+        "locale": None if job.is_default else job.locale,
+        "cached_image": outcome.cached_image,
+        "cached_thumbnail_image": outcome.cached_thumbnail_image,
+    }
+    cached = entry(ChangeKind.IMAGE_CACHED, job.principal, job.token_number, details=details)
+    record(session, [cached])

@@ -5,14 +5,21 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.orm import Session
 
-from shared.indexing.token_jobs_sql import PENDING_JOBS_FOR_NEW_TOKENS
+from shared.changes import entry, record
+from shared.indexing.token_jobs_sql import (
+    INSERTED_COLUMNS,
+    NEW_TOKENS_WITH_JOBS,
+    PENDING_JOBS_FOR_NEW_TOKENS,
+)
 from shared.jobs.transitions import ClaimedJob, JobOutcome, finish_job
 from shared.models import (
     TOKEN_TYPE_BY_SIP,
+    ChangeKind,
     JobStatus,
     OwnershipImport,
     Sip,
@@ -39,9 +46,9 @@ _INSERT_TOKENS_WITH_JOBS = text(
       FROM smart_contracts c, generate_series(CAST(:first AS bigint), CAST(:last AS bigint)) AS n
       WHERE c.id = :contract_id
       ON CONFLICT ON CONSTRAINT tokens_smart_contract_id_token_number_unique DO NOTHING
-      RETURNING id
-    )
-    {PENDING_JOBS_FOR_NEW_TOKENS}
+      RETURNING {INSERTED_COLUMNS}
+    ), new_jobs AS ({PENDING_JOBS_FOR_NEW_TOKENS})
+    {NEW_TOKENS_WITH_JOBS}
     """  # noqa: S608 - composed of constant SQL, values are bound
 )
 
@@ -58,9 +65,9 @@ _INSERT_MINTED_TOKENS_WITH_JOBS = text(
                   {array_of(":tx_indexes", "integer")}, {array_of(":event_indexes", "integer")})
            AS m(n, h, ibh, tx, txi, ei)
       ON CONFLICT ON CONSTRAINT tokens_smart_contract_id_token_number_unique DO NOTHING
-      RETURNING id
-    )
-    {PENDING_JOBS_FOR_NEW_TOKENS}
+      RETURNING {INSERTED_COLUMNS}
+    ), new_jobs AS ({PENDING_JOBS_FOR_NEW_TOKENS})
+    {NEW_TOKENS_WITH_JOBS}
     """  # noqa: S608 - composed of constant SQL, values are bound
 )
 
@@ -116,7 +123,8 @@ def store_minted_tokens(
             "tx_indexes": joined(m.tx_index for m in batch),
             "event_indexes": joined(m.event_index for m in batch),
         }
-        job_ids.extend(session.scalars(_INSERT_MINTED_TOKENS_WITH_JOBS, params).all())
+        new_tokens = session.execute(_INSERT_MINTED_TOKENS_WITH_JOBS, params).all()
+        job_ids.extend(_added(session, contract, new_tokens))
     finish_job(session, job, JobOutcome(JobStatus.DONE))
     return job_ids
 
@@ -144,10 +152,30 @@ def store_contract_tokens(
             "first": first,
             "last": last,
         }
-        job_ids.extend(session.scalars(_INSERT_TOKENS_WITH_JOBS, params).all())
+        new_tokens = session.execute(_INSERT_TOKENS_WITH_JOBS, params).all()
+        job_ids.extend(_added(session, contract, new_tokens))
     if token_type == TokenType.NFT and count:
         # The monitor reads the collection's owners from its history
         # (docs/chain-monitor.md#ownership-import).
         session.execute(insert(OwnershipImport).values(smart_contract_id=contract.id))
     finish_job(session, job, JobOutcome(JobStatus.DONE))
     return job_ids
+
+
+def _added(session: Session, contract: ContractRef, new_tokens: Sequence[Any]) -> list[int]:
+    """Record `token_added` for the tokens a statement created; returns their new jobs."""
+    details = {"token_type": TOKEN_TYPE_BY_SIP[contract.sip].value}
+    record(
+        session,
+        (
+            entry(
+                ChangeKind.TOKEN_ADDED,
+                contract.principal,
+                int(t.token_number),
+                block=(t.block_height, t.index_block_hash),
+                details=details,
+            )
+            for t in new_tokens
+        ),
+    )
+    return [t.job_id for t in new_tokens if t.job_id is not None]

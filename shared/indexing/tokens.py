@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from shared.changes import Entry, entry, record
 from shared.clarity import UInt
 from shared.errors import JobError, RetryableJobError, SmartContractClarityError
 from shared.images.jobs import keeping_cached_images
@@ -17,11 +19,7 @@ from shared.jsonio import dumps_text
 from shared.metadata.normalize import attribute_object
 from shared.metadata.parse import ParsedMetadata
 from shared.metadata.uris import token_specific_uri
-from shared.models import (
-    SmartContract,
-    Token,
-    TokenType,
-)
+from shared.models import ChangeKind, SmartContract, Token, TokenType
 from shared.sql_params import array_of, joined, json_rows
 from shared.stacks.node import StacksNodeClient
 
@@ -140,32 +138,50 @@ def store_tokens_data(
 ) -> list[int]:
     """Replace the tokens' facts and metadata rows in a few statements; returns the ids stored
     (a token deleted meanwhile is skipped). With `cache_images`, the rows' images get image
-    jobs (IMAGE_CACHE_PROCESSOR_ENABLED)."""
+    jobs (IMAGE_CACHE_PROCESSOR_ENABLED). Records a `metadata_updated` entry per token, and
+    `supply_changed` where the supply moved (docs/change-feed.md#kinds)."""
     if not pairs:
         return []
     facts = json_rows({"id": token.id, **data.contract_fields()} for token, data in pairs)
-    existing = set(session.scalars(_UPDATE_TOKENS, {"rows": facts}))  # locks them too
-    pairs = [(token, data) for token, data in pairs if token.id in existing]
+    stored = {row.id: row for row in session.execute(_UPDATE_TOKENS, {"rows": facts})}
+    pairs = [(token, data) for token, data in pairs if token.id in stored]
     if not pairs:
         return []
+    changed: set[int] = set()
     if cache_images:
         for token, data in pairs:
             with keeping_cached_images(session, token.id, enabled=True):
-                _replace_metadata(session, [(token.id, data.metadata)])
+                changed |= _replace_metadata(session, [(token.id, data.metadata)])
     else:
-        _replace_metadata(session, [(token.id, data.metadata) for token, data in pairs])
+        changed = _replace_metadata(session, [(token.id, data.metadata) for token, data in pairs])
+    record(session, _entries(pairs, stored, changed))
     return [token.id for token, _ in pairs]
+
+
+def _entries(
+    pairs: Sequence[tuple[TokenRef, TokenData]], stored: Mapping[int, Any], changed: set[int]
+) -> Iterator[Entry]:
+    for token, _ in pairs:
+        principal, number = token.contract_principal, token.token_number
+        details = {"document_changed": token.id in changed}
+        yield entry(ChangeKind.METADATA_UPDATED, principal, number, details=details)
+        row = stored[token.id]
+        if row.supply_changed:
+            supply = {"total_supply": row.total_supply}
+            yield entry(ChangeKind.SUPPLY_CHANGED, principal, number, details=supply)
 
 
 def _replace_metadata(
     session: Session, rows_by_token: Sequence[tuple[int, Sequence[ParsedMetadata]]]
-) -> None:
-    """Delete the tokens' metadata rows and insert the new ones: four statements at most."""
-    session.execute(_DELETE_METADATA, {"ids": joined(t for t, _ in rows_by_token)})
+) -> set[int]:
+    """Delete the tokens' metadata rows and insert the new ones: four statements at most.
+    Returns the tokens whose documents changed (compared by a digest of each row's)."""
+    deleted = session.execute(_DELETE_METADATA, {"ids": joined(t for t, _ in rows_by_token)})
+    before = _documents(deleted)
     rows = [(token_id, row) for token_id, token_rows in rows_by_token for row in token_rows]
     if not rows:
-        return
-    metadata_ids = session.scalars(
+        return {token_id for token_id, _ in rows_by_token if before.get(token_id)}
+    inserted = session.execute(
         _INSERT_METADATA,
         {
             "rows": json_rows(
@@ -188,6 +204,8 @@ def _replace_metadata(
             )
         },
     ).all()
+    after = _documents(inserted)
+    metadata_ids = [row.id for row in inserted]
     pairs = list(zip(metadata_ids, rows, strict=True))
     attributes = [
         {
@@ -208,6 +226,17 @@ def _replace_metadata(
     ]
     if properties:
         session.execute(_INSERT_PROPERTIES, {"rows": json_rows(properties)})
+    return {
+        token_id for token_id, _ in rows_by_token if before.get(token_id) != after.get(token_id)
+    }
+
+
+def _documents(rows: Iterable[Any]) -> dict[int, set[tuple[str | None, str | None]]]:
+    """Each token's (locale, document digest) pairs."""
+    documents: dict[int, set[tuple[str | None, str | None]]] = {}
+    for row in rows:
+        documents.setdefault(row.token_id, set()).add((row.l10n_locale, row.digest))
+    return documents
 
 
 def _attributes_json(row: ParsedMetadata) -> str | None:
@@ -229,20 +258,31 @@ _LOAD_TOKENS = text(
      WHERE t.id = ANY({array_of(":ids", "integer")})
     """  # noqa: S608 - composed of constant SQL, values are bound
 )
+# `old` is the row as the statement's snapshot saw it: `supply_changed` compares the supply
+# with the one replaced (a concurrent FT supply delta in between would be compared with the
+# value before it; its own entry is in the log, and this token's `metadata_updated` follows).
 _UPDATE_TOKENS = text(
     """
     UPDATE tokens SET uri = u.uri, name = u.name, symbol = u.symbol, decimals = u.decimals,
            total_supply = u.total_supply, updated_at = NOW()
       FROM jsonb_to_recordset(CAST(:rows AS jsonb))
            AS u(id integer, uri text, name text, symbol text, decimals integer,
-                total_supply numeric)
-     WHERE tokens.id = u.id
-    RETURNING tokens.id
+                total_supply numeric),
+           tokens AS old
+     WHERE tokens.id = u.id AND old.id = u.id
+    RETURNING tokens.id, CAST(tokens.total_supply AS text) AS total_supply,
+              old.total_supply IS DISTINCT FROM tokens.total_supply AS supply_changed
     """
 )
+# A metadata row's document as a digest (its display fields for a row stored before documents
+# were kept): a token whose digests, by locale, are the same before and after a fetch did not
+# change its documents (docs/change-feed.md#kinds).
+_DIGEST = """md5(COALESCE(CAST(raw AS text),
+                          CAST(jsonb_build_array(name, description, image) AS text)))"""
 _DELETE_METADATA = text(
     f"""
     DELETE FROM metadata WHERE token_id = ANY({array_of(":ids", "integer")})
+    RETURNING token_id, l10n_locale, {_DIGEST} AS digest
     """  # noqa: S608 - composed of constant SQL, values are bound
 )
 # The new rows' ids come from the sequence in the CTE, which Postgres evaluates once because it
@@ -250,7 +290,7 @@ _DELETE_METADATA = text(
 # of INSERT ... RETURNING. (SQLAlchemy's executemany with sorted RETURNING cost 7 % of a
 # worker's CPU in a profile.)
 _INSERT_METADATA = text(
-    """
+    f"""
     WITH new AS (
         SELECT nextval(pg_get_serial_sequence('metadata', 'id'))::integer AS id, u.*
           FROM jsonb_to_recordset(CAST(:rows AS jsonb))
@@ -266,8 +306,8 @@ _INSERT_METADATA = text(
                raw, normalized, CAST(attributes_json AS json), CAST(properties_json AS json)
           FROM new
     )
-    SELECT id FROM new ORDER BY position
-    """
+    SELECT id, token_id, l10n_locale, {_DIGEST} AS digest FROM new ORDER BY position
+    """  # noqa: S608 - composed of constant SQL, values are bound
 )
 _INSERT_ATTRIBUTES = text(
     """

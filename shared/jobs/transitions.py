@@ -14,9 +14,11 @@ from datetime import timedelta
 from sqlalchemy import and_, func, select, text
 from sqlalchemy.orm import Session
 
+from shared.changes import entry, record
 from shared.jobs.table import FINISHED, TOKEN_JOBS, JobOutcome, ids_in_column
-from shared.models import Job, JobStatus, Token
+from shared.models import ChangeKind, Job, JobStatus, Token
 from shared.queues import JobMessage
+from shared.sql_params import array_of, joined
 
 __all__ = ["FINISHED", "ClaimedJob", "JobOutcome"]
 
@@ -136,8 +138,31 @@ def finish_job(session: Session, job: ClaimedJob, outcome: JobOutcome) -> None:
 
 
 def finish_jobs(session: Session, jobs: Sequence[ClaimedJob], outcome: JobOutcome) -> None:
-    """Record one outcome for several claimed jobs in one statement."""
-    TOKEN_JOBS.finish(session, [job.id for job in jobs], outcome)
+    """Record one outcome for several claimed jobs in one statement. Token jobs that end
+    `invalid` get a `metadata_invalid` entry (docs/change-feed.md#kinds)."""
+    finished = TOKEN_JOBS.finish(session, [job.id for job in jobs], outcome)
+    if outcome.status != JobStatus.INVALID or not finished:
+        return
+    details = {"reason": outcome.invalid_reason}
+    tokens = session.execute(_TOKENS_OF_JOBS, {"ids": joined(finished)})
+    record(
+        session,
+        (
+            entry(ChangeKind.METADATA_INVALID, t.principal, int(t.token_number), details=details)
+            for t in tokens
+        ),
+    )
+
+
+_TOKENS_OF_JOBS = text(
+    f"""
+    SELECT c.principal, t.token_number
+      FROM jobs j JOIN tokens t ON t.id = j.token_id
+      JOIN smart_contracts c ON c.id = t.smart_contract_id
+     WHERE j.id = ANY({array_of(":ids", "integer")})
+     ORDER BY j.id
+    """  # noqa: S608 - composed of constant SQL, values are bound
+)
 
 
 def repend_token_jobs(

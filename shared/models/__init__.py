@@ -11,9 +11,11 @@ from shared.models.chain import (
     OwnershipImport,
     ProcessedBlock,
 )
+from shared.models.changes import Change, ChangesHorizon
 from shared.models.contracts import SmartContract
 from shared.models.enums import (
     TOKEN_TYPE_BY_SIP,
+    ChangeKind,
     JobStatus,
     Sip,
     TokenType,
@@ -37,6 +39,9 @@ __all__ = [
     "AppliedSupplyDelta",
     "Base",
     "ChainTip",
+    "Change",
+    "ChangeKind",
+    "ChangesHorizon",
     "ImageJob",
     "Job",
     "JobStatus",

@@ -31,6 +31,20 @@ class TokenUpdateMode(enum.StrEnum):
     DYNAMIC = "dynamic"
 
 
+class ChangeKind(enum.StrEnum):
+    """What a change-log entry records (docs/change-feed.md#kinds). Ours, not Hiro's."""
+
+    TOKEN_ADDED = "token_added"  # noqa: S105 - a kind, not a secret
+    METADATA_UPDATED = "metadata_updated"
+    METADATA_INVALID = "metadata_invalid"
+    IMAGE_CACHED = "image_cached"
+    OWNER_CHANGED = "owner_changed"
+    TOKEN_BURNED = "token_burned"  # noqa: S105 - a kind, not a secret
+    SUPPLY_CHANGED = "supply_changed"
+    CONTRACT_ADDED = "contract_added"
+    ROLLED_BACK = "rolled_back"
+
+
 TOKEN_TYPE_BY_SIP = {
     Sip.SIP_009: TokenType.NFT,
     Sip.SIP_010: TokenType.FT,

@@ -95,4 +95,9 @@ def test_nothing_is_served_when_images_are_stored_in_a_bucket(
 def test_the_image_route_is_not_in_the_openapi_document(client: FlaskClient) -> None:
     document = client.get("/metadata/v1/openapi.json").get_json()
     assert not [path for path in document["paths"] if "images" in path]
-    assert [tag["name"] for tag in document["tags"]] == ["Tokens", "Marketplace", "Status"]
+    assert [tag["name"] for tag in document["tags"]] == [
+        "Tokens",
+        "Marketplace",
+        "Changes",
+        "Status",
+    ]
