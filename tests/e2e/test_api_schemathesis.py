@@ -102,18 +102,19 @@ def test_the_reference_document_holds_for_generated_requests(api_url: str, tmp_p
     assert "passed" in result.stdout
 
 
-def test_our_document_holds_for_generated_requests_to_the_marketplace_routes(
+def test_our_document_holds_for_generated_requests_to_our_own_routes(
     api_url: str, tmp_path
 ) -> None:
-    """Our own routes (docs/marketplace-api.md) against our own document, as served."""
+    """Our own routes (docs/marketplace-api.md, docs/change-feed.md) against our own document,
+    as served."""
     command = [
         str(Path(sys.executable).parent / "schemathesis"),
         "run",
         f"{api_url}/metadata/v1/openapi.json",
         "--url",
         api_url,
-        "--include-tag",
-        "Marketplace",
+        "--include-tag-regex",
+        "^(Marketplace|Changes)$",
         "--checks",
         "not_a_server_error,response_schema_conformance,content_type_conformance",
         "--max-examples",
