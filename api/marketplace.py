@@ -2,9 +2,9 @@
 (docs/marketplace-api.md). The views in `api.resources.marketplace` validate the request and
 call these.
 
-A page's body is assembled from items encoded one by one, so that it can stop at
-`MAX_PAGE_BYTES`: a page never grows past about 1 MB whatever its tokens' documents hold, and
-its `next_cursor` then starts at the first token left out.
+Postgres writes the items (`shared.reads.items`) and stops a page at `MAX_PAGE_BYTES`: a page
+never grows past about 1 MB whatever its tokens' documents hold, and its `next_cursor` then
+starts at the first token left out. Here the items are only wrapped in the answer.
 """
 
 from __future__ import annotations
@@ -15,20 +15,18 @@ from typing import Any
 from api.caching import Answer, encoded_json_answer, json_answer
 from api.db import RawReads
 from shared.jsonio import dumps
-from shared.reads.items import ItemOptions, item_of
+from shared.reads.items import ItemOptions
 from shared.reads.pages import (
     BadCursor,
     CollectionTotals,
-    Contract,
+    Page,
     Position,
-    Rows,
-    batch_rows,
+    batch_items,
     collection_rows,
     find_contract,
     gallery_rows,
 )
 
-MAX_PAGE_BYTES = 1_000_000
 FT_TOKEN_NUMBER = 1
 CONTRACT_NOT_FOUND = {"error": "Contract not found"}
 
@@ -47,15 +45,12 @@ def collection_page(
     after = _position(cursor, with_contract=False)
     if isinstance(after, BadCursor):
         return _bad_cursor()
-    rows = collection_rows(reads, principal, after, limit, options, token_numbers)
-    if rows.rows:
-        contract = Contract(rows.rows[0].contract_id, rows.rows[0].token_type)
-    else:
-        contract = find_contract(reads, principal)
+    page = collection_rows(reads, principal, after, limit, options, token_numbers)
+    contract = page.contract or find_contract(reads, principal)
     if contract is None or contract.token_type != kind:
         return json_answer(CONTRACT_NOT_FOUND, 404)
     total = totals.total(reads, contract.id, token_numbers)
-    return encoded_json_answer(page_body(rows, limit, total, with_contract=False))
+    return encoded_json_answer(page_body(page, limit, total, with_contract=False))
 
 
 def owner_gallery(
@@ -70,44 +65,25 @@ def owner_gallery(
     after = _position(cursor, with_contract=True)
     if isinstance(after, BadCursor):
         return _bad_cursor()
-    rows, total = gallery_rows(reads, owner, after, limit, options, contracts)
-    return encoded_json_answer(page_body(rows, limit, total, with_contract=True))
+    page, total = gallery_rows(reads, owner, after, limit, options, contracts)
+    return encoded_json_answer(page_body(page, limit, total, with_contract=True))
 
 
 def token_batch(reads: RawReads, tokens: Sequence[dict[str, Any]], options: ItemOptions) -> Answer:
     """`POST /tokens/batch`: an item per requested token, in request order; an unknown one is
     `{contract_id, token_id, error}` in its place."""
     keys = [(t["contract_id"], t.get("token_id", FT_TOKEN_NUMBER)) for t in tokens]
-    results = []
-    for (principal, number), row in zip(keys, batch_rows(reads, keys, options), strict=True):
-        if row.token_id is not None:
-            results.append(item_of(row))
-            continue
-        error = "Contract not found" if row.contract_found is None else "Token not found"
-        results.append({"contract_id": principal, "token_id": str(number), "error": error})
-    return json_answer({"results": results})
+    items = batch_items(reads, keys, options)
+    return encoded_json_answer(b'{"results":[' + items + b"]}")
 
 
-def page_body(rows: Rows, limit: int, total: int, *, with_contract: bool) -> bytes:
-    """`{limit, total, next_cursor, results}`, the results cut at about MAX_PAGE_BYTES (one
-    item at least, so that a page always moves forward)."""
-    encoded: list[bytes] = []
-    size = 0
-    last: Any = None
-    for row in rows.rows:
-        item = dumps(item_of(row))
-        if encoded and size + len(item) > MAX_PAGE_BYTES:
-            break
-        encoded.append(item)
-        size += len(item) + 1
-        last = row
-    more = rows.more or len(encoded) < len(rows.rows)
+def page_body(page: Page, limit: int, total: int, *, with_contract: bool) -> bytes:
+    """`{limit, total, next_cursor, results}`."""
     next_cursor = None
-    if more and last is not None:
-        contract_id = getattr(last, "contract_id", 0) if with_contract else 0
-        next_cursor = Position(contract_id, int(last.token_number)).cursor(with_contract)
+    if page.more and page.last is not None:
+        next_cursor = page.last.cursor(with_contract)
     head = dumps({"limit": limit, "total": total, "next_cursor": next_cursor})
-    return head[:-1] + b',"results":[' + b",".join(encoded) + b"]}"
+    return head[:-1] + b',"results":[' + page.items + b"]}"
 
 
 def _position(cursor: str | None, *, with_contract: bool) -> Position | BadCursor | None:

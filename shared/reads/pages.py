@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
 import threading
 from collections.abc import Sequence
@@ -19,13 +20,16 @@ from typing import Any
 
 from cachetools import TTLCache
 
+from shared.jsonio import dumps
 from shared.models import token_type_sql
-from shared.reads.items import ItemOptions, item_columns, item_joins
+from shared.reads.items import ItemOptions, item_columns, item_joins, item_of
 from shared.reads.tokens import RowSource
 from shared.sql_params import array_of, joined
 
 DEFAULT_PAGE_LIMIT = 100
 MAX_PAGE_LIMIT = 200
+# A page stops before the item that would take it past this size.
+MAX_PAGE_BYTES = 1_000_000
 _CURSOR = re.compile(r"(?:(?P<contract>[0-9]{1,10})\.)?(?P<number>[0-9]{1,39})")
 
 
@@ -66,11 +70,40 @@ class Contract:
 
 
 @dataclass(frozen=True)
-class Rows:
-    """A page's rows; `more` when rows beyond the limit exist."""
+class Page:
+    """A page's items as one JSON array's contents (`items`, empty when none), how many, whether
+    tokens follow, where the page ends, and the contract and token type of its tokens."""
 
-    rows: list[Any]
+    items: bytes
+    count: int
     more: bool
+    last: Position | None
+    contract: Contract | None
+
+
+def _page(source: RowSource, sql: str, params: dict[str, Any], limit: int) -> Page:
+    """`sql` selects up to `%(limit)s` tokens as contract_id, token_number, token_type and
+    `item_columns`, in page order. The page keeps up to `limit` items and stops before the
+    item that would take it past MAX_PAGE_BYTES (the first always stays: a page moves on)."""
+    rows = source.all(sql, {**params, "limit": limit + 1})
+    items: list[bytes] = []
+    size = 0
+    for row in rows[:limit]:
+        item = item_of(row)
+        if items and size + len(item) > MAX_PAGE_BYTES:
+            break
+        items.append(item)
+        size += len(item) + 1
+    if not items:
+        return Page(b"", 0, False, None, None)
+    last = rows[len(items) - 1]
+    return Page(
+        b",".join(items),
+        len(items),
+        len(rows) > len(items),
+        Position(int(last.contract_id), int(last.token_number)),
+        Contract(rows[0].contract_id, rows[0].token_type),
+    )
 
 
 _CONTRACT_SQL = f"""
@@ -84,20 +117,23 @@ def find_contract(source: RowSource, principal: str) -> Contract | None:
     return None if row is None else Contract(row.id, row.token_type)
 
 
-_COLLECTION_SQL = f"""
-    SELECT {item_columns()}, c.id AS contract_id
-    FROM (SELECT id, principal FROM smart_contracts WHERE principal = %(principal)s) c
+@functools.cache
+def _collection_sql(options: ItemOptions) -> str:
+    return f"""
+    SELECT c.id AS contract_id, ti.token_number, {token_type_sql("c.sip")} AS token_type,
+           {item_columns(options)}
+    FROM (SELECT id, sip FROM smart_contracts WHERE principal = %(principal)s) c
     CROSS JOIN LATERAL (
-        SELECT t.* FROM tokens t
-        WHERE t.smart_contract_id = c.id
-          AND t.token_number > CAST(%(after)s AS numeric)
+        SELECT ti.* FROM token_items ti
+        WHERE ti.smart_contract_id = c.id
+          AND ti.token_number > CAST(%(after)s AS numeric)
           AND (CAST(%(numbers)s AS text) IS NULL
-               OR t.token_number = ANY({array_of("%(numbers)s", "numeric")}))
-        ORDER BY t.smart_contract_id, t.token_number
-        LIMIT %(limit)s) t
-    {item_joins()}
-    ORDER BY t.token_number
-"""  # noqa: S608 - composed of constant SQL, values are bound
+               OR ti.token_number = ANY({array_of("%(numbers)s", "numeric")}))
+        ORDER BY ti.smart_contract_id, ti.token_number
+        LIMIT %(limit)s) ti
+    {item_joins(options)}
+    ORDER BY ti.token_number
+    """  # noqa: S608 - composed of constant SQL, values are bound
 
 
 def collection_rows(
@@ -107,18 +143,16 @@ def collection_rows(
     limit: int,
     options: ItemOptions,
     token_numbers: Sequence[int] | None = None,
-) -> Rows:
-    """Up to `limit` of the contract's tokens after `after`, in token-number order (no rows:
-    `find_contract` tells an unknown contract from an empty page)."""
+) -> Page:
+    """Up to `limit` of the contract's tokens after `after`, in token-number order (an empty
+    page: `find_contract` tells an unknown contract from one with no tokens there)."""
     params = {
         **options.params(),
         "principal": principal,
         "after": -1 if after is None else after.token_number,
         "numbers": joined(token_numbers),
-        "limit": limit + 1,
     }
-    rows = source.all(_COLLECTION_SQL, params)
-    return Rows(rows[:limit], len(rows) > limit)
+    return _page(source, _collection_sql(_shape(options)), params, limit)
 
 
 _COUNT_SQL = f"""
@@ -158,20 +192,24 @@ class CollectionTotals:
         return int(row.total)
 
 
-_GALLERY_SQL = f"""
-    SELECT {item_columns()}, o.smart_contract_id AS contract_id
+@functools.cache
+def _gallery_sql(options: ItemOptions) -> str:
+    return f"""
+    SELECT o.smart_contract_id AS contract_id, o.token_number, NULL AS token_type,
+           {item_columns(options)}
     FROM nft_ownership o
-    JOIN tokens t ON t.id = o.token_id
-    JOIN smart_contracts c ON c.id = o.smart_contract_id
-    {item_joins(owner=False)}
+    JOIN token_items ti ON ti.token_id = o.token_id
+    {item_joins(options, owner=False)}
     WHERE o.owner = %(owner)s
       AND (o.smart_contract_id, o.token_number)
           > (%(after_contract)s, CAST(%(after_number)s AS numeric))
-      AND (CAST(%(contracts)s AS text) IS NULL
-           OR c.principal = ANY({array_of("%(contracts)s", "text")}))
+      AND (CAST(%(contracts)s AS text) IS NULL OR o.smart_contract_id IN (
+           SELECT id FROM smart_contracts
+           WHERE principal = ANY({array_of("%(contracts)s", "text")})))
     ORDER BY o.smart_contract_id, o.token_number
     LIMIT %(limit)s
-"""  # noqa: S608 - composed of constant SQL, values are bound
+    """  # noqa: S608 - composed of constant SQL, values are bound
+
 
 _GALLERY_COUNT_SQL = f"""
     SELECT count(*) AS total FROM nft_ownership o
@@ -189,7 +227,7 @@ def gallery_rows(
     limit: int,
     options: ItemOptions,
     contracts: Sequence[str] | None = None,
-) -> tuple[Rows, int]:
+) -> tuple[Page, int]:
     """Up to `limit` NFTs `owner` holds now after `after` (contract, then token number), and
     how many it holds in all."""
     params = {
@@ -198,34 +236,50 @@ def gallery_rows(
         "after_contract": -1 if after is None else after.contract_id,
         "after_number": -1 if after is None else after.token_number,
         "contracts": joined(contracts),
-        "limit": limit + 1,
     }
-    rows = source.all(_GALLERY_SQL, params)
+    page = _page(source, _gallery_sql(_shape(options)), params, limit)
     total = source.one(_GALLERY_COUNT_SQL, params)
-    return Rows(rows[:limit], len(rows) > limit), int(total.total)
+    return page, int(total.total)
 
 
-_BATCH_SQL = f"""
-    SELECT wanted.position, wanted.principal AS wanted_principal,
-           c.id AS contract_found, {item_columns()}
+@functools.cache
+def _batch_sql(options: ItemOptions) -> str:
+    """A row per requested token, in request order; `body` NULL when it is not stored, and
+    `contract_found` NULL when its contract is not either."""
+    return f"""
+    SELECT wanted.principal AS wanted_principal, wanted.token_number AS wanted_number,
+           c.id AS contract_found, {item_columns(options)}
     FROM unnest({array_of("%(principals)s", "text")}, {array_of("%(numbers)s", "numeric")})
          WITH ORDINALITY AS wanted(principal, token_number, position)
     LEFT JOIN smart_contracts c ON c.principal = wanted.principal
-    LEFT JOIN tokens t ON t.smart_contract_id = c.id AND t.token_number = wanted.token_number
-    {item_joins()}
+    LEFT JOIN token_items ti
+           ON ti.smart_contract_id = c.id AND ti.token_number = wanted.token_number
+    {item_joins(options)}
     ORDER BY wanted.position
-"""  # noqa: S608 - composed of constant SQL, values are bound
+    """  # noqa: S608 - composed of constant SQL, values are bound
 
 
-def batch_rows(
-    source: RowSource, keys: Sequence[tuple[str, int]], options: ItemOptions
-) -> list[Any]:
-    """One row per key, in order: `contract_found` and `token_id` NULL when not stored."""
+def batch_items(source: RowSource, keys: Sequence[tuple[str, int]], options: ItemOptions) -> bytes:
+    """The contents of a JSON array: per (principal, token number), in order, its item or
+    `{contract_id, token_id, error}`."""
     if not keys:
-        return []
+        return b""
     params = {
         **options.params(),
         "principals": joined(principal for principal, _ in keys),
         "numbers": joined(number for _, number in keys),
     }
-    return source.all(_BATCH_SQL, params)
+    rows = source.all(_batch_sql(_shape(options)), params)
+    return b",".join(item_of(row) if row.body is not None else _missing(row) for row in rows)
+
+
+def _missing(row: Any) -> bytes:
+    error = "Contract not found" if row.contract_found is None else "Token not found"
+    token_id = str(int(row.wanted_number))
+    return dumps({"contract_id": row.wanted_principal, "token_id": token_id, "error": error})
+
+
+def _shape(options: ItemOptions) -> ItemOptions:
+    """What a statement depends on: stored items or rendered ones, with or without the raw
+    document (the locale itself is bound)."""
+    return ItemOptions(locale=None if options.stored else "", include_raw=options.include_raw)

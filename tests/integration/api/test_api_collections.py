@@ -12,10 +12,10 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 from support.builders import add_contract, add_metadata, add_token, new_principal
 
-from api import marketplace
 from shared.models import JobStatus, Metadata, NftOwnership, Sip, SmartContract, Token
+from shared.reads import pages
 from shared.reads.items import ItemOptions
-from shared.reads.pages import _GALLERY_SQL
+from shared.reads.pages import _gallery_sql
 
 PREFIX = "/metadata/v1"
 OWNER = "SP2J6ZY48GV1EZ5V2V5RB9MP66SW86PYKKNRV9EJ7"
@@ -134,7 +134,7 @@ def test_a_page_stops_at_a_megabyte_and_its_cursor_goes_on_from_there(
     item_size = len(
         client.get(f"{PREFIX}/nft/{contract.principal}", query_string={"limit": 1}).data
     )
-    monkeypatch.setattr(marketplace, "MAX_PAGE_BYTES", item_size * 2)  # room for two items
+    monkeypatch.setattr(pages, "MAX_PAGE_BYTES", item_size * 2)  # room for two items
     body = page(client, f"{PREFIX}/nft/{contract.principal}", limit=5)
     assert len(body["results"]) == 2
     rest = page(client, f"{PREFIX}/nft/{contract.principal}", limit=5, cursor=body["next_cursor"])
@@ -143,7 +143,7 @@ def test_a_page_stops_at_a_megabyte_and_its_cursor_goes_on_from_there(
 
 def test_a_big_token_alone_still_makes_a_page(client, db, monkeypatch) -> None:
     contract = collection(db, 2)
-    monkeypatch.setattr(marketplace, "MAX_PAGE_BYTES", 10)
+    monkeypatch.setattr(pages, "MAX_PAGE_BYTES", 10)
     body = page(client, f"{PREFIX}/nft/{contract.principal}", limit=5)
     assert [item["token_id"] for item in body["results"]] == ["1"]
     assert body["next_cursor"] is not None
@@ -329,7 +329,9 @@ def test_a_gallery_page_is_one_range_of_the_owner_index_without_a_sort(db, setti
     }
     with psycopg.connect(settings.database_url.replace("+psycopg", "")) as conn:
         conn.execute("SET enable_seqscan = off")
-        plan = "\n".join(row[0] for row in conn.execute("EXPLAIN " + _GALLERY_SQL, params))
+        plan = "\n".join(
+            row[0] for row in conn.execute("EXPLAIN " + _gallery_sql(ItemOptions()), params)
+        )
     assert "nft_ownership_owner_contract_token_index" in plan
     assert "ROW(smart_contract_id, token_number) > ROW(" in plan  # the cursor bounds the range
     sort_keys = [line for line in plan.splitlines() if "Sort Key" in line]
