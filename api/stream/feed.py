@@ -99,7 +99,6 @@ class Feed:
         )
         self.position = 0  # the last id the reader read
         self.subscribers: set[Subscriber] = set()
-        self.reads = 0  # statements the reader sent (tests)
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -209,7 +208,6 @@ class Feed:
         """Read every entry after the position and hand each to the subscribers it is for."""
         while True:
             page = await self.read(self.position)
-            self.reads += 1
             if isinstance(page, ChangesPruned):  # this process was stopped for days
                 log.warning("stream: the log was pruned past %d; subscribers resume", self.position)
                 self.drop_all()
