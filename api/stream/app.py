@@ -88,9 +88,11 @@ def libpq_url(database_url: str) -> str:
 
 
 class BadParameter(Exception):
+    """A malformed parameter; `message` is GET /changes's 400 message for it."""
+
     def __init__(self, messages: dict[str, Any]) -> None:
-        super().__init__(validation_message(messages))
         self.message = validation_message(messages)
+        super().__init__(self.message)
 
 
 def stream_parameters(request: web.Request) -> tuple[int | None, Filters]:
