@@ -214,9 +214,8 @@ def report(
     missing = sum(args.subscribers - len(received[i]) for i in commits)
     print(f"subscribers {args.subscribers}, opened in {opening_s:.1f} s")
     print(f"stream process RSS: {before:.1f} MB started, {idle:.1f} MB with the subscribers idle")
-    print(
-        f"  ({(idle - before) * 1024 / args.subscribers:.1f} KB a subscriber), {after:.1f} MB after"
-    )
+    each = (idle - before) * 1024 / args.subscribers
+    print(f"  ({each:.1f} KB a subscriber), {after:.1f} MB after the changes")
     print(f"changes {len(commits)}, {args.interval}s apart; events missing: {missing}")
     print(
         f"commit -> one subscriber: p50 {statistics.median(per_event):.1f} ms, "
