@@ -8,6 +8,7 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from api.encoders import json_response
+from api.schemas.messages import validation_message
 from shared.reads.tokens import (
     ContractNotFound,
     LocaleNotFound,
@@ -16,8 +17,6 @@ from shared.reads.tokens import (
     TokenLookupError,
     TokenNotFound,
 )
-
-LOCATION_NAMES = {"path": "params", "query": "querystring", "json": "body"}
 
 
 def init_app(app: Flask) -> None:
@@ -60,24 +59,3 @@ def http_error(exc: HTTPException) -> Response:
         body["error"] = exc.name
         body["message"] = exc.description or exc.name
     return json_response(body, code)
-
-
-def validation_message(messages: dict[str, Any]) -> str:
-    """`params/principal must match pattern ...`: the part, the field, what is wrong."""
-    parts = []
-    for location, fields in messages.items():
-        parts += _flatten(LOCATION_NAMES.get(location, location), fields)
-    return "; ".join(parts)
-
-
-def _flatten(path: str, errors: Any) -> list[str]:
-    """webargs nests list items' errors by index: `querystring/contract/0 must match ...`."""
-    if isinstance(errors, dict):
-        found: list[str] = []
-        for key, nested in errors.items():
-            found += _flatten(path if key == "_schema" else f"{path}/{key}", nested)
-        return found
-    if isinstance(errors, list) and errors and not all(isinstance(e, str) for e in errors):
-        return [message for e in errors for message in _flatten(path, e)]
-    text = errors[0] if isinstance(errors, list) and errors else str(errors)
-    return [f"{path} {text}"]

@@ -1,8 +1,8 @@
 #!/bin/sh
 # The image's entry point: runs one process of the Procfile by name, exactly as the Procfile
-# says (api, worker, beat, flower, release), so that the Procfile stays the one definition of
-# every process for `make run`, docker compose and Kubernetes alike. Anything else runs as a
-# command:
+# says (api, stream, worker, beat, flower, release), so that the Procfile stays the one
+# definition of every process for `make run`, docker compose and Kubernetes alike. Anything
+# else runs as a command:
 #   docker run IMAGE worker
 #   docker run IMAGE python -m shared.progress
 set -eu

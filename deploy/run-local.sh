@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
 # `make run`: set up the databases, start the simulated Stacks network when no real node is
-# configured, then run api, worker, beat and flower from the Procfile in the foreground (Ctrl-C
-# stops all).
+# configured, then run api, stream, worker, beat and flower from the Procfile in the foreground
+# (Ctrl-C stops all).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
 
 if [ -f .env ]; then set -a; . ./.env; set +a; fi
 export API_PORT="${API_PORT:-3000}"
+export STREAM_PORT="${STREAM_PORT:-3001}"
 
 python -m shared.manage ensure-database
 alembic upgrade head
 
 mkdir -p .run
-grep -E '^(api|worker|beat|flower):' Procfile > .run/Procfile
+grep -E '^(api|stream|worker|beat|flower):' Procfile > .run/Procfile
 
 node_configured="${STACKS_NODE_RPC_URL:-${STACKS_NODE_RPC_HOST:-}}"
 if [ -z "$node_configured" ] || [ -z "${STACKS_API_DATABASE_URL:-}" ]; then
@@ -37,8 +38,11 @@ cat <<MSG
 
   API status:  http://localhost:${API_PORT}/metadata/v1/
   API docs:    http://localhost:${API_PORT}/metadata/v1/openapi.json
+  Changes:     curl -N "http://localhost:${STREAM_PORT}/metadata/v1/changes/stream?after=0"
+               (the live stream of the change log, docs/change-feed.md#stream)
   Flower:      http://127.0.0.1:${FLOWER_PORT:-5555}/ (Celery tasks and queues)
-  Metrics:     http://localhost:${API_PORT}/metrics, worker: http://127.0.0.1:${WORKER_METRICS_PORT:-9808}/metrics
+  Metrics:     http://localhost:${API_PORT}/metrics, worker: http://127.0.0.1:${WORKER_METRICS_PORT:-9808}/metrics,
+               stream: http://localhost:${STREAM_PORT}/metrics
   Token:       curl http://localhost:${API_PORT}/metadata/v1/nft/<principal>/1
                (the devnet prints the principals it serves below)
   Ctrl-C stops everything.

@@ -28,8 +28,12 @@ PRUNE_BATCHES_PER_RUN = 10
 
 Entry = dict[str, Any]
 _PENDING = "token_metadata_changes"
+# Told at every commit that wrote entries: it wakes the live stream (docs/change-feed.md#stream).
+NOTIFY_CHANNEL = "token_metadata_changes"
 
 _LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+# Postgres delivers it when the transaction commits, and only then.
+_NOTIFY = text(f"SELECT pg_notify('{NOTIFY_CHANNEL}', '')")
 # In the order recorded (ORDINALITY), so a transaction's own entries keep their order too.
 _INSERT = text(
     """
@@ -113,7 +117,8 @@ def record(session: Session, entries: Iterable[Entry]) -> None:
 
 
 def _write_pending(session: Session) -> None:
-    """The transaction's last statements: the lock, then the entries in a few INSERTs."""
+    """The transaction's last statements: the lock, the entries in a few INSERTs, and the
+    notification that wakes the live stream at the commit."""
     if session.in_nested_transaction():  # a savepoint: its entries wait for the commit
         return
     pending: list[Entry] = session.info.pop(_PENDING, None) or []
@@ -127,6 +132,7 @@ def _write_pending(session: Session) -> None:
     session.execute(_LOCK, {"key": CHANGES_LOCK_KEY})
     for rows in batches:
         session.execute(_INSERT, {"rows": rows})
+    session.execute(_NOTIFY)
 
 
 def _forget_pending(session: Session, transaction: SessionTransaction) -> None:

@@ -88,6 +88,12 @@ class Settings:
 
     # How long change-log entries are kept for the feed (docs/change-feed.md#retention).
     changes_retention_days: int = 7
+    # The `stream` process (docs/change-feed.md#stream): where it listens, the heartbeat it
+    # sends idle subscribers, and how often it reads the log when no notification woke it.
+    stream_host: str = "0.0.0.0"  # noqa: S104 - the stream is meant to be reachable
+    stream_port: int = 3001
+    stream_heartbeat_s: float = 15.0
+    stream_poll_s: float = 5.0
 
     # Admin routes under /metadata/v1/admin/ exist only when this is set.
     admin_api_token: str | None = None
@@ -160,6 +166,11 @@ class Settings:
         if self.changes_retention_days < 1:
             days = self.changes_retention_days
             raise ConfigError(f"CHANGES_RETENTION_DAYS must be at least 1, got {days}")
+        if not 0 < self.stream_port < 65536:
+            raise ConfigError(f"STREAM_PORT must be a TCP port, got {self.stream_port}")
+        for name in ("stream_heartbeat_s", "stream_poll_s"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name.upper()} must be positive, got {getattr(self, name)}")
         self.trusted_proxy_networks()
 
     def trusted_proxy_networks(self) -> tuple[IpNetwork, ...]:

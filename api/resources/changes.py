@@ -10,11 +10,16 @@ from flask_smorest import Blueprint
 
 from api.caching import json_answer, to_response
 from api.db import get_raw_reads
-from api.schemas.changes import ChangesPageSchema, ChangesPrunedSchema, ChangesQuerySchema
+from api.schemas.changes import (
+    PRUNED,
+    ChangesPageSchema,
+    ChangesPrunedSchema,
+    ChangesQuerySchema,
+    pruned_body,
+)
 from shared.reads.changes import ChangesPruned, read_changes
 
 _BAD_REQUEST: dict[str, Any] = {"error_status_code": 400}
-PRUNED = "Changes pruned"
 
 
 def register(blp: Blueprint) -> None:
@@ -35,16 +40,3 @@ def register(blp: Blueprint) -> None:
         if isinstance(page, ChangesPruned):
             return to_response(json_answer(pruned_body(page), 410))
         return to_response(json_answer({"results": page.results, "next_after": page.next_after}))
-
-
-def pruned_body(pruned: ChangesPruned) -> dict[str, Any]:
-    message = (
-        f"Entries up to id {pruned.pruned_through} were pruned and some after yours may be "
-        f"gone: resynchronise from the token routes, then follow from after={pruned.latest_id}"
-    )
-    return {
-        "error": PRUNED,
-        "message": message,
-        "pruned_through": pruned.pruned_through,
-        "latest_id": pruned.latest_id,
-    }

@@ -3,13 +3,16 @@ Not in Hiro's API."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from marshmallow import Schema, fields, validate
 
 from api.schemas.params import MAX_OFFSET, PRINCIPAL, Integer
 from shared.models import ChangeKind
-from shared.reads.changes import DEFAULT_LIMIT, MAX_CONTRACTS, MAX_LIMIT
+from shared.reads.changes import DEFAULT_LIMIT, MAX_CONTRACTS, MAX_LIMIT, ChangesPruned
 
 KINDS = [kind.value for kind in ChangeKind]
+PRUNED = "Changes pruned"
 
 
 class ChangesQuerySchema(Schema):
@@ -83,7 +86,7 @@ class ChangesPrunedSchema(Schema):
     class Meta:
         title = "Changes Pruned"
 
-    error = fields.String(required=True, validate=validate.OneOf(["Changes pruned"]))
+    error = fields.String(required=True, validate=validate.OneOf([PRUNED]))
     message = fields.String(required=True)
     pruned_through = fields.Integer(
         required=True, metadata={"description": "Entries up to this id are gone"}
@@ -91,3 +94,17 @@ class ChangesPrunedSchema(Schema):
     latest_id = fields.Integer(
         required=True, metadata={"description": "Follow from here after resynchronising"}
     )
+
+
+def pruned_body(pruned: ChangesPruned) -> dict[str, Any]:
+    """The 410's body: `after` is behind the horizon (GET /changes and the stream)."""
+    message = (
+        f"Entries up to id {pruned.pruned_through} were pruned and some after yours may be "
+        f"gone: resynchronise from the token routes, then follow from after={pruned.latest_id}"
+    )
+    return {
+        "error": PRUNED,
+        "message": message,
+        "pruned_through": pruned.pruned_through,
+        "latest_id": pruned.latest_id,
+    }

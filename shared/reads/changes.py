@@ -56,6 +56,12 @@ _BY_CONTRACT_SQL = f"""{_HEAD}
             JOIN changes c ON c.id = i.id) e ON true
      ORDER BY e.id
 """  # noqa: S608 - composed of constant SQL, values are bound
+# The highest id ever written: where a consumer starting "from now" starts. The horizon
+# counts too, for a log whose every entry was pruned.
+LATEST_ID_SQL = """
+    SELECT GREATEST((SELECT max(id) FROM changes),
+                    (SELECT pruned_through FROM changes_horizon), 0) AS latest_id
+"""
 
 
 @dataclass(frozen=True)
@@ -85,23 +91,40 @@ def read_changes(
     the latest id was looked at, so it is the latest id: a filtered consumer moves past
     entries it does not want instead of reading them again (and falling behind the horizon).
     """
+    sql, params = changes_statement(after, limit, contracts, kinds)
+    return changes_answer(source.all(sql, params), after, limit)
+
+
+def changes_statement(
+    after: int,
+    limit: int,
+    contracts: Sequence[str] | None = None,
+    kinds: Sequence[str] | None = None,
+) -> tuple[str, dict[str, Any]]:
+    """The page's one statement and its parameters, for a caller that runs it itself (the
+    live stream runs it on an asynchronous connection)."""
     params = {
         "after": after,
         "limit": limit,
         "contracts": joined(dict.fromkeys(contracts)) if contracts else None,
         "kinds": joined(dict.fromkeys(kinds)) if kinds else None,
     }
-    rows = source.all(_BY_CONTRACT_SQL if contracts else _ALL_SQL, params)
+    return (_BY_CONTRACT_SQL if contracts else _ALL_SQL), params
+
+
+def changes_answer(rows: Sequence[Any], after: int, limit: int) -> ChangesPage | ChangesPruned:
+    """The page (or the 410's facts) from the rows of `changes_statement`."""
     horizon, latest = int(rows[0].pruned_through), int(rows[0].latest_id or 0)
     if after < horizon:
         return ChangesPruned(horizon, latest)
-    results = [_entry(row) for row in rows if row.id is not None]
+    results = [change_entry(row) for row in rows if row.id is not None]
     if len(results) == limit:
         return ChangesPage(results, results[-1]["id"])
     return ChangesPage(results, max(after, latest))
 
 
-def _entry(row: Any) -> dict[str, Any]:
+def change_entry(row: Any) -> dict[str, Any]:
+    """An entry as the feed serves it (docs/change-feed.md#entry)."""
     return {
         "id": row.id,
         "at": row.at.isoformat(),

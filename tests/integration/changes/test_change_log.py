@@ -90,18 +90,21 @@ def test_a_token_number_beyond_64_bits_is_kept_exactly(sessions) -> None:
     assert logged(sessions)[0].token == 2**128 - 1
 
 
-def test_many_entries_take_a_lock_and_one_insert_per_ten_thousand(sessions) -> None:
+def test_many_entries_take_a_lock_one_insert_per_ten_thousand_and_notify(sessions) -> None:
     statements, stop = statements_of(sessions)
     with session_scope(sessions) as s:
         record(s, (entry(ADDED, "SP1.a", n) for n in range(1, 25_001)))
     stop()
-    assert [_verb(sql) for sql in statements] == ["lock", "insert", "insert", "insert"]
+    verbs = [_verb(sql) for sql in statements]
+    assert verbs == ["lock", "insert", "insert", "insert", "notify"]
     entries = logged(sessions)
     assert [e.token for e in entries] == list(range(1, 25_001))
 
 
 def _verb(sql: str) -> str:
-    return "lock" if "pg_advisory_xact_lock" in sql else sql.split()[0].lower()
+    if "pg_advisory_xact_lock" in sql:
+        return "lock"
+    return "notify" if "pg_notify" in sql else sql.split()[0].lower()
 
 
 def waiting_for_the_lock(reader: Engine) -> bool:

@@ -180,14 +180,17 @@ def enumerate_collection(sessions: sessionmaker[Session], count: int) -> tuple[s
     return contract.principal, statements
 
 
-def test_a_10000_token_enumeration_writes_its_entries_in_two_statements(sessions) -> None:
+def test_a_10000_token_enumeration_writes_its_entries_in_two_statements_and_notifies(
+    sessions,
+) -> None:
     small_principal, small = enumerate_collection(sessions, 100)
     principal, large = enumerate_collection(sessions, 10_000)
     writes = [sql for sql in large if "changes" in sql or "pg_advisory_xact_lock" in sql]
-    assert len(writes) == 2  # the lock, then one INSERT of 10,000 rows
+    assert len(writes) == 3  # the lock, one INSERT of 10,000 rows, the stream's wake-up
     assert "pg_advisory_xact_lock" in writes[0]
     assert writes[1].split()[:3] == ["INSERT", "INTO", "changes"]
-    assert large[-2:] == writes  # the transaction's last statements
+    assert "pg_notify" in writes[2]
+    assert large[-3:] == writes  # the transaction's last statements
     assert len(large) - len(small) == 1  # one more INSERT of tokens (5,000 a statement)
     entries = logged(sessions, contract=principal)
     assert len(entries) == 10_000

@@ -17,7 +17,7 @@ from support.processes import ROOT, procfile_command
 COMPOSE_FILE = ROOT / "deploy" / "docker-compose.yml"
 # Our services and the Procfile process each one runs.
 PROCESSES = {"migrate": "release", "api": "api", "worker": "worker", "beat": "beat"}
-PROCESSES["flower"] = "flower"
+PROCESSES |= {"flower": "flower", "stream": "stream"}
 
 
 def compose() -> dict[str, Any]:

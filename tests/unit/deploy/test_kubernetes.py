@@ -26,7 +26,7 @@ KEDA_SCHEMA = Path(__file__).parent / "schemas" / "keda-scaledobject.schema.json
 VERSIONS = ("1.29", kubernetes_validate.latest_version())
 # Each component runs the Procfile process of this name (deploy/entrypoint.sh).
 PROCESS_OF = {"api": "api", "worker": "worker", "beat": "beat", "flower": "flower"}
-PROCESS_OF["migrate"] = "release"
+PROCESS_OF |= {"migrate": "release", "stream": "stream"}
 NON_API_KINDS = {"ScaledObject"}
 
 
@@ -156,6 +156,16 @@ def test_api_listens_where_the_procfile_binds_it() -> None:
     assert Settings().api_port == 3000
     assert "API_PORT" not in config()
     assert [p["containerPort"] for p in container["ports"]] == [3000]
+
+
+def test_stream_listens_where_its_settings_bind_it_and_is_scraped_there() -> None:
+    pod = pod_specs()["stream"]
+    (container,) = pod["spec"]["containers"]
+    assert procfile_command("stream") == "python -m api.stream"  # binds STREAM_PORT
+    assert Settings().stream_port == 3001
+    assert "STREAM_PORT" not in config()
+    assert [p["containerPort"] for p in container["ports"]] == [3001]
+    assert pod["metadata"]["annotations"]["prometheus.io/port"] == "3001"
 
 
 def test_worker_metrics_port_is_declared_and_annotated() -> None:

@@ -1,5 +1,5 @@
 """The Procfile is the one definition of every process: the image's entry point runs its lines
-verbatim, and `make run` starts api, worker, beat and flower from it."""
+verbatim, and `make run` starts api, stream, worker, beat and flower from it."""
 
 from __future__ import annotations
 
@@ -75,11 +75,15 @@ def test_flower_listens_on_loopback_unless_told_otherwise(tmp_path: Path) -> Non
     assert "--address=0.0.0.0" in entrypoint("flower", env={**env, "FLOWER_ADDRESS": "0.0.0.0"})
 
 
-def test_make_run_starts_api_worker_beat_and_flower_but_not_the_release() -> None:
+def test_make_run_starts_api_stream_worker_beat_and_flower_but_not_the_release() -> None:
     script = (ROOT / "deploy" / "run-local.sh").read_text()
     pattern = re.search(r"grep -E '([^']+)' Procfile > \.run/Procfile", script)
     assert pattern is not None
     names = [line.partition(":")[0] for line in (ROOT / "Procfile").read_text().splitlines()]
     started = [name for name in names if re.match(pattern.group(1), f"{name}:")]
-    assert sorted(started) == ["api", "beat", "flower", "worker"]
+    assert sorted(started) == ["api", "beat", "flower", "stream", "worker"]
     assert procfile_command("release") == "alembic upgrade head"
+
+
+def test_the_stream_process_serves_the_change_stream_with_aiohttp() -> None:
+    assert procfile_command("stream") == "python -m api.stream"  # binds STREAM_PORT, default 3001
