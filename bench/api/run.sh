@@ -46,12 +46,15 @@ run() {
   wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency "$@" | grep -E \
     "Requests/sec|Non-2xx|Socket errors|^ +(50|75|90|99)%|Latency  "
 }
+# ROUTES=marketplace runs only the marketplace routes below.
+if [[ "${ROUTES:-all}" != marketplace ]]; then
 run "GET /nft (random token of 990k)" -s bench/api/nft.lua "$BASE" -- "$WORK/nfts.txt" "$PER_COLLECTION"
 run "GET /nft (one token)" "$BASE$ONE_NFT"
 run "GET /nft 304 (If-None-Match)" -H "If-None-Match: $ETAG" "$BASE$ONE_NFT"
 run "GET /ft (first page)" "$BASE/metadata/v1/ft"
 run "GET /ft (random page and order)" -s bench/api/ft_list.lua "$BASE" -- "$FTS"
 run "GET / (status)" "$BASE/metadata/v1/"
+fi
 
 # The marketplace routes (docs/marketplace-api.md), with the gzip clients send.
 .venv/bin/python bench/api/marketplace_requests.py "$DATABASE_URL" "$WORK/marketplace"
