@@ -89,6 +89,14 @@ class Settings:
     # How long change-log entries are kept for the feed (docs/change-feed.md#retention).
     changes_retention_days: int = 7
 
+    # Webhooks (docs/webhooks.md): a POST waits at most WEBHOOK_TIMEOUT_S; failed deliveries
+    # are retried after WEBHOOK_BACKOFF_BASE_S doubled per attempt, at most
+    # WEBHOOK_MAX_BACKOFF_S; an endpoint failing for WEBHOOK_DISABLE_AFTER_H hours is paused.
+    webhook_timeout_s: float = 10.0
+    webhook_backoff_base_s: float = 10.0
+    webhook_max_backoff_s: float = 86_400.0
+    webhook_disable_after_h: float = 24.0
+
     # Admin routes under /metadata/v1/admin/ exist only when this is set.
     admin_api_token: str | None = None
     # "text" (default) or "json": one JSON object per log line.
@@ -160,6 +168,14 @@ class Settings:
         if self.changes_retention_days < 1:
             days = self.changes_retention_days
             raise ConfigError(f"CHANGES_RETENTION_DAYS must be at least 1, got {days}")
+        for name in (
+            "webhook_timeout_s",
+            "webhook_backoff_base_s",
+            "webhook_max_backoff_s",
+            "webhook_disable_after_h",
+        ):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name.upper()} must be positive, got {getattr(self, name)}")
         self.trusted_proxy_networks()
 
     def trusted_proxy_networks(self) -> tuple[IpNetwork, ...]:
