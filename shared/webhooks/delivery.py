@@ -34,7 +34,7 @@ from shared.errors import JobError
 from shared.jsonio import dumps
 from shared.metadata.fetch import FetchLimits, MetadataFetcher
 from shared.metadata.netguard import BlockedAddressError, NetGuard
-from shared.reads.changes import ChangesPruned, SessionRows, read_changes
+from shared.reads.changes import ChangesPage, ChangesPruned, SessionRows, read_changes
 from shared.webhooks import metrics
 from shared.webhooks.signing import HEADER, sign
 from shared.webhooks.subscriptions import DELIVERIES_KEPT
@@ -121,6 +121,14 @@ _CLAIM = text(
     RETURNING id, url, secret, contracts, kinds, last_delivered_id, sent_through, attempts
     """
 )
+# Before the POST, in the claim's transaction: a batch reaching back to an id at or below it
+# may have been received already (a killed worker, a timeout), and says so.
+_SENDING = text(
+    """
+    UPDATE webhook_subscriptions SET sent_through = GREATEST(sent_through, :last_id)
+     WHERE id = :id AND lease_token = :token
+    """
+)
 _RELEASE = text(
     """
     UPDATE webhook_subscriptions
@@ -150,7 +158,6 @@ _DELIVERED = text(
     WITH s AS (
         UPDATE webhook_subscriptions
            SET last_delivered_id = GREATEST(last_delivered_id, :position),
-               sent_through = GREATEST(sent_through, :last_id),
                attempts = 0, last_error = NULL, failing_since = NULL, next_attempt_at = now(),
                lease_until = NULL, lease_token = NULL,
                -- still being delivered by this task when more may follow
@@ -168,7 +175,6 @@ _FAILED = text(
     WITH s AS (
         UPDATE webhook_subscriptions
            SET attempts = attempts + 1, last_error = :error,
-               sent_through = GREATEST(sent_through, :sent_through),
                failing_since = COALESCE(failing_since, now()),
                next_attempt_at = now() + make_interval(secs => :delay_s),
                status = CASE WHEN COALESCE(failing_since, now())
@@ -246,6 +252,9 @@ def deliver_batch(
             claimed.contracts,
             claimed.kinds,
         )
+        if isinstance(page, ChangesPage) and page.results:
+            last = page.results[-1]["id"]
+            session.execute(_SENDING, {"id": subscription_id, "token": token, "last_id": last})
     ids = {"id": subscription_id, "token": token}
     if isinstance(page, ChangesPruned):
         reason = (
@@ -299,7 +308,6 @@ def deliver_batch(
             **record,
             "delay_s": delay,
             "disable_after_s": settings.disable_after_s,
-            "sent_through": last_id if kind == "failed" else 0,
         },
     )
     log.info(
