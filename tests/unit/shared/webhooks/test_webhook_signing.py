@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from shared.webhooks.delivery import backoff_s
@@ -42,7 +44,7 @@ def test_backoff_doubles_from_the_base_up_to_the_cap() -> None:
     schedule = [backoff_s(n, 10.0, 86_400.0, rand=0.0) for n in range(1, 16)]
     assert schedule[:5] == [10.0, 20.0, 40.0, 80.0, 160.0]
     assert schedule[-1] == 86_400.0
-    assert all(a <= b for a, b in zip(schedule, schedule[1:], strict=False))
+    assert all(a <= b for a, b in itertools.pairwise(schedule))
     assert backoff_s(10_000, 10.0, 86_400.0, rand=0.0) == 86_400.0
 
 
