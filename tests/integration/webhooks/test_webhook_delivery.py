@@ -336,3 +336,32 @@ def test_the_dispatcher_returns_each_due_subscription_once_with_its_lag(
     write(sessions, 1)
     with session_scope(sessions) as session:
         assert sorted(due_subscriptions(session).due) == [behind, caught_up]
+
+
+def test_a_receiver_that_answers_too_late_is_a_failure_and_attempts_are_bounded(
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    receiver: ScriptedServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    url = receiver.script("/hook", [Reply(200, delay_s=1.5)])
+    subscription_id = subscribe(sessions, url)
+    write(sessions, 1)
+    with webhook_fetcher(replace(settings, webhook_timeout_s=0.3)) as impatient:
+        (outcome,) = deliver(sessions, impatient.post, FAST, subscription_id)
+    assert outcome.kind == "failed"
+    assert "Timed out" in (outcome.error or "")
+    assert subscription(sessions, subscription_id)["next_attempt_at"] is not None
+
+    monkeypatch.setattr(delivery, "DELIVERIES_KEPT", 2)
+    receiver.script("/hook", [Reply(500)])
+    with webhook_fetcher(settings) as fetcher:
+        deliver_until(
+            sessions,
+            fetcher,
+            subscription_id,
+            lambda: subscription(sessions, subscription_id)["attempts"] >= 4,
+        )
+    with session_scope(sessions) as session:
+        kept = recent_deliveries(session, subscription_id)
+    assert [(a["outcome"], a["status_code"]) for a in kept] == [("failed", 500)] * 2
