@@ -365,3 +365,22 @@ def test_a_receiver_that_answers_too_late_is_a_failure_and_attempts_are_bounded(
     with session_scope(sessions) as session:
         kept = recent_deliveries(session, subscription_id)
     assert [(a["outcome"], a["status_code"]) for a in kept] == [("failed", 500)] * 2
+
+
+def test_a_subscription_behind_the_pruning_horizon_is_paused_saying_so(
+    sessions: sessionmaker[Session], receiver: ScriptedServer, fetcher: MetadataFetcher
+) -> None:
+    url = receiver.script("/hook", [Reply(200)])
+    subscription_id = subscribe(sessions, url, after=0)
+    ids = write(sessions, 3)
+    with session_scope(sessions) as session:
+        session.execute(text("UPDATE changes_horizon SET pruned_through = :id"), {"id": ids[0]})
+
+    (outcome,) = deliver(sessions, fetcher.post, FAST, subscription_id)
+
+    assert outcome.kind == "pruned"
+    state = subscription(sessions, subscription_id)
+    assert state["status"] == "paused"
+    assert state["paused_reason"].startswith(f"Changes pruned: entries up to id {ids[0]}")
+    assert f"after={ids[-1]}" in state["paused_reason"]
+    assert receiver.posts == []
