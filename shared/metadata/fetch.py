@@ -99,7 +99,8 @@ class MetadataFetcher:
     def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> int:
         """POST `body` to an untrusted URL (a webhook endpoint) under the same guard and time
         limits; returns the answer's status. No redirect is followed: a 3xx is returned as
-        it is. The answer's body is read up to the size limit and thrown away."""
+        it is. The answer's body is read up to the size limit (beyond it, a 2xx answer raises
+        MetadataSizeExceededError) and thrown away."""
         _require_http(url, url)
         deadline = time.monotonic() + self._limits.total_timeout_s
         # No `Expect: 100-continue` wait for bodies over 1 KiB.
