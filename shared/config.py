@@ -95,6 +95,14 @@ class Settings:
     stream_heartbeat_s: float = 15.0
     stream_poll_s: float = 5.0
 
+    # Webhooks (docs/webhooks.md): a POST waits at most WEBHOOK_TIMEOUT_S; failed deliveries
+    # are retried after WEBHOOK_BACKOFF_BASE_S doubled per attempt, at most
+    # WEBHOOK_MAX_BACKOFF_S; an endpoint failing for WEBHOOK_DISABLE_AFTER_H hours is paused.
+    webhook_timeout_s: float = 10.0
+    webhook_backoff_base_s: float = 10.0
+    webhook_max_backoff_s: float = 86_400.0
+    webhook_disable_after_h: float = 24.0
+
     # Admin routes under /metadata/v1/admin/ exist only when this is set.
     admin_api_token: str | None = None
     # "text" (default) or "json": one JSON object per log line.
@@ -168,8 +176,15 @@ class Settings:
             raise ConfigError(f"CHANGES_RETENTION_DAYS must be at least 1, got {days}")
         if not 0 < self.stream_port < 65536:
             raise ConfigError(f"STREAM_PORT must be a TCP port, got {self.stream_port}")
-        for name in ("stream_heartbeat_s", "stream_poll_s"):
-            if getattr(self, name) <= 0:
+        for name in (
+            "stream_heartbeat_s",
+            "stream_poll_s",
+            "webhook_timeout_s",
+            "webhook_backoff_base_s",
+            "webhook_max_backoff_s",
+            "webhook_disable_after_h",
+        ):
+            if not getattr(self, name) > 0:
                 raise ConfigError(f"{name.upper()} must be positive, got {getattr(self, name)}")
         self.trusted_proxy_networks()
 

@@ -20,6 +20,9 @@ MONITOR_CHAIN_TASK = "token_metadata.monitor_chain"
 DISPATCH_JOBS_TASK = "token_metadata.dispatch_jobs"
 CACHE_IMAGES_TASK = "token_metadata.cache_images"
 PRUNE_CHANGES_TASK = "token_metadata.prune_changes"
+# Webhooks (docs/webhooks.md): beat's dispatcher enqueues one delivery per due subscription.
+DISPATCH_WEBHOOKS_TASK = "token_metadata.dispatch_webhooks"
+DELIVER_WEBHOOKS_TASK = "token_metadata.deliver_webhooks"
 
 CONTRACTS_QUEUE = "contracts"
 TOKENS_QUEUE = "tokens"
@@ -27,6 +30,8 @@ CHAIN_QUEUE = "chain"
 REFRESH_QUEUE = "refresh"
 # Image downloads and resizing: last, so a slow image never delays metadata.
 IMAGES_QUEUE = "images"
+# Webhook deliveries: after every metadata queue (their state is in Postgres, not here).
+WEBHOOKS_QUEUE = "webhooks"
 
 # Highest priority first.
 WORKER_QUEUES: tuple[str, ...] = (
@@ -35,6 +40,7 @@ WORKER_QUEUES: tuple[str, ...] = (
     TOKENS_QUEUE,
     REFRESH_QUEUE,
     IMAGES_QUEUE,
+    WEBHOOKS_QUEUE,
 )
 
 

@@ -10,7 +10,9 @@ from shared.queues import (
     CACHE_IMAGES_TASK,
     CHAIN_QUEUE,
     CONTRACTS_QUEUE,
+    DELIVER_WEBHOOKS_TASK,
     DISPATCH_JOBS_TASK,
+    DISPATCH_WEBHOOKS_TASK,
     IMAGES_QUEUE,
     MONITOR_CHAIN_TASK,
     PROCESS_CONTRACT_TASK,
@@ -18,11 +20,13 @@ from shared.queues import (
     PROCESS_TOKENS_TASK,
     PRUNE_CHANGES_TASK,
     TOKENS_QUEUE,
+    WEBHOOKS_QUEUE,
     WORKER_QUEUES,
 )
 
 DISPATCH_INTERVAL_S = 2.0
 PRUNE_CHANGES_INTERVAL_S = 60.0
+WEBHOOKS_DISPATCH_INTERVAL_S = 2.0
 
 
 def create_celery_app(settings: Settings) -> Celery:
@@ -58,6 +62,9 @@ def create_celery_app(settings: Settings) -> Celery:
             DISPATCH_JOBS_TASK: {"queue": CHAIN_QUEUE},
             PRUNE_CHANGES_TASK: {"queue": CHAIN_QUEUE},
             CACHE_IMAGES_TASK: {"queue": IMAGES_QUEUE},
+            # On the webhooks queue, consumed last: never in the way of chain monitoring.
+            DISPATCH_WEBHOOKS_TASK: {"queue": WEBHOOKS_QUEUE},
+            DELIVER_WEBHOOKS_TASK: {"queue": WEBHOOKS_QUEUE},
         },
         task_annotations={
             name: {"soft_time_limit": job_timeout_s, "time_limit": job_timeout_s + 30}
@@ -67,6 +74,13 @@ def create_celery_app(settings: Settings) -> Celery:
                 PROCESS_TOKENS_TASK,
                 CACHE_IMAGES_TASK,
             )
+        }
+        | {
+            # A delivery task sends at most a few batches, each within WEBHOOK_TIMEOUT_S.
+            DELIVER_WEBHOOKS_TASK: {
+                "soft_time_limit": settings.webhook_timeout_s * 12 + 30,
+                "time_limit": settings.webhook_timeout_s * 12 + 60,
+            }
         },
         beat_schedule={
             "monitor-chain": {
@@ -84,6 +98,12 @@ def create_celery_app(settings: Settings) -> Celery:
                 "task": PRUNE_CHANGES_TASK,
                 "schedule": PRUNE_CHANGES_INTERVAL_S,
                 "options": {"expires": PRUNE_CHANGES_INTERVAL_S},
+            },
+            # Webhook deliveries due (shared/webhooks/dispatch.py); their state is in Postgres.
+            "dispatch-webhooks": {
+                "task": DISPATCH_WEBHOOKS_TASK,
+                "schedule": WEBHOOKS_DISPATCH_INTERVAL_S,
+                "options": {"expires": WEBHOOKS_DISPATCH_INTERVAL_S},
             },
         },
         worker_hijack_root_logger=False,

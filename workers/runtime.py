@@ -17,8 +17,10 @@ from shared.db import make_engine, make_session_factory
 from shared.indexing.processing import Processor
 from shared.jobs.dispatch import Dispatcher
 from shared.jobs.runner import JobContext
+from shared.metadata.fetch import MetadataFetcher
 from shared.queues import CACHE_IMAGES_TASK, IMAGES_QUEUE, JobMessage, TaskCall, task_calls
 from shared.stacks.api_db import StacksApiDatabase
+from shared.webhooks.delivery import webhook_fetcher
 from shared.wiring import build_processor
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,8 @@ class Runtime:
     redis: redis.Redis
 
     dispatcher: Dispatcher
+    # POSTs webhook deliveries through the SSRF guard (docs/webhooks.md).
+    webhooks: MetadataFetcher
 
     @property
     def ctx(self) -> JobContext:
@@ -72,7 +76,7 @@ def build_runtime(settings: Settings, app: Celery) -> Runtime:
         enqueue_images=enqueuer.images,
         images_enabled=settings.image_cache_processor_enabled,
     )
-    return Runtime(processor, chain, engines, client, dispatcher)
+    return Runtime(processor, chain, engines, client, dispatcher, webhook_fetcher(settings))
 
 
 class JobEnqueuer:

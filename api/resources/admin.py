@@ -23,6 +23,7 @@ from api.broker import JobSender
 from api.db import ENGINE, get_session
 from api.encoders import json_response
 from api.openapi import PREFIX
+from api.resources import webhooks
 from api.schemas.admin import ContractBodySchema, ContractTokensBodySchema
 from api.schemas.params import path_schema, principal_field
 from shared.admin import (
@@ -109,6 +110,7 @@ def register(blp: Blueprint) -> None:
     blp.register_error_handler(AdminRefusal, _refused)
     blp.register_error_handler(ContractImportError, _refused)
     blp.register_error_handler(ContractNotFound, lambda _: _refused("Contract not found"))
+    webhooks.register(blp, lambda: services().sessions)
 
     @blp.route("/refresh-token", methods=["POST"])
     @blp.arguments(ContractTokensBodySchema(), **_BODY)

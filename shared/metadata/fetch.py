@@ -1,4 +1,5 @@
-"""HTTP GET of untrusted metadata URLs within size, time and redirect limits.
+"""HTTP GET of untrusted metadata URLs within size, time and redirect limits (and the POST of
+webhook deliveries, under the same guard, following no redirect).
 
 The exchanges run on libcurl (see `shared.curl_handles`), but every connection is still
 opened by the NetGuard: libcurl is told the host's checked addresses (it never resolves a
@@ -95,6 +96,18 @@ class MetadataFetcher:
             current = target
         raise MetadataHttpError(f"Too many redirects (over {self._limits.max_redirects}): {url}")
 
+    def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> int:
+        """POST `body` to an untrusted URL (a webhook endpoint) under the same guard and time
+        limits; returns the answer's status. No redirect is followed: a 3xx is returned as
+        it is. The answer's body is read up to the size limit (beyond it, a 2xx answer raises
+        MetadataSizeExceededError) and thrown away."""
+        _require_http(url, url)
+        deadline = time.monotonic() + self._limits.total_timeout_s
+        # No `Expect: 100-continue` wait for bodies over 1 KiB.
+        sent_headers = {**headers, "Expect": ""}
+        answer = self._get(url, sent_headers, self._limits.max_bytes, deadline, payload=body)
+        return answer.status
+
     def close(self) -> None:
         """Close every kept connection."""
         self._handles.close()
@@ -112,8 +125,16 @@ class MetadataFetcher:
         handle.setopt(pycurl.LOW_SPEED_LIMIT, 1)  # read inactivity, in whole seconds
         handle.setopt(pycurl.LOW_SPEED_TIME, max(1, math.ceil(self._limits.timeout_s)))
 
-    def _get(self, url: str, headers: dict[str, str], max_bytes: int, deadline: float) -> _Answer:
-        """One GET, no longer than the time left before `deadline`."""
+    def _get(
+        self,
+        url: str,
+        headers: dict[str, str],
+        max_bytes: int,
+        deadline: float,
+        payload: bytes | None = None,
+    ) -> _Answer:
+        """One GET (a POST of `payload` when given), no longer than the time left before
+        `deadline`."""
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise MetadataTimeoutError(f"Timed out fetching {url}")
@@ -143,6 +164,9 @@ class MetadataFetcher:
         handle.setopt(pycurl.OPENSOCKETFUNCTION, exchange.open_socket)
         handle.setopt(pycurl.HEADERFUNCTION, exchange.on_header)
         handle.setopt(pycurl.WRITEFUNCTION, exchange.on_body)
+        if payload is not None:
+            handle.setopt(pycurl.POSTFIELDSIZE, len(payload))
+            handle.setopt(pycurl.COPYPOSTFIELDS, payload)
         try:
             handle.perform()
         except pycurl.error as exc:
@@ -151,6 +175,8 @@ class MetadataFetcher:
             # Drop the callbacks' references to this exchange.
             handle.setopt(pycurl.OPENSOCKETFUNCTION, _no_socket)
             exchange.close_sockets()
+            if payload is not None:
+                handle.setopt(pycurl.HTTPGET, 1)  # the handle's next request is a GET again
         return _Answer(exchange.status, exchange.headers, b"".join(exchange.chunks))
 
     def _checked_addresses(self, host: str, port: int) -> list[str]:

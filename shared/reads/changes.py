@@ -9,9 +9,11 @@ filter the page is a range of the primary key from `after`; with one, a range of
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from sqlalchemy.orm import Session
 
 from shared.reads.tokens import RowSource
 from shared.sql_params import array_of, joined
@@ -78,6 +80,20 @@ class ChangesPruned:
     latest_id: int
 
 
+class SessionRows:
+    """A RowSource on a SQLAlchemy session's connection (in its transaction): webhook
+    deliveries read the feed's page with the same statement as `GET /changes`."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def one(self, sql: str, params: Mapping[str, Any]) -> Any:
+        return self._session.connection().exec_driver_sql(sql, dict(params)).first()
+
+    def all(self, sql: str, params: Mapping[str, Any]) -> list[Any]:
+        return list(self._session.connection().exec_driver_sql(sql, dict(params)).all())
+
+
 def read_changes(
     source: RowSource,
     after: int,
@@ -124,7 +140,8 @@ def changes_answer(rows: Sequence[Any], after: int, limit: int) -> ChangesPage |
 
 
 def change_entry(row: Any) -> dict[str, Any]:
-    """An entry as the feed serves it (docs/change-feed.md#entry)."""
+    """An entry as the feed, the stream and webhook deliveries encode it
+    (docs/change-feed.md#entry)."""
     return {
         "id": row.id,
         "at": row.at.isoformat(),

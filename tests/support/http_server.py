@@ -19,11 +19,26 @@ class Reply:
     delay_s: float = 0.0
 
 
+@dataclass
+class Posted:
+    """One POST the server received, and the status it answered."""
+
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    status: int
+
+
 class ScriptedServer:
-    """`with ScriptedServer() as host: host.route("/a.json", Reply(...)); host.url + "/a.json"`."""
+    """`with ScriptedServer() as host: host.route("/a.json", Reply(...)); host.url + "/a.json"`.
+
+    POSTs (a webhook receiver) are answered by `script(path, [replies])`, one reply per
+    request and the last one for every request after; each is kept in `posts`."""
 
     def __init__(self) -> None:
         self.routes: dict[str, Reply] = {}
+        self.scripts: dict[str, list[Reply]] = {}
+        self.posts: list[Posted] = []
         self.hits: Counter[str] = Counter()
         self.headers: dict[str, dict[str, str]] = {}  # last request headers by path
         self._lock = threading.Lock()
@@ -47,12 +62,39 @@ class ScriptedServer:
                 with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                     self.wfile.write(reply.body)
 
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                path = self.path.split("?", 1)[0]
+                with server._lock:
+                    server.hits[self.path] += 1
+                    script = server.scripts.get(path) or [Reply(404, b"not found")]
+                    reply = script.pop(0) if len(script) > 1 else script[0]
+                    server.posts.append(
+                        Posted(path, dict(self.headers.items()), body, reply.status)
+                    )
+                if reply.delay_s:
+                    time.sleep(reply.delay_s)  # the simulated receiver is slow on purpose
+                self.send_response(reply.status)
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(reply.body)))
+                self.end_headers()
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self.wfile.write(reply.body)
+
             def log_message(self, *args: object) -> None:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_port}"
+
+    def script(self, path: str, replies: list[Reply]) -> str:
+        """Answer POSTs to `path` with these replies in turn, then the last one."""
+        with self._lock:
+            self.scripts[path] = list(replies)
+        return self.url + path
 
     def route(self, path: str, reply: Reply) -> str:
         self.routes[path] = reply

@@ -22,6 +22,7 @@ from shared.queues import (
     REFRESH_QUEUE,
     TOKEN_BATCH_SIZE,
     TOKENS_QUEUE,
+    WEBHOOKS_QUEUE,
     WORKER_QUEUES,
     JobMessage,
 )
@@ -94,7 +95,8 @@ def test_workers_take_new_work_before_a_refresh_backlog(settings: Settings, brok
 
 
 def test_workers_consume_every_queue_in_priority_order() -> None:
-    assert WORKER_QUEUES[-2:] == (REFRESH_QUEUE, IMAGES_QUEUE)  # images never delay metadata
+    # Images and webhooks never delay metadata.
+    assert WORKER_QUEUES[-3:] == (REFRESH_QUEUE, IMAGES_QUEUE, WEBHOOKS_QUEUE)
     command = procfile_command("worker")
     assert f"--queues {','.join(WORKER_QUEUES)} " in command
     app = create_celery_app(Settings())

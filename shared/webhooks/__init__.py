@@ -1,0 +1,1 @@
+"""Webhooks: the change log pushed to subscribers' endpoints (docs/webhooks.md)."""
