@@ -182,7 +182,7 @@ class BatchQuerySchema(LocaleQuerySchema):
 
 
 class TokenItemSchema(Schema):
-    """Documents the token item (built by hand in `shared.reads.items.item_of`)."""
+    """Documents the token item (stored by Postgres, completed by `shared.reads.items.item_of`)."""
 
     class Meta:
         title = "Token Item"
