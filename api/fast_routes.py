@@ -1,7 +1,8 @@
 """The hot read routes without Flask: a WSGI middleware in front of the app.
 
 `GET /nft/{principal}/{token_id}`, `/sft/{principal}/{token_id}`, `/ft/{principal}` and
-`/search` are most of an index's traffic. Through Flask, flask-smorest and webargs a token
+`/search` are most of an index's traffic; collection pages and galleries (`api.fast_pages`)
+are the heaviest of the rest. Through Flask, flask-smorest and webargs a token
 request cost about 2.5 ms of CPU; here it is one query on a bare psycopg connection. The
 routes are the declarations of `api.routes`, and the answers come from their `answer` method,
 the one the Flask views call: same body, same caching, same error bodies.
@@ -28,10 +29,12 @@ from flask import Flask
 from werkzeug.http import HTTP_STATUS_CODES
 
 from api.caching import Answer
-from api.db import RAW_READS, RawReads
+from api.db import COLLECTION_TOTALS, RAW_READS, RawReads
+from api.fast_pages import page_route
 from api.metrics import REQUEST_RECORDER, RequestRecorder
 from api.routes import SEARCH, TOKEN_ROUTES, TokenRoute
 from api.schemas.params import IDENTIFIER, SEARCH_MAX_IDENTIFIERS
+from shared.reads.pages import CollectionTotals
 
 log = logging.getLogger(__name__)
 
@@ -57,15 +60,21 @@ MAX_DIGITS = 80
 def install(app: Flask) -> None:
     """Put the fast path in front of the app's WSGI callable (after every extension is set)."""
     app.wsgi_app = FastRoutes(  # type: ignore[method-assign]
-        app.wsgi_app, app.extensions[RAW_READS], app.extensions[REQUEST_RECORDER]
+        app.wsgi_app,
+        app.extensions[RAW_READS],
+        app.extensions[REQUEST_RECORDER],
+        app.extensions[COLLECTION_TOTALS],
     )
 
 
 class FastRoutes:
-    def __init__(self, app: WsgiApp, reads: RawReads, record: RequestRecorder) -> None:
+    def __init__(
+        self, app: WsgiApp, reads: RawReads, record: RequestRecorder, totals: CollectionTotals
+    ) -> None:
         self.app = app
         self.reads = reads
         self.record = record
+        self.totals = totals
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") != "GET":
@@ -98,6 +107,10 @@ class FastRoutes:
                 return None
             search = partial(SEARCH.answer, self.reads, identifiers, None, if_none_match)
             return search, prefix + SEARCH.rule
+        page = page_route(kind, rest, query, self.reads, self.totals)
+        if page is not None:
+            answer, rule = page
+            return answer, prefix + rule
         declared = _ROUTES.get(kind)
         if declared is None or query or rest is None:
             return None

@@ -269,3 +269,53 @@ def test_every_route_hands_what_it_is_not_sure_of_to_flask(
     assert spy.calls == 1
     assert response.status_code in (200, 400, 404, 422)
     _same(response, _flask_only(app, url))
+
+
+# --- collection pages and galleries (api.fast_pages) ----------------------------------------
+
+OWNER = "SP2J6ZY48GV1EZ5V2V5RB9MP66SW86PYKKNRV9EJ7"
+FAST_PAGES = [
+    "/metadata/v1/nft/{nft}",
+    "/metadata/nft/{nft}?limit=2",
+    "/metadata/v1/sft/{sft}?limit=200",
+    "/metadata/v1/nft/{nft}?limit=1&cursor=MQ",
+    "/metadata/v1/nft/{nft}?cursor=MQ&limit=1",
+    "/metadata/v1/nft/{nft}?cursor=bm90LWEtbnVtYmVy",  # 400: not a cursor this service wrote
+    "/metadata/v1/nft/{ft}",  # 404: not an NFT contract
+    "/metadata/v1/nft/SP000000000000000000002Q6VF78.nope",  # 404
+    f"/metadata/v1/owners/{OWNER}/nft",
+    f"/metadata/owners/{OWNER}/nft?limit=5&cursor=MS4y",
+    "/metadata/v1/owners/{nft}/nft",  # a contract principal may own NFTs too
+]
+FLASK_PAGES = [
+    "/metadata/v1/nft/{nft}?limit=0",  # 400
+    "/metadata/v1/nft/{nft}?limit=201",  # 400
+    "/metadata/v1/nft/{nft}?limit=-1",
+    "/metadata/v1/nft/{nft}?limit=1&limit=2",
+    "/metadata/v1/nft/{nft}?cursor=" + "A" * 300,  # 400: too long
+    "/metadata/v1/nft/{nft}?cursor=a%2Bb",  # escaped
+    "/metadata/v1/nft/{nft}?locale=en",
+    "/metadata/v1/nft/{nft}?include=raw",
+    "/metadata/v1/nft/{nft}?token_ids=1",
+    "/metadata/v1/nft/{nft}?limit",
+    "/metadata/v1/nft/not-a-principal",  # 400
+    "/metadata/v1/owners/not-a-principal/nft",  # 400
+    f"/metadata/v1/owners/{OWNER}/nft?contract=" + "{nft}",
+    f"/metadata/v1/owners/{OWNER}/sft",  # 404 route
+]
+
+
+@pytest.mark.parametrize("url", FAST_PAGES)
+def test_pages_are_answered_on_the_fast_path_as_flask_does(client, app, tokens, spy, url) -> None:
+    url = url.format(**tokens)
+    fast = client.get(url)
+    assert spy.calls == 0, "the fast path handed the request to Flask"
+    _same(fast, _flask_only(app, url))
+
+
+@pytest.mark.parametrize("url", FLASK_PAGES)
+def test_other_page_requests_reach_flask_unchanged(client, app, tokens, spy, url) -> None:
+    url = url.format(**tokens)
+    response = client.get(url)
+    assert spy.calls == 1
+    _same(response, _flask_only(app, url))
