@@ -173,7 +173,9 @@ def test_a_failing_receiver_that_recovers_gets_every_entry_once_in_order(
                 body: dict[str, Any] = response.json()
                 return body if body["last_delivered_id"] == newest else None
 
-            state = wait_until(caught_up, DEADLINE_S, "the position to reach the newest entry")
+            state = wait_until(
+                caught_up, DEADLINE_S, "the position to reach the newest entry", alive=stack.dead
+            )
             assert state["status"] == "active"
             assert state["attempts"] == 0
             assert state["last_error"] is None
