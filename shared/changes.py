@@ -4,15 +4,19 @@ Code that changes what the API serves calls `record(session, entries)` in the sa
 transaction. The entries wait on the session and are written when it commits, as the
 transaction's last statements, after the change-log lock: ids are then allocated in commit
 order, so a consumer reading `id > after` never misses an entry that commits late
-(docs/change-feed.md#ordering). A transaction that rolls back writes none.
+(docs/change-feed.md#ordering). A transaction that rolls back writes none. Entries are
+counted by kind in `token_metadata_changes_written_total` once their transaction committed
+(docs/change-feed.md#metrics).
 """
 
 from __future__ import annotations
 
+from collections import Counter as Tally
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
+from prometheus_client import Counter
 from sqlalchemy import event, text
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
@@ -28,8 +32,19 @@ PRUNE_BATCHES_PER_RUN = 10
 
 Entry = dict[str, Any]
 _PENDING = "token_metadata_changes"
+_WRITTEN = "token_metadata_changes_written"  # by kind, written by the commit under way
 # Told at every commit that wrote entries: it wakes the live stream (docs/change-feed.md#stream).
 NOTIFY_CHANNEL = "token_metadata_changes"
+
+# In the process's default registry (a worker's exporter serves it whole, workers/metrics.py);
+# every kind is listed from the start, at 0.
+ENTRIES_WRITTEN = Counter(
+    "token_metadata_changes_written",
+    "Change-log entries written by committed transactions, by kind",
+    ["kind"],
+)
+for _kind in ChangeKind:
+    ENTRIES_WRITTEN.labels(_kind.value)
 
 _LOCK = text("SELECT pg_advisory_xact_lock(:key)")
 # Postgres delivers it when the transaction commits, and only then.
@@ -112,6 +127,7 @@ def record(session: Session, entries: Iterable[Entry]) -> None:
         pending = session.info[_PENDING] = []
         if not event.contains(session, "before_commit", _write_pending):
             event.listen(session, "before_commit", _write_pending)
+            event.listen(session, "after_commit", _count_written)
             event.listen(session, "after_transaction_end", _forget_pending)
     pending.extend(entries)
 
@@ -133,11 +149,22 @@ def _write_pending(session: Session) -> None:
     for rows in batches:
         session.execute(_INSERT, {"rows": rows})
     session.execute(_NOTIFY)
+    # Counted once the commit succeeded (`_count_written`); a rollback forgets them.
+    session.info[_WRITTEN] = Tally(e["kind"] for e in pending)
+
+
+def _count_written(session: Session) -> None:
+    """after_commit: the entries the commit wrote, in `token_metadata_changes_written_total`."""
+    written: Tally[str] | None = session.info.pop(_WRITTEN, None)
+    if written:
+        for kind, count in written.items():
+            ENTRIES_WRITTEN.labels(kind).inc(count)
 
 
 def _forget_pending(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is None:  # rolled back, or written by the commit
         session.info.pop(_PENDING, None)
+        session.info.pop(_WRITTEN, None)
 
 
 def record_rollback(session: Session, height: int, orphaned: Sequence[str]) -> int:

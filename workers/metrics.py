@@ -12,6 +12,8 @@
 - `token_metadata_host_slot_waiting` and `token_metadata_host_slot_waits_total{outcome}`
   (shared/indexing/host_slots.py, default registry): fetches waiting for a busy host's slot,
   and how waits ended (granted, or busy: deferred);
+- `token_metadata_changes_written_total{kind}` (shared/changes.py, default registry): change-log
+  entries written by this process's committed transactions;
 - `token_metadata_queue_length{queue}` (Redis) and `token_metadata_oldest_pending_job_age_seconds`
   (Postgres), read when scraped and kept a few seconds. Every worker exports the same values:
   dashboards and alerts take `max()` of them, not `sum()`.

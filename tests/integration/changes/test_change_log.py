@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import Engine, create_engine, event, text, update
 from sqlalchemy.orm import Session, sessionmaker
 from support.changes import logged
@@ -269,3 +270,56 @@ def test_entries_wait_for_the_commit_of_a_savepoint_s_transaction(sessions) -> N
             record(s, [entry(ADDED, "SP1.a", 1)])
         assert s.scalar(text("SELECT count(*) FROM changes")) == 0
     assert len(logged(sessions)) == 1
+
+
+def written(kind: ChangeKind) -> float:
+    value = REGISTRY.get_sample_value("token_metadata_changes_written_total", {"kind": kind.value})
+    assert value is not None  # every kind is exported from the start, at 0
+    return value
+
+
+def test_entries_are_counted_by_kind_when_their_transaction_commits(sessions) -> None:
+    kinds = (ADDED, BURNED, ChangeKind.CONTRACT_ADDED)
+    before = {kind: written(kind) for kind in kinds}
+    with session_scope(sessions) as s:
+        record(s, [entry(ADDED, "SP1.a", 1), entry(ADDED, "SP1.a", 2)])
+        record(s, [entry(ChangeKind.CONTRACT_ADDED, "SP1.a")])
+        with s.begin_nested():  # a savepoint's commit counts nothing: the entries wait
+            record(s, [entry(BURNED, "SP1.a", 1)])
+        assert written(BURNED) == before[BURNED]
+    assert {kind: written(kind) - before[kind] for kind in kinds} == {
+        ADDED: 2,
+        BURNED: 1,
+        ChangeKind.CONTRACT_ADDED: 1,
+    }
+
+
+def test_a_rolled_back_transaction_counts_nothing_even_after_writing_its_entries(
+    sessions,
+) -> None:
+    before = written(ADDED)
+
+    def failing_change() -> None:
+        with session_scope(sessions) as s:
+            record(s, [entry(ADDED, "SP1.a", 1)])
+            raise RuntimeError("the change failed")
+
+    with pytest.raises(RuntimeError):
+        failing_change()
+    assert written(ADDED) == before
+
+    def fail_after_the_entries(session: Session) -> None:
+        assert session.scalar(text("SELECT count(*) FROM changes")) == 2  # written...
+        raise RuntimeError("a later before_commit hook failed")  # ...and rolled back
+
+    session = sessions()
+    record(session, [entry(ADDED, "SP1.b", 1), entry(ADDED, "SP1.b", 2)])
+    event.listen(session, "before_commit", fail_after_the_entries)
+    with pytest.raises(RuntimeError):
+        session.commit()
+    session.rollback()
+    event.remove(session, "before_commit", fail_after_the_entries)
+    session.commit()
+    session.close()
+    assert logged(sessions) == []
+    assert written(ADDED) == before
