@@ -26,7 +26,7 @@ from shared.queues import (
 
 DISPATCH_INTERVAL_S = 2.0
 PRUNE_CHANGES_INTERVAL_S = 60.0
-WEBHOOKS_DISPATCH_INTERVAL_S = 2.0
+WEBHOOKS_DISPATCH_INTERVAL_S = 0.5
 
 
 def create_celery_app(settings: Settings) -> Celery:
