@@ -24,7 +24,6 @@ from sqlalchemy.orm import Session
 
 from shared.config import Settings
 from shared.db import make_engine, make_session_factory
-from shared.reads.pages import CollectionTotals
 from shared.reads.status import CountsCache
 
 SESSIONS, ENGINE, COUNTS, RAW_READS = (
@@ -33,7 +32,6 @@ SESSIONS, ENGINE, COUNTS, RAW_READS = (
     "token_metadata_counts",
     "token_metadata_raw_reads",
 )
-COLLECTION_TOTALS = "token_metadata_collection_totals"
 CONNECT_TIMEOUT_S = 10
 
 
@@ -121,7 +119,6 @@ def init_db(app: Flask, settings: Settings) -> None:
     app.extensions[ENGINE] = engine
     app.extensions[RAW_READS] = RawReads(engine)
     app.extensions[COUNTS] = CountsCache()
-    app.extensions[COLLECTION_TOTALS] = CollectionTotals()
     app.teardown_appcontext(_close_session)
 
 
@@ -141,12 +138,6 @@ def get_session() -> Session:
         g.db_session = current_app.extensions[SESSIONS]()
     session: Session = g.db_session
     return session
-
-
-def get_collection_totals() -> CollectionTotals:
-    """Collections' token counts, shared by every request of this process."""
-    totals: CollectionTotals = current_app.extensions[COLLECTION_TOTALS]
-    return totals
 
 
 def get_counts_cache() -> CountsCache:

@@ -22,7 +22,7 @@ from api.marketplace import collection_page, owner_gallery
 from api.schemas.marketplace import MAX_CURSOR_LENGTH, OWNER_PATTERN
 from api.schemas.params import CONTRACT_PRINCIPAL_PATTERN
 from shared.reads.items import ItemOptions
-from shared.reads.pages import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, CollectionTotals
+from shared.reads.pages import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT
 
 COLLECTION_KINDS = ("nft", "sft")
 _CONTRACT = re.compile(CONTRACT_PRINCIPAL_PATTERN)
@@ -33,7 +33,7 @@ _DEFAULTS = ItemOptions()
 
 
 def page_route(
-    kind: str, rest: str | None, query: str, reads: RawReads, totals: CollectionTotals
+    kind: str, rest: str | None, query: str, reads: RawReads
 ) -> tuple[Callable[[], Answer], str] | None:
     """How to answer `/{kind}/{rest}?{query}` here (and the route's rule, without its prefix),
     or None to hand the request to Flask."""
@@ -44,7 +44,7 @@ def page_route(
         return None
     limit, cursor = paging
     if kind in COLLECTION_KINDS and _CONTRACT.fullmatch(rest):
-        answer = partial(collection_page, reads, totals, kind, rest, limit, cursor, _DEFAULTS, None)
+        answer = partial(collection_page, reads, kind, rest, limit, cursor, _DEFAULTS, None)
         return answer, f"/{kind}/<principal>"
     owner = _OWNER_PATH.fullmatch(rest) if kind == "owners" else None
     if owner is not None:

@@ -29,12 +29,11 @@ from flask import Flask
 from werkzeug.http import HTTP_STATUS_CODES
 
 from api.caching import Answer
-from api.db import COLLECTION_TOTALS, RAW_READS, RawReads
+from api.db import RAW_READS, RawReads
 from api.fast_pages import page_route
 from api.metrics import REQUEST_RECORDER, RequestRecorder
 from api.routes import SEARCH, TOKEN_ROUTES, TokenRoute
 from api.schemas.params import IDENTIFIER, SEARCH_MAX_IDENTIFIERS
-from shared.reads.pages import CollectionTotals
 
 log = logging.getLogger(__name__)
 
@@ -63,18 +62,14 @@ def install(app: Flask) -> None:
         app.wsgi_app,
         app.extensions[RAW_READS],
         app.extensions[REQUEST_RECORDER],
-        app.extensions[COLLECTION_TOTALS],
     )
 
 
 class FastRoutes:
-    def __init__(
-        self, app: WsgiApp, reads: RawReads, record: RequestRecorder, totals: CollectionTotals
-    ) -> None:
+    def __init__(self, app: WsgiApp, reads: RawReads, record: RequestRecorder) -> None:
         self.app = app
         self.reads = reads
         self.record = record
-        self.totals = totals
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") != "GET":
@@ -107,7 +102,7 @@ class FastRoutes:
                 return None
             search = partial(SEARCH.answer, self.reads, identifiers, None, if_none_match)
             return search, prefix + SEARCH.rule
-        page = page_route(kind, rest, query, self.reads, self.totals)
+        page = page_route(kind, rest, query, self.reads)
         if page is not None:
             answer, rule = page
             return answer, prefix + rule

@@ -18,11 +18,11 @@ from shared.jsonio import dumps
 from shared.reads.items import ItemOptions
 from shared.reads.pages import (
     BadCursor,
-    CollectionTotals,
     Page,
     Position,
     batch_items,
     collection_rows,
+    collection_total,
     find_contract,
     gallery_rows,
 )
@@ -33,7 +33,6 @@ CONTRACT_NOT_FOUND = {"error": "Contract not found"}
 
 def collection_page(
     reads: RawReads,
-    totals: CollectionTotals,
     kind: str,
     principal: str,
     limit: int,
@@ -49,7 +48,7 @@ def collection_page(
     contract = page.contract or find_contract(reads, principal)
     if contract is None or contract.token_type != kind:
         return json_answer(CONTRACT_NOT_FOUND, 404)
-    total = totals.total(reads, contract.id, token_numbers)
+    total = collection_total(reads, contract.id, token_numbers)
     return encoded_json_answer(page_body(page, limit, total, with_contract=False))
 
 

@@ -9,7 +9,7 @@ from flask import Response
 from flask_smorest import Blueprint
 
 from api.caching import to_response
-from api.db import get_collection_totals, get_raw_reads
+from api.db import get_raw_reads
 from api.marketplace import collection_page, owner_gallery, token_batch
 from api.schemas.marketplace import (
     INCLUDE_RAW,
@@ -76,7 +76,6 @@ def _register_collection(blp: Blueprint, kind: str, standard: str) -> None:
     def view(args: dict[str, Any], principal: str) -> Response:
         answer = collection_page(
             get_raw_reads(),
-            get_collection_totals(),
             kind,
             principal,
             args["limit"],

@@ -4,7 +4,7 @@
 Pages are keyset pages: a cursor names the last token of the previous page (its token number,
 and for a gallery its contract too), so a page is an index range scan however deep it is, and
 tokens minted meanwhile are neither skipped nor repeated. Each page is one statement, plus
-one count (a collection's, kept a few seconds).
+the count.
 """
 
 from __future__ import annotations
@@ -13,12 +13,9 @@ import base64
 import binascii
 import functools
 import re
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
-
-from cachetools import TTLCache
 
 from shared.jsonio import dumps
 from shared.models import token_type_sql
@@ -158,38 +155,24 @@ def collection_rows(
 _COUNT_SQL = f"""
     SELECT count(*) AS total FROM tokens t
     WHERE t.smart_contract_id = %(contract_id)s
-      AND (CAST(%(numbers)s AS text) IS NULL
-           OR t.token_number = ANY({array_of("%(numbers)s", "numeric")}))
+      AND t.token_number = ANY({array_of("%(numbers)s", "numeric")})
 """  # noqa: S608 - composed of constant SQL, values are bound
 
 
-class CollectionTotals:
-    """How many tokens each collection has. A whole collection's count is kept up to `ttl_s`
-    (counting 10,000 tokens was a third of a page's database time, and tokens only come and
-    go with the chain); a count of an allow-list of ids, at most 100 lookups, is always fresh."""
+# Kept by Postgres as tokens come and go (migration 0009): one primary-key lookup.
+_TOTAL_SQL = "SELECT tokens AS total FROM token_counts WHERE smart_contract_id = %(contract_id)s"
 
-    def __init__(self, ttl_s: float = 5.0, max_collections: int = 10_000) -> None:
-        self._totals: TTLCache[int, int] = TTLCache(maxsize=max_collections, ttl=ttl_s)
-        self._lock = threading.Lock()
 
-    def total(
-        self, source: RowSource, contract_id: int, token_numbers: Sequence[int] | None = None
-    ) -> int:
-        if token_numbers is not None:
-            return self._count(source, contract_id, token_numbers)
-        with self._lock:
-            cached = self._totals.get(contract_id)
-        if cached is not None:
-            return cached
-        total = self._count(source, contract_id, None)
-        with self._lock:
-            self._totals[contract_id] = total
-        return total
-
-    @staticmethod
-    def _count(source: RowSource, contract_id: int, numbers: Sequence[int] | None) -> int:
-        row = source.one(_COUNT_SQL, {"contract_id": contract_id, "numbers": joined(numbers)})
-        return int(row.total)
+def collection_total(
+    source: RowSource, contract_id: int, token_numbers: Sequence[int] | None = None
+) -> int:
+    """How many tokens the collection has, or how many of these ids it has (at most 100
+    index lookups)."""
+    if token_numbers is None:
+        row = source.one(_TOTAL_SQL, {"contract_id": contract_id})
+    else:
+        row = source.one(_COUNT_SQL, {"contract_id": contract_id, "numbers": joined(token_numbers)})
+    return 0 if row is None else int(row.total)
 
 
 @functools.cache

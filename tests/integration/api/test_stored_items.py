@@ -151,3 +151,32 @@ def _waits_for_a_lock(conn: psycopg.Connection[Any], pid: int) -> bool:
         "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", (pid,)
     ).fetchone()
     return row is not None and row[0] == "Lock"
+
+
+def test_a_collection_total_follows_the_tokens_added_and_deleted(client, db) -> None:
+    with db.begin() as s:
+        contract = add_contract(s)
+        other = add_contract(s)
+        for n in range(1, 4):
+            add_token(s, contract, n)
+            add_token(s, other, n)
+    url = f"{PREFIX}/nft/{contract.principal}"
+    assert client.get(url).json["total"] == 3
+    with db.begin() as s:
+        s.execute(
+            text(
+                "INSERT INTO tokens (smart_contract_id, type, token_number, block_height,"
+                " index_block_hash, tx_id, tx_index)"
+                " SELECT :id, 'nft', n, 1, '0x01', '0x02', 0 FROM generate_series(4, 10) n"
+            ),
+            {"id": contract.id},
+        )
+    assert client.get(url).json["total"] == 10
+    with db.begin() as s:  # a re-org deletes the tokens of orphaned blocks
+        s.execute(
+            text("DELETE FROM tokens WHERE smart_contract_id IN (:a, :b) AND token_number > 2"),
+            {"a": contract.id, "b": other.id},
+        )
+    assert client.get(url).json["total"] == 2
+    assert client.get(f"{PREFIX}/nft/{other.principal}").json["total"] == 2
+    assert len(items(client, url)) == 2
