@@ -2,10 +2,10 @@
 
 `GET /nft/{principal}/{token_id}`, `/sft/{principal}/{token_id}`, `/ft/{principal}` and
 `/search` are most of an index's traffic; collection pages and galleries (`api.fast_pages`)
-are the heaviest of the rest. Through Flask, flask-smorest and webargs a token
-request cost about 2.5 ms of CPU; here it is one query on a bare psycopg connection. The
-routes are the declarations of `api.routes`, and the answers come from their `answer` method,
-the one the Flask views call: same body, same caching, same error bodies.
+and batch reads (`api.fast_batch`) the heaviest of the rest. Through Flask, flask-smorest
+and webargs a token request cost about 2.5 ms of CPU; here it is one query on a bare psycopg
+connection. The routes are the declarations of `api.routes`, and the answers come from their
+`answer` method, the one the Flask views call: same body, same caching, same error bodies.
 
 Only requests whose parameters are certainly valid are taken: a token GET without a query
 string (`?locale=` goes to Flask) whose path parameters match the route's schema fields
@@ -30,6 +30,7 @@ from werkzeug.http import HTTP_STATUS_CODES
 
 from api.caching import Answer
 from api.db import RAW_READS, RawReads
+from api.fast_batch import BATCH_RULE, batch_route
 from api.fast_pages import page_route
 from api.metrics import REQUEST_RECORDER, RequestRecorder
 from api.routes import SEARCH, TOKEN_ROUTES, TokenRoute
@@ -72,10 +73,14 @@ class FastRoutes:
         self.record = record
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        if environ.get("REQUEST_METHOD") != "GET":
-            return self.app(environ, start_response)
+        method = environ.get("REQUEST_METHOD")
         started = default_timer()
-        routed = self._route(environ)
+        if method == "GET":
+            routed = self._route(environ)
+        elif method == "POST":
+            routed = self._route_post(environ)
+        else:
+            routed = None
         if routed is None:
             return self.app(environ, start_response)
         make_answer, rule = routed
@@ -85,8 +90,16 @@ class FastRoutes:
             log.exception("fast route failed; handing the request to Flask")
             return self.app(environ, start_response)
         start_response(f"{status} {HTTP_STATUS_CODES[status].upper()}", headers)
-        self.record("GET", rule, status, max(default_timer() - started, 0.0))
+        self.record(method, rule, status, max(default_timer() - started, 0.0))
         return [body]
+
+    def _route_post(self, environ: dict[str, Any]) -> Routed | None:
+        """A batch read here, or None to hand the request (and its body) to Flask."""
+        match = _PATH.fullmatch(environ.get("PATH_INFO", ""))
+        if match is None or (match["kind"], match["rest"]) != ("tokens", "batch"):
+            return None
+        batch = batch_route(environ, self.reads)
+        return None if batch is None else (batch, match["prefix"] + BATCH_RULE)
 
     def _route(self, environ: dict[str, Any]) -> Routed | None:
         """How to answer this request here, or None to hand it to Flask."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 from flask import Flask
 from integration.api.conftest import counted_queries
@@ -319,3 +320,97 @@ def test_other_page_requests_reach_flask_unchanged(client, app, tokens, spy, url
     response = client.get(url)
     assert spy.calls == 1
     _same(response, _flask_only(app, url))
+
+
+# --- batch reads (api.fast_batch) -----------------------------------------------------------
+
+
+def _batch(*entries: dict[str, Any]) -> dict[str, Any]:
+    return {"tokens": list(entries)}
+
+
+FAST_BATCHES = [
+    _batch({"contract_id": "{nft}", "token_id": "1"}),
+    _batch(
+        {"contract_id": "{nft}", "token_id": 1},
+        {"contract_id": "{ft}"},
+        {"contract_id": "{sft}", "token_id": "0x1"},
+        {"contract_id": "{nft}", "token_id": "9"},
+        {"contract_id": MISSING_CONTRACT, "token_id": "1"},
+        {"contract_id": "{nft}", "token_id": "3"},
+        {"contract_id": "{nft}", "token_id": "2"},
+    ),
+    {"tokens": [{"contract_id": "{nft}", "token_id": str(n)} for n in range(100)]},
+]
+FLASK_BATCHES = [
+    {"tokens": []},  # 400: too few
+    {"tokens": [{"contract_id": "{nft}", "token_id": "1"}] * 101},  # 400: too many
+    {"tokens": [{"contract_id": "{nft}", "token_id": "x"}]},
+    {"tokens": [{"contract_id": "{nft}", "token_id": None}]},
+    {"tokens": [{"contract_id": "{nft}", "token_id": True}]},
+    {"tokens": [{"contract_id": "{nft}", "token_id": -1}]},
+    {"tokens": [{"contract_id": "{nft}", "token_id": 2**128}]},
+    {"tokens": [{"contract_id": "not-a-principal"}]},
+    {"tokens": [{"token_id": "1"}]},
+    {"tokens": [{"contract_id": "{nft}", "extra": 1}]},
+    {"tokens": [{"contract_id": "{nft}"}], "extra": 1},
+    {"tokens": "{nft}"},
+    {},
+    [],
+]
+
+
+def _format(body: Any, tokens: dict[str, str]) -> Any:
+    if isinstance(body, str):
+        return body.format(**tokens)
+    if isinstance(body, list):
+        return [_format(item, tokens) for item in body]
+    if isinstance(body, dict):
+        return {key: _format(value, tokens) for key, value in body.items()}
+    return body
+
+
+def _flask_only_post(app: Flask, url: str, **kwargs: Any) -> Response:
+    fast = _fast_routes(app)
+    flask = fast.app.app if isinstance(fast.app, _Spy) else fast.app
+    return Client(AnyOrigin(flask), Response).post(url, **kwargs)
+
+
+@pytest.mark.parametrize("body", FAST_BATCHES)
+def test_batches_are_answered_on_the_fast_path_as_flask_does(
+    client, app, tokens, spy, body
+) -> None:
+    body = _format(body, tokens)
+    for url in ("/metadata/v1/tokens/batch", "/metadata/tokens/batch"):
+        fast = client.post(url, json=body)
+        assert fast.status_code == 200, fast.json
+        _same(fast, _flask_only_post(app, url, json=body))
+    assert spy.calls == 0, "the fast path handed the request to Flask"
+
+
+@pytest.mark.parametrize("body", FLASK_BATCHES)
+def test_other_batches_reach_flask_with_their_body(client, app, tokens, spy, body) -> None:
+    body = _format(body, tokens)
+    response = client.post("/metadata/v1/tokens/batch", json=body)
+    assert spy.calls == 1
+    assert response.status_code == 400
+    _same(response, _flask_only_post(app, "/metadata/v1/tokens/batch", json=body))
+
+
+@pytest.mark.parametrize(
+    ("query", "headers", "data"),
+    [
+        ("?locale=en", {"Content-Type": "application/json"}, None),
+        ("?include=raw", {"Content-Type": "application/json"}, None),
+        ("", {"Content-Type": "text/plain"}, None),
+        ("", {"Content-Type": "application/json"}, b'{"tokens": [{"contract_id": '),
+    ],
+)
+def test_batches_the_fast_path_is_not_sure_of_reach_flask(
+    client, app, tokens, spy, query, headers, data
+) -> None:
+    url = "/metadata/v1/tokens/batch" + query
+    data = data or orjson.dumps({"tokens": [{"contract_id": tokens["nft"], "token_id": "1"}]})
+    response = client.post(url, data=data, headers=headers)
+    assert spy.calls == 1
+    _same(response, _flask_only_post(app, url, data=data, headers=headers))
