@@ -234,7 +234,9 @@ def _batch_sql(options: ItemOptions) -> str:
            c.id AS contract_found, {item_columns(options)}
     FROM unnest({array_of("%(principals)s", "text")}, {array_of("%(numbers)s", "numeric")})
          WITH ORDINALITY AS wanted(principal, token_number, position)
-    LEFT JOIN smart_contracts c ON c.principal = wanted.principal
+    -- LIMIT 1 keeps it a lookup per key: joined, the planner hashes every contract
+    LEFT JOIN LATERAL (
+        SELECT c.id FROM smart_contracts c WHERE c.principal = wanted.principal LIMIT 1) c ON true
     LEFT JOIN token_items ti
            ON ti.smart_contract_id = c.id AND ti.token_number = wanted.token_number
     {item_joins(options)}
