@@ -4,9 +4,9 @@ each collection's token count, moved when tokens come and go.
 A 100-item page built its items per request, from four rows per token (token, owner, job,
 metadata with its documents): about 6 ms of CPU, so two cores served some 340 pages a second.
 Now Postgres renders the part of an item that changes only when the token or its metadata
-changes into `token_items.body`, in the statement that changes them (statement-level triggers
-on `tokens`, `metadata` and its attributes and properties, set-based, so a 10,000-token refresh renders 10,000 items in one
-statement), and a page reads one index range of ready JSON. The owner, mint and job fields,
+changes into `token_items.body`, when the transaction that changes them commits
+(statement-level triggers on `tokens` and `metadata` note the tokens; a deferred trigger renders them in one set-based statement), and a page reads one
+index range of ready JSON. The owner, mint and job fields,
 which change on their own, are added when read (docs/marketplace-api.md#stored-items).
 
 `token_item_json(token, principal, metadata row)` is the one definition of that part: the
@@ -44,15 +44,23 @@ def _optional(key: str, expression: str) -> str:
     return f"""CASE WHEN {expression} IS NOT NULL THEN ',"{key}":' || to_json({expression}) END"""
 
 
-_ATTRIBUTES = """COALESCE(m.attributes_json, (
-    SELECT json_agg(CASE WHEN a.display_type IS NULL
-        THEN json_build_object('trait_type', a.trait_type, 'value', a.value)
-        ELSE json_build_object('trait_type', a.trait_type, 'display_type', a.display_type,
-                               'value', a.value) END ORDER BY a.id)
-    FROM metadata_attributes a WHERE a.metadata_id = m.id))::text"""
-_PROPERTIES = """COALESCE(m.properties_json, (
-    SELECT json_object_agg(p.name, p.value ORDER BY p.id)
-    FROM metadata_properties p WHERE p.metadata_id = m.id))::text"""
+# A row's attributes and properties as the answer's JSON: stored by the workers since revision
+# 0007; the rows stored before it get theirs below, from their tables.
+_ATTRIBUTES = "m.attributes_json::text"
+_PROPERTIES = "m.properties_json::text"
+BACKFILL_DOCUMENT_JSON = """
+UPDATE metadata m SET attributes_json = a.json
+FROM (SELECT metadata_id, json_agg(CASE WHEN display_type IS NULL
+          THEN json_build_object('trait_type', trait_type, 'value', value)
+          ELSE json_build_object('trait_type', trait_type, 'display_type', display_type,
+                                 'value', value) END ORDER BY id) AS json
+      FROM metadata_attributes GROUP BY metadata_id) a
+WHERE m.id = a.metadata_id AND m.attributes_json IS NULL;
+UPDATE metadata m SET properties_json = p.json
+FROM (SELECT metadata_id, json_object_agg(name, value ORDER BY id) AS json
+      FROM metadata_properties GROUP BY metadata_id) p
+WHERE m.id = p.metadata_id AND m.properties_json IS NULL;
+"""
 # The detail routes' `metadata` object: a field with no value is left out.
 _METADATA = f"""concat('{{"sip":', m.sip, ',"name":', COALESCE(to_json(m.name)::text, 'null'),
     {_optional("description", "m.description")}, {_optional("image", "m.image")},
@@ -94,55 +102,70 @@ SELECT concat(
 $$
 """
 
-# A token's item from what is committed now: a VOLATILE function reads with a snapshot of its
-# own. Two transactions changing different rows of one token (the monitor its supply, an image
-# job its cached image) would otherwise each render without the other's change, and the
-# second to write would keep its stale item; the one that waited for the other's item row
-# renders again here, seeing what the first committed.
-FRESH_ITEM_FUNCTION = """
-CREATE FUNCTION token_item_now(token integer) RETURNS text LANGUAGE sql VOLATILE AS $$
-SELECT token_item_json(t, c.principal, (
-           SELECT m FROM metadata m
-           WHERE m.token_id = t.id AND m.l10n_default ORDER BY m.id LIMIT 1))
-FROM tokens t JOIN smart_contracts c ON c.id = t.smart_contract_id
-WHERE t.id = token
-$$
-"""
-
-# Renders the items of these tokens (with their default metadata rows) in one statement.
+# Renders the items of these tokens (with their default metadata rows) in one statement, after
+# taking their item rows: a transaction still writing one of them is waited for, and the
+# INSERT, a statement of its own, then reads with a snapshot that holds what it committed.
+# Two transactions changing different rows of one token (the monitor its supply, an image job
+# its cached image) therefore never leave an item without the other's change.
 RENDER_FUNCTION = """
-CREATE FUNCTION render_token_items(ids integer[]) RETURNS void LANGUAGE sql AS $$
-INSERT INTO token_items (token_id, smart_contract_id, token_number, body)
-SELECT t.id, t.smart_contract_id, t.token_number, token_item_json(t, c.principal, shown.m)
-FROM (SELECT DISTINCT id FROM unnest(ids) AS ids(id)) wanted
-JOIN tokens t ON t.id = wanted.id
-JOIN smart_contracts c ON c.id = t.smart_contract_id
-LEFT JOIN LATERAL (
-    SELECT m FROM metadata m WHERE m.token_id = t.id AND m.l10n_default ORDER BY m.id LIMIT 1
-) shown ON true
-ORDER BY t.id
-ON CONFLICT (token_id) DO UPDATE
-   SET smart_contract_id = EXCLUDED.smart_contract_id,
-       token_number = EXCLUDED.token_number,
-       body = COALESCE(token_item_now(EXCLUDED.token_id), EXCLUDED.body)
-$$
+CREATE FUNCTION render_token_items(ids integer[]) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM 1 FROM token_items WHERE token_id = ANY(ids) ORDER BY token_id FOR UPDATE;
+    INSERT INTO token_items (token_id, smart_contract_id, token_number, body)
+    SELECT t.id, t.smart_contract_id, t.token_number, token_item_json(t, c.principal, shown.m)
+    FROM (SELECT DISTINCT id FROM unnest(ids) AS ids(id)) wanted
+    JOIN tokens t ON t.id = wanted.id
+    JOIN smart_contracts c ON c.id = t.smart_contract_id
+    LEFT JOIN LATERAL (
+        SELECT m FROM metadata m WHERE m.token_id = t.id AND m.l10n_default
+        ORDER BY m.id LIMIT 1
+    ) shown ON true
+    ORDER BY t.id
+    ON CONFLICT (token_id) DO UPDATE
+       SET smart_contract_id = EXCLUDED.smart_contract_id,
+           token_number = EXCLUDED.token_number,
+           body = EXCLUDED.body;
+END $$
 """
 
+# A statement that changes a token or its metadata only notes the token, in
+# `token_items_dirty` under its transaction's id; the transaction renders what it noted once,
+# when it commits (a deferred constraint trigger; the first of its events renders them all, the
+# others see the transaction's mark and return). A token job changes a token in four or five
+# statements: rendering at each cost as much as the job itself.
 TRIGGER_FUNCTIONS = """
+CREATE FUNCTION note_dirty_items(ids integer[]) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO token_items_dirty (token_id)
+    SELECT DISTINCT id FROM unnest(ids) AS ids(id) WHERE id IS NOT NULL
+    ON CONFLICT DO NOTHING;
+    PERFORM set_config('token_metadata.items_rendered', '', true);
+END $$;
 CREATE FUNCTION token_items_of_tokens() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM render_token_items(ARRAY(SELECT id FROM changed));
+    PERFORM note_dirty_items(ARRAY(SELECT id FROM changed));
     RETURN NULL;
 END $$;
 CREATE FUNCTION token_items_of_metadata() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM render_token_items(ARRAY(SELECT DISTINCT token_id FROM changed));
+    PERFORM note_dirty_items(ARRAY(SELECT token_id FROM changed));
     RETURN NULL;
 END $$;
-CREATE FUNCTION token_items_of_metadata_parts() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION render_dirty_items() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    ids integer[];
 BEGIN
-    PERFORM render_token_items(ARRAY(
-        SELECT DISTINCT m.token_id FROM changed JOIN metadata m ON m.id = changed.metadata_id));
+    IF current_setting('token_metadata.items_rendered', true) = 'yes' THEN
+        RETURN NULL;
+    END IF;
+    PERFORM set_config('token_metadata.items_rendered', 'yes', true);
+    WITH noted AS (
+        DELETE FROM token_items_dirty WHERE xact = txid_current() RETURNING token_id
+    )
+    SELECT array_agg(token_id) INTO ids FROM noted;
+    IF ids IS NOT NULL THEN
+        PERFORM render_token_items(ids);
+    END IF;
     RETURN NULL;
 END $$;
 """
@@ -176,8 +199,6 @@ TRIGGERS = [
     for name, table, function in (
         ("token", "tokens", "token_items_of_tokens"),
         ("metadata", "metadata", "token_items_of_metadata"),
-        ("attributes", "metadata_attributes", "token_items_of_metadata_parts"),
-        ("properties", "metadata_properties", "token_items_of_metadata_parts"),
     )
     for event, transition in (("INSERT", "NEW"), ("UPDATE", "NEW"), ("DELETE", "OLD"))
     if (table, event) != ("tokens", "DELETE")  # its item goes with it (ON DELETE CASCADE)
@@ -202,10 +223,24 @@ def upgrade() -> None:
         )
         """
     )
+    _run(
+        """
+        CREATE UNLOGGED TABLE token_items_dirty (
+            xact bigint NOT NULL DEFAULT txid_current(),
+            token_id integer NOT NULL,
+            PRIMARY KEY (xact, token_id)
+        )
+        """
+    )
+    _run(BACKFILL_DOCUMENT_JSON)
     _run(ITEM_FUNCTION)
-    _run(FRESH_ITEM_FUNCTION)
     _run(RENDER_FUNCTION)
     _run(TRIGGER_FUNCTIONS)
+    _run(
+        "CREATE CONSTRAINT TRIGGER token_items_render_at_commit AFTER INSERT"
+        " ON token_items_dirty DEFERRABLE INITIALLY DEFERRED"
+        " FOR EACH ROW EXECUTE FUNCTION render_dirty_items()"
+    )
     _run("SELECT render_token_items(ARRAY(SELECT id FROM tokens))")
     _run(
         "CREATE UNIQUE INDEX token_items_contract_number_index "
@@ -240,10 +275,12 @@ def downgrade() -> None:
     _run("DROP FUNCTION token_counts_of_deleted()")
     _run("DROP FUNCTION token_counts_of_added()")
     _run("DROP TABLE token_counts")
-    _run("DROP FUNCTION token_items_of_metadata_parts()")
+    _run("DROP TRIGGER token_items_render_at_commit ON token_items_dirty")
+    _run("DROP FUNCTION render_dirty_items()")
     _run("DROP FUNCTION token_items_of_metadata()")
     _run("DROP FUNCTION token_items_of_tokens()")
     _run("DROP FUNCTION render_token_items(integer[])")
-    _run("DROP FUNCTION token_item_now(integer)")
+    _run("DROP FUNCTION note_dirty_items(integer[])")
+    _run("DROP TABLE token_items_dirty")
     _run("DROP FUNCTION token_item_json(tokens, text, metadata)")
     _run("DROP TABLE token_items")

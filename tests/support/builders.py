@@ -10,6 +10,7 @@ from sqlalchemy import func, insert, update
 from sqlalchemy.orm import Session
 
 from shared.c32 import c32_address
+from shared.metadata.normalize import attribute_object
 from shared.models import (
     Job,
     JobStatus,
@@ -100,6 +101,10 @@ def add_metadata(
     properties: dict[str, Any] | None = None,
     **fields: Any,
 ) -> int:
+    # The answer's JSON beside the rows, as the workers store it (shared/indexing/metadata_rows.py).
+    attributes_json = [attribute_object(t, d, v) for t, v, d in attributes] or None
+    fields.setdefault("attributes_json", attributes_json)
+    fields.setdefault("properties_json", properties or None)
     metadata_id = session.scalars(
         insert(Metadata)
         .values(

@@ -77,8 +77,7 @@ def test_every_kind_of_change_shows_in_the_stored_item(client, db) -> None:
         replace_metadata(s, [(ids[4], [parsed("First document")])])
         s.execute(
             text(
-                "INSERT INTO metadata_properties (metadata_id, name, value) "
-                "SELECT id, 'rarity', '\"rare\"' FROM metadata WHERE token_id = :id"
+                'UPDATE metadata SET properties_json = \'{"rarity": "rare"}\' WHERE token_id = :id'
             ),
             {"id": ids[1]},
         )
@@ -111,8 +110,9 @@ def test_a_fungible_token_item_follows_its_supply(client, db) -> None:
 
 
 def test_two_transactions_changing_one_token_both_show(client, db, settings) -> None:
-    """The monitor changes a token row while an image job changes its metadata row: neither
-    sees the other's change when it renders, and the one that waited renders again."""
+    """The monitor changes a token row while an image job changes its metadata row, and each
+    renders the item before the other commits: the second waits for the first's item row,
+    then renders with what the first committed."""
     with db.begin() as s:
         contract = add_contract(s)
         token = add_token(s, contract, 1, uri="ipfs://old")
@@ -122,6 +122,8 @@ def test_two_transactions_changing_one_token_both_show(client, db, settings) -> 
     second = psycopg.connect(url)
     try:
         first.execute("UPDATE tokens SET uri = 'ipfs://new' WHERE id = %s", (token.id,))
+        # Render now, as a commit would, and keep the item row until the commit.
+        first.execute("SET CONSTRAINTS ALL IMMEDIATE")
         waiter_pid = second.info.backend_pid
 
         def cache_image() -> None:
