@@ -46,7 +46,9 @@ def token_id_hex(number: int) -> str:
 def item_columns(options: ItemOptions) -> str:
     """The SELECT list of an item: its stored part (or, for a locale or the raw document, the
     same rendered from the shown metadata row `lm.m`) and the fields read now."""
-    stored = "ti.body" if options.stored else "token_item_json(t, lc.principal, lm.m)"
+    stored = "ti.body"
+    if not options.stored:  # NULL as the stored body is for a token not stored (a batch's)
+        stored = "CASE WHEN ti.token_id IS NOT NULL THEN token_item_json(t, lc.principal, lm.m) END"
     raw = "(lm.m).raw::text" if options.include_raw else "NULL"
     return f"""{stored} AS body, {raw} AS raw,
            o.owner, o.burned, o.mint_address, o.mint_tx_id, o.mint_block_height,

@@ -269,7 +269,8 @@ def test_a_burned_token_leaves_its_owners_gallery(client, db) -> None:
     assert (burned["owner"], burned["burned"]) == (None, True)
 
 
-def test_a_batch_answers_in_request_order_with_errors_in_place(client, db) -> None:
+@pytest.mark.parametrize("query", ["", "?locale=fr", "?include=raw"])
+def test_a_batch_answers_in_request_order_with_errors_in_place(client, db, query) -> None:
     contract = collection(db, 3)
     with db.begin() as s:
         fungible = add_contract(s, sip=Sip.SIP_010)
@@ -284,7 +285,7 @@ def test_a_batch_answers_in_request_order_with_errors_in_place(client, db) -> No
             {"contract_id": contract.principal, "token_id": "1"},
         ]
     }
-    response = client.post(f"{PREFIX}/tokens/batch", json=body)
+    response = client.post(f"{PREFIX}/tokens/batch{query}", json=body)
     assert response.status_code == 200
     results = response.json["results"]
     assert results[0]["token_id"] == "3"
