@@ -52,15 +52,7 @@ class ScriptedServer:
                     server.hits[self.path] += 1
                     server.headers[self.path] = dict(self.headers.items())
                 reply = server.routes.get(self.path.split("?", 1)[0], Reply(404, b"not found"))
-                if reply.delay_s:
-                    time.sleep(reply.delay_s)  # the simulated host is slow on purpose
-                self.send_response(reply.status)
-                for name, value in reply.headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(reply.body)))
-                self.end_headers()
-                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                    self.wfile.write(reply.body)
+                self.answer(reply)
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
@@ -73,8 +65,11 @@ class ScriptedServer:
                     server.posts.append(
                         Posted(path, dict(self.headers.items()), body, reply.status)
                     )
+                self.answer(reply)
+
+            def answer(self, reply: Reply) -> None:
                 if reply.delay_s:
-                    time.sleep(reply.delay_s)  # the simulated receiver is slow on purpose
+                    time.sleep(reply.delay_s)  # the simulated host is slow on purpose
                 self.send_response(reply.status)
                 for name, value in reply.headers.items():
                     self.send_header(name, value)
