@@ -2,8 +2,9 @@
 the real import, monitor, contract jobs and token jobs index a chain and refresh it, ends with
 exactly the API's state of every token (docs/change-feed.md#consumers).
 
-The consumer keeps a copy of each token item: whenever an entry names a token it reads that
-token again (`POST /tokens/batch`), and forgets it when the API no longer has it.
+The consumer (`support.feed_consumer`) keeps a copy of each token item: whenever an entry names
+a token it reads that token again (`POST /tokens/batch`), and forgets it when the API no longer
+has it. `tests/e2e/test_change_feed_10k.py` runs the same consumer against the real processes.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session, sessionmaker
+from support.feed_consumer import PREFIX, Consumer
 
 from api.app import create_app
 from api.db import close_db
@@ -37,7 +39,6 @@ from shared.queues import JobMessage
 from shared.stacks.api_db import StacksApiDatabase
 from shared.wiring import build_processor
 
-PREFIX = "/metadata/v1"
 MONKEYS = nft_collection("monkeys", 12, 3, transfers=(1, 5, 1), burns=(12,))
 COIN = fungible_token("coin", 4, symbol="CN")
 SCENARIO = Scenario.build([MONKEYS, COIN], chain_tip_height=8)
@@ -54,43 +55,6 @@ class Broker:
     def take(self) -> list[JobMessage]:
         taken, self.messages = self.messages, []
         return taken
-
-
-class Consumer:
-    """Follows the feed in small pages; keeps the latest item of every token it was told of."""
-
-    def __init__(self, app: Flask) -> None:
-        self.client = app.test_client()
-        self.after = 0
-        self.items: dict[tuple[str, str | None], dict[str, Any]] = {}
-        self.kinds: list[str] = []
-
-    def catch_up(self) -> None:
-        while True:
-            response = self.client.get(
-                f"{PREFIX}/changes", query_string={"after": self.after, "limit": 7}
-            )
-            assert response.status_code == 200, response.json
-            page = response.json
-            self.apply(page["results"])
-            if page["next_after"] == self.after:
-                return
-            self.after = page["next_after"]
-
-    def apply(self, entries: list[dict[str, Any]]) -> None:
-        self.kinds += [e["kind"] for e in entries]
-        keys = list(dict.fromkeys((e["contract_id"], e["token_id"]) for e in entries))
-        tokens = [key for key in keys if key[1] is not None]
-        if not tokens:
-            return
-        body = {"tokens": [{"contract_id": c, "token_id": t} for c, t in tokens]}
-        response = self.client.post(f"{PREFIX}/tokens/batch", json=body)
-        assert response.status_code == 200, response.json
-        for key, item in zip(tokens, response.json["results"], strict=True):
-            if "error" in item and "token_type" not in item:
-                self.items.pop(key, None)  # gone (a re-org)
-            else:
-                self.items[key] = item
 
 
 def api_state(app: Flask) -> dict[tuple[str, str | None], dict[str, Any]]:
@@ -166,7 +130,7 @@ def test_a_consumer_following_the_feed_ends_with_the_api_s_state(
     settings, sessions, chain, devnet, processor, broker, stacks_api_database_url
 ) -> None:
     app = create_app(settings)
-    consumer = Consumer(app)
+    consumer = Consumer.in_process(app, limit=7)
     stop = threading.Event()
 
     def follow() -> None:
