@@ -69,8 +69,19 @@ class Stack:
 
     def wait_all_done(self, what: str) -> float:
         started = time.monotonic()
-        wait_until(lambda: self.done() == TOKENS, DEADLINE_S, what, interval=0.5)
+        try:
+            wait_until(lambda: self.done() == TOKENS, DEADLINE_S, what, interval=0.5)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{self.diagnosis()}") from None
         return time.monotonic() - started
+
+    def diagnosis(self) -> str:
+        """What a timeout leaves to look at: the jobs by status and each process's last lines."""
+        lines = [f"token jobs by status: {self.counts()}"]
+        for log in sorted(self.tmp.glob("*.log")):
+            tail = log.read_text(errors="replace").splitlines()[-25:]
+            lines += [f"--- {log.name} (last {len(tail)} lines)", *tail]
+        return "\n".join(lines)
 
     def metadata_rows_per_token(self) -> set[int]:
         engine = create_engine(self.database_url, pool_size=1)
