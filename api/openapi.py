@@ -1,4 +1,7 @@
-"""The OpenAPI document of our API at `/metadata/v1/openapi.json`, with Swagger UI beside it."""
+"""The OpenAPI document of our API at `/metadata/v1/openapi.json`, with Swagger UI beside it.
+
+Swagger UI (`/metadata/v1/docs`) loads its script and styles from the API (`api.swagger_ui`).
+"""
 
 from __future__ import annotations
 
@@ -8,11 +11,11 @@ from apispec import BasePlugin
 from flask import Flask
 from flask_smorest import Api
 
+from api import swagger_ui
 from api.schemas.marketplace import TokenId
 from api.schemas.responses import ValidationErrorSchema
 
 PREFIX = "/metadata/v1"
-SWAGGER_UI_CDN = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/"
 
 
 class OperationPathParameters(BasePlugin):  # type: ignore[misc]  # apispec is untyped here
@@ -41,7 +44,9 @@ def make_api(app: Flask, version: str) -> Api:
         OPENAPI_URL_PREFIX=PREFIX,
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="docs",
-        OPENAPI_SWAGGER_UI_URL=SWAGGER_UI_CDN,
+        OPENAPI_SWAGGER_UI_URL=swagger_ui.install(app, PREFIX),
+        # No validator badge: it would load an image from the validator's site.
+        OPENAPI_SWAGGER_UI_CONFIG={"validatorUrl": None},
         API_SPEC_OPTIONS={
             "info": {
                 "description": "Service that indexes metadata for every SIP-009, SIP-010, and "
