@@ -20,13 +20,13 @@ from api.caching import Answer
 from api.db import RawReads
 from api.marketplace import collection_page, owner_gallery
 from api.schemas.marketplace import MAX_CURSOR_LENGTH, OWNER_PATTERN
-from api.schemas.params import CONTRACT_PRINCIPAL_PATTERN
+from api.schemas.params import PRINCIPAL, Pattern
 from shared.reads.items import ItemOptions
 from shared.reads.pages import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT
 
 COLLECTION_KINDS = ("nft", "sft")
-_CONTRACT = re.compile(CONTRACT_PRINCIPAL_PATTERN)
-_OWNER_PATH = re.compile(rf"(?P<principal>{OWNER_PATTERN.strip('^$')})/nft")
+_CONTRACT = re.compile(PRINCIPAL.body)
+_OWNER_PATH = re.compile(rf"(?P<principal>{Pattern(OWNER_PATTERN).body})/nft")
 _LIMIT = re.compile(r"[0-9]{1,3}")
 _CURSOR = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_CURSOR_LENGTH}}}")
 _DEFAULTS = ItemOptions()

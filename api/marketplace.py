@@ -2,9 +2,10 @@
 (docs/marketplace-api.md). The views in `api.resources.marketplace` validate the request and
 call these.
 
-Postgres writes the items (`shared.reads.items`) and stops a page at `MAX_PAGE_BYTES`: a page
-never grows past about 1 MB whatever its tokens' documents hold, and its `next_cursor` then
-starts at the first token left out. Here the items are only wrapped in the answer.
+Postgres keeps the items ready (`shared.reads.items`) and `shared.reads.pages` stops a page at
+`MAX_PAGE_BYTES`: a page never grows past about 1 MB whatever its tokens' documents hold, and
+its `next_cursor` then starts at the first token left out. Here the items are only wrapped in
+the answer.
 """
 
 from __future__ import annotations

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
 from marshmallow import ValidationError, fields, validate
 
 from api.schemas.admin import AdminBodySchema
 from api.schemas.params import MAX_OFFSET, PRINCIPAL
+from shared.metadata.fetch import is_http_url
 from shared.models import ChangeKind
 from shared.reads.changes import MAX_CONTRACTS
 
@@ -19,13 +19,7 @@ MAX_URL_LENGTH = 2048
 
 def http_url(value: str) -> None:
     """An http(s) URL with a host (where it points is checked on each delivery)."""
-    try:
-        parts = urlsplit(value)
-        valid = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
-        valid = valid and (parts.port or 0) >= 0  # `.port` raises on a malformed port
-    except ValueError:
-        valid = False
-    if not valid or any(c.isspace() for c in value):
+    if not is_http_url(value) or any(c.isspace() for c in value):
         raise ValidationError("must be an http(s) URL with a host")
 
 

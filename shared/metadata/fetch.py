@@ -336,15 +336,19 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def _require_http(url: str, origin: str) -> None:
-    """Only http(s) URLs may be fetched."""
+def is_http_url(url: str) -> bool:
+    """An http(s) URL with a host and a well-formed port: what may be fetched or posted to."""
     try:
         parts = urlsplit(url)
         valid = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
-        valid = valid and (parts.port or 0) >= 0  # `.port` raises on a malformed port
+        return valid and (parts.port or 0) >= 0  # `.port` raises on a malformed port
     except ValueError:
-        valid = False
-    if not valid:
+        return False
+
+
+def _require_http(url: str, origin: str) -> None:
+    """Only http(s) URLs may be fetched."""
+    if not is_http_url(url):
         raise MetadataHttpError(f"Refusing to fetch {url} (from {origin}): not an http(s) URL")
 
 

@@ -68,11 +68,10 @@ class Contract:
 
 @dataclass(frozen=True)
 class Page:
-    """A page's items as one JSON array's contents (`items`, empty when none), how many, whether
-    tokens follow, where the page ends, and the contract and token type of its tokens."""
+    """A page's items as one JSON array's contents (`items`, empty when none), whether tokens
+    follow, where the page ends, and the contract and token type of its tokens."""
 
     items: bytes
-    count: int
     more: bool
     last: Position | None
     contract: Contract | None
@@ -92,11 +91,10 @@ def _page(source: RowSource, sql: str, params: dict[str, Any], limit: int) -> Pa
         items.append(item)
         size += len(item) + 1
     if not items:
-        return Page(b"", 0, False, None, None)
+        return Page(b"", False, None, None)
     last = rows[len(items) - 1]
     return Page(
         b",".join(items),
-        len(items),
         len(rows) > len(items),
         Position(int(last.contract_id), int(last.token_number)),
         Contract(rows[0].contract_id, rows[0].token_type),
