@@ -27,6 +27,17 @@ from shared.queues import (
 DISPATCH_INTERVAL_S = 2.0
 PRUNE_CHANGES_INTERVAL_S = 60.0
 WEBHOOKS_DISPATCH_INTERVAL_S = 0.5
+# Extra seconds a job's hard time limit has over its soft one.
+HARD_LIMIT_GRACE_S = 30
+# How often a worker looks for messages whose consumer died (kombu's restore sweep).
+UNACKED_RESTORE_INTERVAL_S = 10
+
+
+def visibility_timeout_s(settings: Settings) -> int:
+    """Seconds an unacknowledged message stays with its consumer: a job's hard time limit
+    and a margin. A job still running past it (a webhook delivery can) gets a second message,
+    which its claim or lease turns into a no-op."""
+    return int(settings.job_queue_timeout_ms / 1000 + HARD_LIMIT_GRACE_S * 2)
 
 
 def create_celery_app(settings: Settings) -> Celery:
@@ -41,11 +52,15 @@ def create_celery_app(settings: Settings) -> Celery:
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         broker_connection_retry_on_startup=True,
-        # Consume queues strictly in the order given (chain, contracts, tokens, refresh); the
-        # visibility timeout must outlast the longest job or Redis redelivers it.
+        # Consume queues strictly in the order given (chain, contracts, tokens, refresh).
+        # A message a killed worker had received but not acknowledged goes back to its queue
+        # once the visibility timeout has passed: just past the longest job, so a dead
+        # worker's unclaimed jobs return within about two minutes (docs/job-engine.md#faults).
         broker_transport_options={
             "queue_order_strategy": "priority",
-            "visibility_timeout": max(3600, int(job_timeout_s * 4)),
+            "visibility_timeout": visibility_timeout_s(settings),
+            "unacked_restore_interval": UNACKED_RESTORE_INTERVAL_S,
+            "unacked_restore_throttle": 1,
         },
         # One exchange per queue: a message routed to one queue never reaches another.
         task_queues=[
@@ -67,7 +82,10 @@ def create_celery_app(settings: Settings) -> Celery:
             DELIVER_WEBHOOKS_TASK: {"queue": WEBHOOKS_QUEUE},
         },
         task_annotations={
-            name: {"soft_time_limit": job_timeout_s, "time_limit": job_timeout_s + 30}
+            name: {
+                "soft_time_limit": job_timeout_s,
+                "time_limit": job_timeout_s + HARD_LIMIT_GRACE_S,
+            }
             for name in (
                 PROCESS_CONTRACT_TASK,
                 PROCESS_TOKEN_TASK,

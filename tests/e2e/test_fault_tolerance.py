@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -27,8 +28,10 @@ from devnet.scenario import Scenario, nft_collection
 from devnet.server import Devnet
 from shared.config import Settings
 from shared.db import session_scope
+from shared.jobs.recovery import BROKER_MARKER_KEY
 from shared.jobs.transitions import mark_queued
 from shared.models import Job, JobStatus
+from shared.queues import CONTRACTS_QUEUE, PROCESS_CONTRACT_TASK
 from workers.celery_app import create_celery_app
 from workers.runtime import JobEnqueuer
 
@@ -142,6 +145,53 @@ def test_killing_a_worker_mid_run_loses_no_token(stack) -> None:
     s.start("worker2")
     recovery = s.wait_all_done("every token after kill -9")
     print(f"\nkill -9 at {killed_at_done} done: all {TOKENS} done {recovery:.1f}s later")
+    assert s.metadata_rows_per_token() == {1}
+
+
+# A consumer that takes one message from a queue, as a worker does (acks_late: it stays
+# unacknowledged in Redis), and dies before it could claim the job.
+TAKE_ONE_MESSAGE_AND_DIE = """
+import os, sys
+from shared.config import Settings
+from workers.celery_app import create_celery_app
+app = create_celery_app(Settings.from_env(os.environ))
+channel = app.connection_for_read().default_channel
+while message := channel.basic_get(queue=sys.argv[1], no_ack=False):
+    print(message.headers["task"], flush=True)
+os._exit(0)
+"""
+
+
+def test_a_message_taken_by_a_worker_that_died_before_claiming_it_runs_elsewhere(
+    stack, redis_url: str
+) -> None:
+    """The job was queued, its message received and never acknowledged: it must not wait for
+    the 10-minute rule. A 5 s job timeout makes the visibility timeout 65 s."""
+    s = stack(tokens=10, JOB_QUEUE_TIMEOUT_MS="5000")
+    client = redis.Redis.from_url(redis_url)
+    client.set(BROKER_MARKER_KEY, "set")  # not a fresh Redis: nothing is re-sent at once
+    s.start("beat")
+    # Beat's tasks (the chain monitor, the dispatcher) run; nothing takes a contract job yet.
+    all_queues = "--queues chain,contracts,tokens,refresh,images,webhooks"
+    chain_only = procfile_command("worker").replace(all_queues, "--queues chain")
+    assert chain_only != procfile_command("worker")
+    s.processes.enter_context(running("chain-worker", chain_only, s.env, s.tmp))
+    wait_until(lambda: client.llen(CONTRACTS_QUEUE) > 0, 60, "the contract job's message")
+    taken = subprocess.run(
+        [sys.executable, "-c", TAKE_ONE_MESSAGE_AND_DIE, CONTRACTS_QUEUE],
+        env=s.env,
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert taken.stdout.split() == [PROCESS_CONTRACT_TASK]
+    assert client.llen(CONTRACTS_QUEUE) == 0
+    s.start("worker")
+    started = time.monotonic()
+    wait_until(lambda: s.done() == 10, 150, "the dead consumer's contract and its tokens")
+    print(f"\nunclaimed message of a dead consumer run {time.monotonic() - started:.1f}s later")
     assert s.metadata_rows_per_token() == {1}
 
 
