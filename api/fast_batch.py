@@ -70,13 +70,18 @@ def _tokens(body: bytes) -> list[dict[str, Any]] | None:
     if not isinstance(entries, list) or not 1 <= len(entries) <= MAX_BATCH_TOKENS:
         return None
     tokens = []
+    principals: set[str] = set()  # checked already: a batch names few collections
     for entry in entries:
         if not isinstance(entry, dict) or "contract_id" not in entry or not entry.keys() <= _KEYS:
             return None
+        principal = entry["contract_id"]
         try:
-            token = {"contract_id": PRINCIPAL(entry["contract_id"])}
+            if principal not in principals:
+                principals.add(PRINCIPAL(principal))
+            token = {"contract_id": principal}
             if "token_id" in entry:
-                token["token_id"] = _TOKEN_ID.deserialize(entry["token_id"])
+                # The field's own check, without marshmallow's wrapping (it has no validators)
+                token["token_id"] = _TOKEN_ID._deserialize(entry["token_id"], None, None)
         except ValidationError:
             return None
         tokens.append(token)
