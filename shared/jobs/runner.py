@@ -13,13 +13,13 @@ from functools import partial
 from typing import Generic, TypeVar
 
 import redis
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError, StatementError
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.config import Settings
 from shared.db import session_scope
 from shared.deadline import job_deadline, job_deadline_at
-from shared.errors import JobError, TooManyRequestsError
+from shared.errors import JobError, MetadataParseError, TooManyRequestsError
 from shared.indexing.host_slots import Grant, HostSlots
 from shared.indexing.rate_limits import remember_rate_limited_host
 from shared.jobs.leases import LeaseKeeper
@@ -251,6 +251,11 @@ def _settle(session: Session, settings: Settings, job: ClaimedJob, exc: Exceptio
     if isinstance(exc, OUTAGE_ERRORS):
         log.warning("job %s interrupted by an outage (%s); retrying later", job.id, exc)
         outcome = deferral(DATABASE_RETRY_S)
+    elif _unstorable(exc):
+        # A value the documents' cleaning missed: the token's data is at fault, not the network.
+        log.warning("job %s: Postgres refused its data (%s)", job.id, exc)
+        refused = MetadataParseError(f"Metadata could not be stored: {_first_line(exc)}")
+        outcome = outcome_for_error(refused, job.retry_count, settings)
     elif isinstance(exc, JobError):
         outcome = outcome_for_error(exc, job.retry_count, settings)
         log.info("job %s ended %s: %s", job.id, outcome.status.value, exc)
@@ -264,6 +269,19 @@ def _settle(session: Session, settings: Settings, job: ClaimedJob, exc: Exceptio
         outcome = JobOutcome(JobStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
     finish_job(session, job, outcome)
     return outcome
+
+
+def _unstorable(exc: Exception) -> bool:
+    """Postgres refused a value (an invalid escape, a number out of range), or a string could
+    not even be encoded for it."""
+    if isinstance(exc, DataError | UnicodeError):
+        return True
+    return isinstance(exc, StatementError) and isinstance(exc.orig, UnicodeError)
+
+
+def _first_line(exc: Exception) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
 
 
 def _lease(ctx: JobContext) -> timedelta:

@@ -124,6 +124,10 @@ class MetadataFetcher:
         handle.setopt(pycurl.SOCKOPTFUNCTION, _already_connected)
         handle.setopt(pycurl.LOW_SPEED_LIMIT, 1)  # read inactivity, in whole seconds
         handle.setopt(pycurl.LOW_SPEED_TIME, max(1, math.ceil(self._limits.timeout_s)))
+        # Ask for every encoding libcurl decodes (gzip, deflate, br) and decode what comes:
+        # the body callback sees decoded bytes, so the size limit holds for a compression
+        # bomb too, and no more than one decoded chunk past it is ever held.
+        handle.setopt(pycurl.ACCEPT_ENCODING, "")
 
     def _get(
         self,

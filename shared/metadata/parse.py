@@ -19,6 +19,11 @@ from shared.errors import MetadataParseError
 from shared.metadata.normalize import IMAGE_KEYS, normalize, valid_attribute
 
 MAX_NESTING_DEPTH = 100
+# The largest integer a JavaScript (IEEE double) reader holds exactly.
+MAX_SAFE_INTEGER = 2**53 - 1
+# A decoded string holds a surrogate code point only when its document escaped half a pair
+# (`\ud83d` alone): a pair decodes to one character.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 # Strings and comments are matched whole so that brackets inside them are not counted.
 _NESTING_TOKENS = re.compile(
     r"\"(?:\\.|[^\"\\])*\"|'(?:\\.|[^'\\])*'|//[^\n]*|/\*.*?\*/|[\[\]{}]", re.DOTALL
@@ -70,18 +75,32 @@ def parse_metadata_json(text: str, url: str) -> dict[str, Any]:
 
 
 def storable(value: Any) -> Any:
-    """The document as Postgres can store it: every NUL character (in keys and strings)
-    replaced by U+FFFD, which text and jsonb cannot hold, and NaN and infinities (JSON5
-    allows them, jsonb does not) by null. One hostile value must not sink the token's store."""
+    """The document as Postgres can store it and every JSON reader can read it
+    (docs/token-processing.md#storable-documents): NUL characters removed from keys and
+    strings, lone surrogates replaced by U+FFFD, NaN and infinities kept as the strings
+    `"NaN"`, `"Infinity"` and `"-Infinity"`, and integers beyond 2^53 - 1 kept as decimal
+    strings. One hostile value must not sink the token's store."""
     if isinstance(value, str):
-        return value.replace("\x00", "\ufffd") if "\x00" in value else value
+        return _storable_text(value)
     if isinstance(value, dict):
-        return {storable(key): storable(item) for key, item in value.items()}
+        return {_storable_text(key): storable(item) for key, item in value.items()}
     if isinstance(value, list):
         return [storable(item) for item in value]
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return value if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER else str(value)
     if isinstance(value, float) and not math.isfinite(value):
-        return None
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
     return value
+
+
+def _storable_text(text: str) -> str:
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    if _LONE_SURROGATE.search(text) is not None:
+        text = _LONE_SURROGATE.sub("\ufffd", text)
+    return text
 
 
 def localization_locales(doc: Mapping[str, Any]) -> tuple[str, str, list[str]] | None:

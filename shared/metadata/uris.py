@@ -114,11 +114,9 @@ def parse_data_uri(uri: str) -> DataUri:
 
 
 def decode_data_uri(uri: str) -> str:
-    """The text inside a `data:` URI, e.g. inline JSON metadata."""
-    try:
-        return parse_data_uri(uri).data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise MetadataParseError(f"Invalid data uri: {uri[:100]}") from exc
+    """The text inside a `data:` URI, e.g. inline JSON metadata, read as a fetched body is:
+    UTF-8 without a byte order mark, invalid bytes replaced by U+FFFD."""
+    return parse_data_uri(uri).data.decode("utf-8-sig", errors="replace")
 
 
 def _decode_base64(payload: str, uri: str) -> bytes:

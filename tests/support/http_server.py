@@ -17,6 +17,7 @@ class Reply:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
+    drip_s: float = 0.0  # > 0: the body goes out one byte at a time, this far apart
 
 
 @dataclass
@@ -76,7 +77,12 @@ class ScriptedServer:
                 self.send_header("Content-Length", str(len(reply.body)))
                 self.end_headers()
                 with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                    self.wfile.write(reply.body)
+                    if not reply.drip_s:
+                        self.wfile.write(reply.body)
+                    for index in range(len(reply.body) if reply.drip_s else 0):
+                        time.sleep(reply.drip_s)  # the simulated host drips on purpose
+                        self.wfile.write(reply.body[index : index + 1])
+                        self.wfile.flush()
 
             def log_message(self, *args: object) -> None:
                 pass

@@ -2,6 +2,9 @@
 
 import contextlib
 import email.utils
+import gzip
+import io
+import resource
 import shutil
 import socket
 import ssl
@@ -385,6 +388,62 @@ def test_oversized_headers_are_refused(
 
     with pytest.raises(MetadataHttpError, match="Headers of"):
         make_fetcher(FetchLimits(max_header_bytes=10_000)).fetch_bytes(server.url("/h"))
+
+
+def gzip_bomb(decoded_bytes: int) -> bytes:
+    """A gzip stream of `decoded_bytes` zeros (about a thousandth of that on the wire), made
+    a megabyte at a time so the test itself never holds the decoded size."""
+    out = io.BytesIO()
+    with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=9) as stream:
+        for _ in range(decoded_bytes // MB):
+            stream.write(bytes(MB))
+    return out.getvalue()
+
+
+def test_a_compressed_answer_is_decoded(server: LocalServer, fetcher: MetadataFetcher) -> None:
+    server.routes["/z"] = body(gzip.compress(b'{"name": "zipped"}'), **{"Content-Encoding": "gzip"})
+
+    assert fetcher.fetch_bytes(server.url("/z")) == b'{"name": "zipped"}'
+    assert "gzip" in server.seen[0][1]["Accept-Encoding"]
+
+
+def test_a_gzip_bomb_is_cut_at_the_limit_on_its_decoded_bytes(
+    server: LocalServer, make_fetcher: Callable[..., MetadataFetcher]
+) -> None:
+    bomb = gzip_bomb(200 * MB)
+    assert len(bomb) < 1_000_000  # within the limit as sent: only decoding shows its size
+    server.routes["/bomb"] = body(bomb, **{"Content-Encoding": "gzip"})
+    limit = 1_000_000
+    fetcher = make_fetcher(FetchLimits(max_bytes=limit))
+    before = _peak_rss_kb()
+
+    with pytest.raises(MetadataSizeExceededError, match=f"sent over {limit} bytes"):
+        fetcher.fetch_bytes(server.url("/bomb"))
+
+    assert _peak_rss_kb() - before < 50 * 1024  # never near the 200 MB it decodes to
+
+
+def test_a_flood_of_small_headers_within_the_cap_is_read(
+    server: LocalServer, fetcher: MetadataFetcher
+) -> None:
+    headers = {f"X-H{n}": "1" for n in range(3000)}  # about 30 KB of the 64 KiB allowed
+    server.routes["/many"] = body(b'{"name": "ok"}', **headers)
+
+    assert fetcher.fetch_bytes(server.url("/many")) == b'{"name": "ok"}'
+
+
+def test_a_flood_of_headers_past_the_cap_is_refused(
+    server: LocalServer, fetcher: MetadataFetcher
+) -> None:
+    server.routes["/flood"] = body(b"{}", **{f"X-H{n}": "1" for n in range(10_000)})
+
+    # Whichever cap comes first: our 64 KiB, or libcurl's 5,000 header lines.
+    with pytest.raises(MetadataHttpError, match=r"Headers of over 65536 bytes|Too many response"):
+        fetcher.fetch_bytes(server.url("/flood"))
+
+
+def _peak_rss_kb() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 # --- time

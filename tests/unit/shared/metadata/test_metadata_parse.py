@@ -330,13 +330,38 @@ def test_localization_locales_drop_duplicates() -> None:
     assert localization_locales(doc) == ("u", "en", ["es", "fr"])
 
 
-def test_nul_characters_and_non_finite_numbers_are_made_storable() -> None:
-    """Postgres text and jsonb hold neither; one hostile value must not sink the store."""
+def test_nul_characters_are_removed_from_keys_and_strings() -> None:
+    """Postgres text and jsonb cannot hold U+0000; one hostile value must not sink the store."""
+    text = '{"name": "a\\u0000b", "k\\u0000": "\\u0000", "p": ["\\u0000x"]}'
+    doc = parse_metadata_json(text, URL)
+    assert doc == {"name": "ab", "k": "", "p": ["x"]}
+
+
+def test_lone_surrogates_become_the_replacement_character_and_pairs_stay() -> None:
     doc = parse_metadata_json(
-        '{"name": "a\\u0000b", "k\\u0000": [NaN, Infinity, 1.5], "properties": {"x": "\\u0000"}}',
+        '{"name": "a\\ud83db", "low": "\\ude00", "pair": "\\ud83d\\ude00", "\\ud800": 1}', URL
+    )
+    assert doc == {"name": "a\ufffdb", "low": "\ufffd", "pair": "\U0001f600", "\ufffd": 1}
+
+
+def test_non_finite_numbers_are_kept_as_strings() -> None:
+    doc = parse_metadata_json('{"name": "n", "k": [NaN, Infinity, -Infinity, 1.5, 1e400]}', URL)
+    assert doc["k"] == ["NaN", "Infinity", "-Infinity", 1.5, "Infinity"]
+
+
+def test_integers_beyond_what_a_double_holds_exactly_are_kept_as_decimal_strings() -> None:
+    big = 2**128 - 1
+    doc = parse_metadata_json(
+        f'{{"name": "n", "ids": [{big}, -{big}, 9007199254740991, 9007199254740992], "t": true}}',
         URL,
     )
-    assert doc == {"name": "a\ufffdb", "k\ufffd": [None, None, 1.5], "properties": {"x": "\ufffd"}}
+    assert doc["ids"] == [str(big), f"-{big}", 9007199254740991, "9007199254740992"]
+    assert doc["t"] is True  # a bool is not an integer here
+
+
+def test_a_repeated_key_keeps_its_last_value_as_javascript_does() -> None:
+    assert parse_metadata_json('{"name": "first", "name": "last"}', URL)["name"] == "last"
+    assert parse_metadata_json("{name: 'first', name: 'last',}", URL)["name"] == "last"
 
 
 def test_each_row_keeps_its_document_and_normalized_fields() -> None:

@@ -180,13 +180,16 @@ def test_data_uri_media_type_is_kept_for_images() -> None:
     assert parsed.data.startswith(b"\x89PNG")
 
 
+def test_invalid_utf8_in_a_data_uri_is_replaced_as_in_a_fetched_body() -> None:
+    assert decode_data_uri("data:;base64,/w==") == "\ufffd"  # a lone 0xFF byte
+
+
 @pytest.mark.parametrize(
     "uri",
     [
         "data:application/json;base64,!!!notbase64",
         "data:application/json",
         "data:bad type,x",
-        "data:;base64,/w==",  # a lone 0xFF byte is not UTF-8
         "https://example.com",
     ],
 )
