@@ -63,10 +63,15 @@ class PageErrors:
         return kept + self.uncaught
 
 
+# The screenshots this run took: the end of the run lists them (tests/conftest.py).
+TAKEN: list[Path] = []
+
+
 def screenshot(page: Page, folder: str, name: str) -> Path:
     """A full-page PNG under test-artifacts/<folder>/, its path printed for whoever looks."""
     path = ARTIFACTS / folder / f"{name}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(path), full_page=True)
     print(f"screenshot: {path}")
+    TAKEN.append(path)
     return path

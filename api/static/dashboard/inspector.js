@@ -92,7 +92,11 @@ function metadataView(status, body) {
 }
 
 function historyView(status, body) {
-  if (status === 404) return muted("History not available.");
+  if (status === 404) {
+    // No such route (this server has no history yet) answers Fastify's body, with statusCode.
+    const routeMissing = body === null || body.statusCode === 404;
+    return muted(routeMissing ? "History not available." : `History: ${body.error}`);
+  }
   if (status !== 200 || body === null) {
     return el("p", { class: "error", text: `History: HTTP ${status}` });
   }

@@ -48,13 +48,7 @@ function contractBar(contract) {
 }
 
 export function throughput(data) {
-  const perMinute = data.total / Math.max(1, data.minutes.length);
-  return el(
-    "div",
-    {},
-    throughputChart(data.minutes),
-    muted(`${data.total} tokens in the last hour, ${perMinute.toFixed(1)} per minute on average`),
-  );
+  return el("div", {}, throughputChart(data.minutes), muted(`${data.total} tokens in the last hour`));
 }
 
 export function failures(data) {
