@@ -21,17 +21,17 @@ WINDOW_BUCKETS = 60
 # minutes without a fetch come from generate_series, as zeros.
 _PER_MINUTE = text(
     """
-    WITH since AS (
-      SELECT date_trunc('minute', NOW()) - make_interval(mins => :minutes - 1) AS first_minute
-    ), counted AS (
+    WITH counted AS (
       SELECT date_trunc('minute', updated_at) AS minute, COUNT(*) AS n
-      FROM tokens, since
-      WHERE COALESCE(updated_at, created_at) >= since.first_minute AND updated_at IS NOT NULL
+      FROM tokens
+      WHERE COALESCE(updated_at, created_at)
+              >= date_trunc('minute', NOW()) - make_interval(mins => :minutes - 1)
+        AND updated_at IS NOT NULL
       GROUP BY 1
     )
     SELECT m.minute, COALESCE(counted.n, 0) AS n
-    FROM since, generate_series(since.first_minute, date_trunc('minute', NOW()),
-                                interval '1 minute') AS m(minute)
+    FROM generate_series(date_trunc('minute', NOW()) - make_interval(mins => :minutes - 1),
+                         date_trunc('minute', NOW()), interval '1 minute') AS m(minute)
     LEFT JOIN counted ON counted.minute = m.minute
     ORDER BY m.minute
     """
