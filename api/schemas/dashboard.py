@@ -87,6 +87,17 @@ class RateLimitedHostsSchema(Schema):
     hosts = fields.List(fields.Nested(RateLimitedHostSchema))
 
 
+class BusyHostSchema(Schema):
+    host = fields.String()
+    slots_held = fields.Integer()
+    processes_waiting = fields.Integer()
+
+
+class HostSlotsSchema(Schema):
+    busy = fields.List(fields.Nested(BusyHostSchema), allow_none=True)
+    error = fields.String(allow_none=True)
+
+
 class QueueLengthsSchema(Schema):
     broker = fields.Dict(**_COUNTS, allow_none=True)
     broker_error = fields.String(allow_none=True)
@@ -101,4 +112,5 @@ class DashboardSchema(Schema):
     throughput = fields.Nested(ThroughputSchema)
     failures = fields.Nested(FailuresSchema)
     rate_limited_hosts = fields.Nested(RateLimitedHostsSchema)
+    host_slots = fields.Nested(HostSlotsSchema)
     queues = fields.Nested(QueueLengthsSchema)

@@ -6,8 +6,10 @@ broker's queue lengths. Redis being away leaves the queue lengths out, not the p
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 import redis
 from sqlalchemy import func, select
@@ -16,10 +18,13 @@ from sqlalchemy.orm import Session
 from shared.models import JobStatus
 from shared.reads.backfill import backfill_progress
 from shared.reads.failures import Failures, read_failures
+from shared.reads.host_slots import BusyHost, read_busy_hosts
 from shared.reads.progress import TOKEN_KINDS, ContractProgress, Progress, index_progress
 from shared.reads.queue_lengths import read_queue_lengths
 from shared.reads.rate_limited_hosts import RateLimitedHosts, read_rate_limited_hosts
 from shared.reads.throughput import Throughput, fetch_throughput
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,12 @@ class QueueLengths:
 
 
 @dataclass(frozen=True)
+class HostSlots:
+    busy: list[BusyHost] | None  # None: Redis could not be read (`error` says why)
+    error: str | None
+
+
+@dataclass(frozen=True)
 class Dashboard:
     generated_at: datetime
     index: Progress
@@ -38,6 +49,7 @@ class Dashboard:
     throughput: Throughput
     failures: Failures
     rate_limited_hosts: RateLimitedHosts
+    host_slots: HostSlots
     queues: QueueLengths
 
 
@@ -50,15 +62,21 @@ def read_dashboard(session: Session, broker: redis.Redis) -> Dashboard:
         throughput=fetch_throughput(session),
         failures=read_failures(session),
         rate_limited_hosts=read_rate_limited_hosts(session),
+        host_slots=HostSlots(*_from_redis(lambda: read_busy_hosts(broker))),
         queues=_queue_lengths(index, broker),
     )
 
 
-def _queue_lengths(index: Progress, broker: redis.Redis) -> QueueLengths:
+def _from_redis(read: Callable[[], T]) -> tuple[T | None, str | None]:
+    """What `read` answers, or None and why Redis could not be read."""
     try:
-        lengths, error = read_queue_lengths(broker), None
+        return read(), None
     except redis.RedisError as exc:
-        lengths, error = None, f"{type(exc).__name__}: {exc}"
+        return None, f"{type(exc).__name__}: {exc}"
+
+
+def _queue_lengths(index: Progress, broker: redis.Redis) -> QueueLengths:
+    lengths, error = _from_redis(lambda: read_queue_lengths(broker))
     return QueueLengths(
         broker=lengths,
         broker_error=error,

@@ -21,6 +21,7 @@ from support.builders import add_contract, add_metadata, add_token
 from support.processes import running_api
 
 from shared.db import make_engine, session_scope
+from shared.host_slot_keys import KEY_PREFIX
 from shared.images.storage import LocalStorage
 from shared.models import Job, JobStatus, RateLimitedHost, SmartContract, Token
 from shared.queues import TOKENS_QUEUE
@@ -31,6 +32,7 @@ TOKEN = "dashboard-admin-token-for-browser-tests"
 TOKEN_KEY = "token-metadata-admin-token"  # the sessionStorage key of api/static/dashboard/api.js
 THUMBNAIL_KEY = "dashboard/thumbnail.png"
 TOKEN_NAME = "Dashboard Token #1"
+BUSY_HOST_KEY = KEY_PREFIX + "busy.example"
 
 
 @dataclass(frozen=True)
@@ -115,10 +117,12 @@ def site(tmp_path: Path, database_url: str, redis_url: str) -> Iterator[Site]:
     settings = {"ADMIN_API_TOKEN": TOKEN, "IMAGE_CACHE_LOCAL_DIR": str(images), "API_WORKERS": "1"}
     with (
         running_api(tmp_path, database_url, redis_url, **settings) as (base, _api),
-        emptied(redis_url, *queue_keys(TOKENS_QUEUE)) as broker,
+        emptied(redis_url, *queue_keys(TOKENS_QUEUE), BUSY_HOST_KEY) as broker,
     ):
         collection = seed(database_url, base)
         broker.rpush(TOKENS_QUEUE, "waiting-1", "waiting-2", "waiting-3")  # no worker runs here
+        held_until = broker.time()[0] + 600  # slots as a worker holds them, scored by expiry
+        broker.zadd(BUSY_HOST_KEY, {"slot-1": held_until, "slot-2": held_until})
         yield Site(base, collection)
 
 
@@ -174,6 +178,7 @@ def test_logging_in_shows_every_section_without_a_console_error(page: Page, site
     expect(page.locator("#failures")).to_contain_text("flaky.example")
     expect(page.locator("#failures")).to_contain_text("responded with an error")
     expect(page.locator("#rate-limited")).to_contain_text("slow.example")
+    expect(page.locator("#host-slots tr", has_text="busy.example")).to_contain_text("2")
     tokens_row = page.locator("#queues tr", has_text="tokens").first
     expect(tokens_row).to_contain_text("3")
     expect(page.locator("#queues")).to_contain_text("Jobs by status")

@@ -44,6 +44,7 @@ function render(data) {
   byId("throughput").replaceChildren(sections.throughput(data.throughput));
   byId("failures").replaceChildren(sections.failures(data.failures));
   byId("rate-limited").replaceChildren(sections.rateLimited(data.rate_limited_hosts));
+  byId("host-slots").replaceChildren(sections.hostSlots(data.host_slots));
   byId("queues").replaceChildren(sections.queues(data.queues));
   byId("updated").textContent = `updated ${new Date(data.generated_at).toLocaleTimeString()}`;
 }

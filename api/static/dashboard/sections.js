@@ -84,6 +84,16 @@ export function rateLimited(data) {
   );
 }
 
+export function hostSlots(data) {
+  if (data.busy === null) return el("p", { class: "error", text: `Unreadable: ${data.error}` });
+  if (data.busy.length === 0) return muted("No fetch in flight.");
+  return table(
+    ["host", "slots held", "processes waiting"],
+    data.busy.map((h) => [h.host, h.slots_held, h.processes_waiting]),
+    [1, 2],
+  );
+}
+
 export function queues(data) {
   const broker =
     data.broker === null

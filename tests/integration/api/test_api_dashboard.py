@@ -47,6 +47,7 @@ def test_the_dashboard_route_answers_every_section(admin: CheckedClient, db) -> 
         "throughput",
         "failures",
         "rate_limited_hosts",
+        "host_slots",
         "queues",
     }
     assert body["index"]["tokens"] == {"total": 3, "finished": 2}
@@ -57,6 +58,7 @@ def test_the_dashboard_route_answers_every_section(admin: CheckedClient, db) -> 
     assert body["throughput"]["total"] == 3  # the builders mark every token fetched now
     assert body["failures"]["by_reason"][0]["code"] == 107
     assert body["rate_limited_hosts"] == {"total": 0, "hosts": []}
+    assert body["host_slots"]["error"] is None
     assert set(body["queues"]["broker"]) >= {"tokens", "contracts"}
     assert body["queues"]["token_jobs"]["pending"] == 1
 

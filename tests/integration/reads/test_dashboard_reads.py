@@ -13,11 +13,13 @@ from support.builders import add_contract, add_token
 
 from shared.db import session_scope
 from shared.errors import InvalidReason
+from shared.host_slot_keys import KEY_PREFIX, WAITERS_PREFIX
 from shared.models import JobStatus, RateLimitedHost, Sip, SmartContract, Token
 from shared.queues import TOKENS_QUEUE, WORKER_QUEUES
 from shared.reads.backfill import backfill_progress
 from shared.reads.dashboard import read_dashboard
 from shared.reads.failures import read_failures
+from shared.reads.host_slots import read_busy_hosts
 from shared.reads.queue_lengths import queue_keys, read_queue_lengths
 from shared.reads.rate_limited_hosts import read_rate_limited_hosts
 from shared.reads.throughput import fetch_throughput
@@ -138,6 +140,22 @@ def test_queue_lengths_add_up_each_queue_s_priority_lists(broker) -> None:
     assert set(lengths) == set(WORKER_QUEUES)
 
 
+def test_busy_hosts_count_unexpired_slots_and_waiting_processes(redis_url: str) -> None:
+    hosts = ("busy.example", "waiting.example", "stale.example")
+    keys = [prefix + host for host in hosts for prefix in (KEY_PREFIX, WAITERS_PREFIX)]
+    with emptied(redis_url, *keys) as client:
+        seconds, _ = client.time()
+        later, earlier = seconds + 60, seconds - 60
+        client.zadd(KEY_PREFIX + "busy.example", {"a": later, "b": later, "c": earlier})
+        client.zadd(KEY_PREFIX + "waiting.example", {"a": later})
+        client.zadd(WAITERS_PREFIX + "waiting.example", {"p1": later, "p2": later})
+        client.zadd(KEY_PREFIX + "stale.example", {"a": earlier})
+        busy = [(h.host, h.slots_held, h.processes_waiting) for h in read_busy_hosts(client)]
+        top_one = read_busy_hosts(client, top=1)
+    assert busy == [("busy.example", 2, 0), ("waiting.example", 1, 2)]
+    assert [h.host for h in top_one] == ["busy.example"]
+
+
 def test_the_dashboard_reads_everything_and_survives_redis_being_away(sessions, broker) -> None:
     with session_scope(sessions) as s:
         contract = add_contract(s)
@@ -158,6 +176,9 @@ def test_the_dashboard_reads_everything_and_survives_redis_being_away(sessions, 
     assert up.queues.contract_jobs["done"] == 1
     assert [c.principal for c in up.contracts] == [contract.principal]
     assert up.failures.total == 1
+    assert up.host_slots.busy is not None
+    assert down.host_slots.busy is None
+    assert down.host_slots.error is not None
     assert down.queues.broker is None
     assert down.queues.broker_error is not None
     assert "ConnectionError" in down.queues.broker_error
