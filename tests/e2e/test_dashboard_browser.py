@@ -248,3 +248,16 @@ def test_a_stored_token_the_api_refuses_brings_the_login_back(page: Page, site: 
     expect(page.locator("#login-message")).to_contain_text("refused")
     expect(page.locator("#dashboard")).to_be_hidden()
     assert stored_token(page) is None
+
+
+def test_a_failing_dashboard_route_is_reported_not_a_blank_page(page: Page, site: Site) -> None:
+    page.route(
+        "**/metadata/v1/admin/dashboard",
+        lambda route: route.fulfill(status=503, content_type="application/json", body="{}"),
+    )
+    page.goto(site.page)
+    log_in(page, TOKEN)
+    expect(page.locator("#login-message")).to_contain_text("answered 503")
+    assert stored_token(page) == TOKEN  # not refused: the page tries again
+    page.unroute("**/metadata/v1/admin/dashboard")
+    expect(page.locator("#backfill progress")).to_have_count(2, timeout=15_000)

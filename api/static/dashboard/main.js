@@ -49,12 +49,19 @@ function render(data) {
   byId("updated").textContent = `updated ${new Date(data.generated_at).toLocaleTimeString()}`;
 }
 
+// On the login form while it is shown (the token just typed), else above the sections.
+function showLoadError(message) {
+  byId("load-error").textContent = message;
+  if (!byId("login-section").hidden) byId("login-message").textContent = message;
+  else showDashboard();
+}
+
 async function refresh() {
   refreshTimer = null;
   try {
     const { status, body } = await getJson(DASHBOARD_URL);
     if (status !== 200 || body === null) {
-      byId("load-error").textContent = `The dashboard route answered ${status}.`;
+      showLoadError(`The dashboard route answered ${status}.`);
     } else {
       byId("load-error").textContent = "";
       showDashboard();
@@ -62,7 +69,7 @@ async function refresh() {
     }
   } catch (error) {
     if (whenUnauthorized(error)) return;
-    byId("load-error").textContent = `Could not load the dashboard: ${error.message}`;
+    showLoadError(`Could not load the dashboard: ${error.message}`);
   }
   if (adminToken.get() !== null) refreshTimer = window.setTimeout(refresh, REFRESH_MS);
 }
