@@ -14,6 +14,7 @@ python -m shared.manage ensure-database
 alembic upgrade head
 
 mkdir -p .run
+. deploy/local-admin-token.sh  # ADMIN_API_TOKEN, generated for local use when unset
 grep -E '^(api|stream|worker|beat|flower):' Procfile > .run/Procfile
 
 node_configured="${STACKS_NODE_RPC_URL:-${STACKS_NODE_RPC_HOST:-}}"
@@ -40,6 +41,8 @@ cat <<MSG
   API docs:    http://localhost:${API_PORT}/metadata/v1/openapi.json
   Changes:     curl -N "http://localhost:${STREAM_PORT}/metadata/v1/changes/stream?after=0"
                (the live stream of the change log, docs/change-feed.md#stream)
+  Dashboard:   http://localhost:${API_PORT}/metadata/v1/dashboard
+  Admin token: ${admin_token_line}
   Flower:      http://127.0.0.1:${FLOWER_PORT:-5555}/ (Celery tasks and queues)
   Metrics:     http://localhost:${API_PORT}/metrics, worker: http://127.0.0.1:${WORKER_METRICS_PORT:-9808}/metrics,
                stream: http://localhost:${STREAM_PORT}/metrics

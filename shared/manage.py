@@ -1,14 +1,16 @@
-"""Operator commands: `python -m shared.manage ensure-database`."""
+"""Operator commands: `python -m shared.manage ensure-database | local-admin-token FILE`."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from shared.config import load_settings, normalize_database_url
+from shared.local_admin_token import ensure_local_admin_token
 
 
 def ensure_database(url: str) -> bool:
@@ -34,7 +36,13 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     ensure = sub.add_parser("ensure-database", help="create DATABASE_URL's database if missing")
     ensure.add_argument("--url", help="database URL (default: DATABASE_URL)")
+    local_token = sub.add_parser(
+        "local-admin-token", help="print the admin token kept in FILE, made first if missing"
+    )
+    local_token.add_argument("file", type=Path, help="e.g. .run/admin-token (made mode 0600)")
     args = parser.parse_args(argv)
+    if args.command == "local-admin-token":
+        print(ensure_local_admin_token(args.file))
     if args.command == "ensure-database":
         url = args.url or load_settings().database_url
         created = ensure_database(url)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import queue
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -148,6 +149,15 @@ def _connect_admin() -> tuple[str, Engine]:
         + " -- start it (see .ci/run) and run the tests again",
         pytrace=False,
     )
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Where the browser tests' screenshots are (pytest hides what passing tests print)."""
+    taken = sys.modules.get("support.browser")
+    if taken is not None and taken.TAKEN:
+        terminalreporter.section("screenshots")
+        for path in taken.TAKEN:
+            terminalreporter.write_line(str(path))
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -34,7 +34,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
-from kombu.transport.redis import PRIORITY_STEPS
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -49,13 +48,12 @@ from shared.queues import (
     PROCESS_TOKENS_TASK,
     WORKER_QUEUES,
 )
+from shared.reads.queue_lengths import read_queue_lengths
 
 log = logging.getLogger(__name__)
 
 PORT_ATTEMPTS = 10
 BACKLOG_TTL_S = 5.0
-# kombu's Redis transport keeps priorities 3, 6 and 9 of queue Q in lists `Q\x06\x163`, ...
-PRIORITY_SEPARATOR = "\x06\x16"
 
 TASKS = Counter("token_metadata_tasks", "Tasks run, by task name and outcome", ["task", "outcome"])
 TASK_DURATION = Histogram(
@@ -120,10 +118,6 @@ def job_outcomes(retval: Any) -> dict[str, int]:
     for status, count in counts.items():
         tally[_JOB_STATUS_OUTCOMES.get(str(status), str(status))] += int(count)
     return dict(tally)
-
-
-def queue_keys(queue: str, steps: Sequence[int] = PRIORITY_STEPS) -> list[str]:
-    return [f"{queue}{PRIORITY_SEPARATOR}{step}" if step else queue for step in steps]
 
 
 # Work waiting for a worker: queued and unclaimed (in Redis), or pending and due (beat queues
@@ -198,16 +192,10 @@ class BacklogCollector(Collector):
 
     def _queue_lengths(self) -> dict[str, int] | None:
         try:
-            with self.broker.pipeline(transaction=False) as pipe:
-                for queue in self.queues:
-                    for key in queue_keys(queue):
-                        pipe.llen(key)
-                counts = iter(pipe.execute())
+            return read_queue_lengths(self.broker, self.queues)
         except redis.RedisError as exc:
             log.warning("metrics: could not read the queue lengths: %s", exc)
             return None
-        steps = len(PRIORITY_STEPS)
-        return {queue: sum(int(next(counts)) for _ in range(steps)) for queue in self.queues}
 
     def _oldest_age_s(self) -> float | None:
         try:

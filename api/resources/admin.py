@@ -14,16 +14,18 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+import redis
 from flask import Flask, Response, current_app, request
 from flask_smorest import Blueprint
 from kombu.exceptions import OperationalError as BrokerError
 from sqlalchemy.orm import Session, sessionmaker
 
+from api import dashboard_page
 from api.broker import JobSender
 from api.db import ENGINE, get_session
 from api.encoders import json_response
 from api.openapi import PREFIX
-from api.resources import webhooks
+from api.resources import dashboard, webhooks
 from api.schemas.admin import ContractBodySchema, ContractTokensBodySchema
 from api.schemas.params import path_schema, principal_field
 from shared.admin import (
@@ -69,15 +71,19 @@ class AdminServices:
     sessions: sessionmaker[Session]
     enqueue: JobSender
     chain: StacksApiDatabase | None
+    # The dashboard's reads of the queue lengths; a page load must not hang on Redis.
+    broker: redis.Redis
 
     def close(self) -> None:
         self.enqueue.close()
+        self.broker.close()
         if self.chain is not None:
             self.chain.engine.dispose()
 
 
 def init_app(app: Flask, settings: Settings) -> None:
-    """Mount the admin routes, only when ADMIN_API_TOKEN is set (else they are 404s)."""
+    """Mount the admin routes and the dashboard page, only when ADMIN_API_TOKEN is set (else
+    they are 404s)."""
     if not settings.admin_api_token:
         return
     chain = None
@@ -92,11 +98,13 @@ def init_app(app: Flask, settings: Settings) -> None:
         sessions=make_session_factory(app.extensions[ENGINE]),
         enqueue=JobSender(settings.redis_url),
         chain=chain,
+        broker=redis.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2),
     )
     for name, prefix in PREFIXES.items():
         blp = Blueprint(name, __name__)
         register(blp)
         app.register_blueprint(blp, url_prefix=prefix)
+    dashboard_page.install(app, PREFIX)  # the page that shows what GET /admin/dashboard reads
 
 
 def services() -> AdminServices:
@@ -111,6 +119,7 @@ def register(blp: Blueprint) -> None:
     blp.register_error_handler(ContractImportError, _refused)
     blp.register_error_handler(ContractNotFound, lambda _: _refused("Contract not found"))
     webhooks.register(blp, lambda: services().sessions)
+    dashboard.register(blp, lambda: services().broker)
 
     @blp.route("/refresh-token", methods=["POST"])
     @blp.arguments(ContractTokensBodySchema(), **_BODY)

@@ -37,6 +37,7 @@ import redis
 from prometheus_client import Counter, Gauge
 
 from shared.errors import HostBusyError
+from shared.host_slot_keys import KEY_PREFIX, WAITERS_PREFIX
 
 # KEYS: the host's slots, the host's waiting processes.
 # ARGV: hold_s, limit, process id, waiter ttl_s, still waiting afterwards (0/1), members...
@@ -82,8 +83,6 @@ redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[2])) + 1)
 return 1
 """
 
-KEY_PREFIX = "token-metadata:host-slots:"
-WAITERS_PREFIX = "token-metadata:host-waiters:"
 # How often the poller looks for slots freed by other processes while this one has waiters;
 # a host that had none to give is asked less and less often, down to MAX_ASK_INTERVAL_S, so
 # that hundreds of saturated hosts do not cost Redis a script call each every round.

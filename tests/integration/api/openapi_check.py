@@ -28,6 +28,8 @@ UNCHECKED_PATHS = ("/metrics", "/metadata/v1/openapi.json", "/metadata/v1/docs")
 UNCHECKED_PATHS += ("/metadata/v1/admin/", "/metadata/admin/")
 # Swagger UI's script and styles (api/swagger_ui.py): files, in neither document.
 UNCHECKED_PATHS += ("/metadata/v1/swagger-ui/",)
+# The operator dashboard's page and its files (api/dashboard_page.py).
+UNCHECKED_PATHS += ("/metadata/v1/dashboard",)
 
 
 def _nullable(node: Any) -> Any:

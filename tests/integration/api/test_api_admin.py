@@ -53,6 +53,7 @@ ROUTES = [
     ("POST", "/import-contract", {"contractId": PRINCIPAL}),
     ("GET", "/progress", None),
     ("GET", f"/progress/{PRINCIPAL}", None),
+    ("GET", "/dashboard", None),
 ]
 
 

@@ -33,6 +33,7 @@ from shared.queues import (
     PROCESS_TOKENS_TASK,
     WORKER_QUEUES,
 )
+from shared.reads.queue_lengths import queue_keys
 from workers import metrics, runtime
 from workers.celery_app import create_celery_app
 
@@ -70,7 +71,7 @@ def exporter(settings: Settings) -> Iterator[metrics.MetricsExporter]:
 
 @pytest.fixture
 def broker(redis_url: str) -> Iterator[redis.Redis]:
-    keys = [key for queue in WORKER_QUEUES for key in metrics.queue_keys(queue)]
+    keys = [key for queue in WORKER_QUEUES for key in queue_keys(queue)]
     with emptied(redis_url, *keys) as client:
         yield client
 
@@ -157,7 +158,7 @@ def test_an_unreachable_broker_leaves_its_gauge_out_of_the_scrape(settings: Sett
 
 def drain(app, broker: redis.Redis, limit: int = 50) -> int:
     """Run every message on the worker queues in-process, as a worker would (signals too)."""
-    keys = [key for queue in WORKER_QUEUES for key in metrics.queue_keys(queue)]
+    keys = [key for queue in WORKER_QUEUES for key in queue_keys(queue)]
     for ran in range(limit):
         raw = next((m for key in keys if (m := broker.rpop(key))), None)
         if raw is None:

@@ -90,14 +90,5 @@ def test_a_task_that_raised_is_failed_and_counts_no_jobs() -> None:
     assert sample("token_metadata_jobs_total", task=task.name, outcome="skipped") == jobs_before
 
 
-def test_queue_keys_include_kombus_priority_lists() -> None:
-    assert metrics.queue_keys("tokens") == [
-        "tokens",
-        "tokens\x06\x163",
-        "tokens\x06\x166",
-        "tokens\x06\x169",
-    ]
-
-
 def test_exporter_is_off_when_the_port_is_zero() -> None:
     assert metrics.start_exporter(Settings(worker_metrics_port=0)) is None
