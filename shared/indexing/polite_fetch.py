@@ -3,28 +3,23 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from typing import Any
 from urllib.parse import urlsplit
 
-from prometheus_client import Counter
-
 from shared.deadline import check_deadline
 from shared.errors import (
-    HostBusyError,
     JobError,
-    MetadataHttpError,
     MetadataParseError,
-    MetadataSizeExceededError,
     MetadataTimeoutError,
     RetryableJobError,
     TooManyRequestsError,
 )
+from shared.indexing.fetch_counts import count_fetch, counted_fetch
 from shared.indexing.host_slots import HostSlots
 from shared.indexing.rate_limits import RateLimitedHosts
 from shared.metadata.fetch import MetadataFetcher
-from shared.metadata.netguard import BlockedAddressError
+from shared.metadata.outcomes import host_class
 from shared.metadata.parse import (
     ParsedMetadata,
     build_metadata,
@@ -41,42 +36,6 @@ from shared.metadata.uris import (
 )
 
 log = logging.getLogger(__name__)
-
-# In the process's default registry: workers export it (workers/metrics.py); the API never
-# imports this module.
-FETCHES = Counter(
-    "token_metadata_fetch_total",
-    "Metadata documents and images fetched, by kind (metadata, image), host class "
-    "(ipfs_gateway, arweave_gateway, data, other) and outcome",
-    ["kind", "host_class", "outcome"],
-)
-# First match wins: subclasses before their bases.
-FETCH_OUTCOMES: tuple[tuple[type[Exception], str], ...] = (
-    (MetadataTimeoutError, "timeout"),
-    (MetadataSizeExceededError, "too_large"),
-    (MetadataParseError, "parse_error"),
-    (BlockedAddressError, "blocked"),
-    (MetadataHttpError, "http_error"),
-    (TooManyRequestsError, "rate_limited"),
-    (HostBusyError, "host_busy"),
-    (RetryableJobError, "skipped"),  # a host still rate limited: not even asked
-)
-
-
-def host_class(target: FetchableUrl) -> str:
-    return f"{target.gateway}_gateway" if target.gateway else "other"
-
-
-@contextmanager
-def counted_fetch(host_class: str, kind: str = "metadata") -> Iterator[None]:
-    """Count one fetch (and parse) of a document or image by how it ended."""
-    try:
-        yield
-    except Exception as exc:
-        outcome = next((name for error, name in FETCH_OUTCOMES if isinstance(exc, error)), "error")
-        FETCHES.labels(kind, host_class, outcome).inc()
-        raise
-    FETCHES.labels(kind, host_class, "ok").inc()
 
 
 class MetadataService:
@@ -106,11 +65,16 @@ class MetadataService:
             token_uri = token_specific_uri(uri, token_number)
             if is_data_uri(token_uri):
                 return None
-            hostname = urlsplit(fetchable_url(token_uri, self.gateways).url).hostname
+            target = fetchable_url(token_uri, self.gateways)
+            hostname = urlsplit(target.url).hostname
         except (JobError, ValueError):
             return None  # the fetch reports it properly
         if hostname and self.rate_limits is not None:
-            self.rate_limits.check(hostname)
+            try:
+                self.rate_limits.check(hostname)
+            except RetryableJobError as exc:  # the fetch is put off: count it as it would be
+                count_fetch("metadata", host_class(target), exc)
+                raise
         return hostname or None
 
     def load(self, uri: str, token_number: int) -> list[ParsedMetadata]:
@@ -139,10 +103,10 @@ class MetadataService:
     def document(self, uri: str) -> dict[str, Any]:
         check_deadline(f"fetching {uri[:100]}")
         if is_data_uri(uri):  # no host to rate-limit (docs/reference-differences.md#data-uris)
-            with counted_fetch("data"):
+            with counted_fetch("metadata", host_class(None)):
                 return parse_metadata_json(decode_data_uri(uri), uri)
         target = fetchable_url(uri, self.gateways)
-        with counted_fetch(host_class(target)):
+        with counted_fetch("metadata", host_class(target)):
             return self._fetch_document(uri, target)
 
     def _fetch_document(self, uri: str, target: FetchableUrl) -> dict[str, Any]:
