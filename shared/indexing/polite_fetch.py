@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import nullcontext
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -15,11 +16,11 @@ from shared.errors import (
     RetryableJobError,
     TooManyRequestsError,
 )
-from shared.indexing.fetch_counts import count_fetch, counted_fetch
+from shared.indexing.fetch_counts import count_fetch, failures_counted
 from shared.indexing.host_slots import HostSlots
 from shared.indexing.rate_limits import RateLimitedHosts
 from shared.metadata.fetch import MetadataFetcher
-from shared.metadata.outcomes import host_class
+from shared.metadata.outcomes import HostClass, host_class
 from shared.metadata.parse import (
     ParsedMetadata,
     build_metadata,
@@ -36,6 +37,16 @@ from shared.metadata.uris import (
 )
 
 log = logging.getLogger(__name__)
+
+_RETRIED_AT_ONCE = (MetadataTimeoutError, MetadataParseError)
+
+
+@dataclass(frozen=True)
+class LoadedMetadata:
+    """A token's metadata rows (default locale first) and the hosts its documents came from."""
+
+    rows: list[ParsedMetadata]
+    fetched_from: tuple[HostClass, ...] = ()
 
 
 class MetadataService:
@@ -77,37 +88,50 @@ class MetadataService:
                 raise
         return hostname or None
 
-    def load(self, uri: str, token_number: int) -> list[ParsedMetadata]:
+    def load(self, uri: str, token_number: int) -> LoadedMetadata:
         """Timeouts and parse errors are retried at once; other errors end the token."""
         for attempt in range(1, self.attempts + 1):
+            fetched: list[HostClass] = []
             try:
-                return self._load_once(uri, token_number)
-            except (MetadataTimeoutError, MetadataParseError) as exc:
-                if attempt == self.attempts:
+                rows = self._load_once(uri, token_number, fetched)
+                return LoadedMetadata(rows, tuple(fetched))
+            except Exception as exc:
+                for host in fetched:  # fetched fine, but not stored: counted now
+                    count_fetch("metadata", host)
+                if attempt == self.attempts or not isinstance(exc, _RETRIED_AT_ONCE):
                     raise
                 log.info("metadata attempt %d for %s failed: %s", attempt, uri, exc)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _load_once(self, uri: str, token_number: int) -> list[ParsedMetadata]:
+    def _load_once(
+        self, uri: str, token_number: int, fetched: list[HostClass]
+    ) -> list[ParsedMetadata]:
         token_uri = token_specific_uri(uri, token_number)
-        document = self.document(token_uri)
+        document = self.document(token_uri, fetched)
         locales: dict[str, tuple[dict[str, Any], str]] = {}
         localization = localization_locales(document)
         if localization is not None:
             template, _default, others = localization
             for locale in others:
                 locale_uri = token_specific_uri(template, token_number, locale)
-                locales[locale] = (self.document(locale_uri), locale_uri)
+                locales[locale] = (self.document(locale_uri, fetched), locale_uri)
         return build_metadata(document, token_uri, locales)
 
-    def document(self, uri: str) -> dict[str, Any]:
+    def document(self, uri: str, fetched: list[HostClass]) -> dict[str, Any]:
+        """One document; a failure is counted now, a success is added to `fetched` (counted
+        when its token is stored: docs/freshness.md#fetch-outcomes)."""
         check_deadline(f"fetching {uri[:100]}")
         if is_data_uri(uri):  # no host to rate-limit (docs/reference-differences.md#data-uris)
-            with counted_fetch("metadata", host_class(None)):
-                return parse_metadata_json(decode_data_uri(uri), uri)
+            with failures_counted("metadata", HostClass.DATA_URI):
+                document = parse_metadata_json(decode_data_uri(uri), uri)
+            fetched.append(HostClass.DATA_URI)
+            return document
         target = fetchable_url(uri, self.gateways)
-        with counted_fetch("metadata", host_class(target)):
-            return self._fetch_document(uri, target)
+        host = host_class(target)
+        with failures_counted("metadata", host):
+            document = self._fetch_document(uri, target)
+        fetched.append(host)
+        return document
 
     def _fetch_document(self, uri: str, target: FetchableUrl) -> dict[str, Any]:
         wait_s = self.host_slots.max_wait_s if self.host_slots is not None else 0.0

@@ -1,6 +1,7 @@
 """token_metadata_fetch_outcomes_total counted by the real metadata service (host slots in the
 real Redis, rate-limited hosts in the real Postgres) against a loopback metadata host: one
-count per attempt, labelled with its kind, host class and outcome."""
+count per attempt, labelled with its kind, host class and outcome; a document fetched fine is
+counted when its token's store commits, `ok` or `unchanged`."""
 
 from __future__ import annotations
 
@@ -12,15 +13,18 @@ from dataclasses import replace
 import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy.orm import Session, sessionmaker
+from support.builders import add_contract, add_token
 from support.http_server import Reply, ScriptedServer
 
 from shared.config import Settings
+from shared.db import session_scope
 from shared.errors import JobError
 from shared.indexing.polite_fetch import MetadataService
 from shared.indexing.rate_limits import RateLimitedHosts
+from shared.indexing.tokens import TokenData, TokenRef, add_token_metadata, store_tokens_data
 from shared.wiring import host_slots, metadata_service
 
-OUTCOMES = ("ok", "http_error", "timeout", "too_large", "blocked", "rate_limited")
+OUTCOMES = ("ok", "unchanged", "http_error", "timeout", "too_large", "blocked", "rate_limited")
 
 
 def counts(host_class: str = "http", kind: str = "metadata") -> dict[str, float]:
@@ -67,9 +71,41 @@ def service(fetch_settings: Settings, sessions: sessionmaker[Session]) -> Iterat
     built.fetcher.close()
 
 
-def test_a_document_fetched_is_ok(service: MetadataService, host: ScriptedServer) -> None:
+def stored(sessions: sessionmaker[Session], service: MetadataService, uri: str) -> None:
+    """Fetch a token's documents and store them, as a token job does."""
+    with session_scope(sessions) as session:
+        token = add_token(session, add_contract(session))
+        ref = TokenRef(token.id, token.type, 1, "SP000.unused")
+    for _ in range(2):
+        data = add_token_metadata(service.load, ref, TokenData(uri=uri))
+        with session_scope(sessions) as session:
+            store_tokens_data(session, [(ref, data)])
+
+
+def test_a_document_stored_is_ok_then_unchanged(
+    service: MetadataService, host: ScriptedServer, sessions: sessionmaker[Session]
+) -> None:
     uri = host.route("/ok.json", Reply(200, json.dumps({"name": "Ok"}).encode()))
-    assert counted(service, uri) == {"ok": 1}
+    before = {k: counts()[k] for k in ("ok", "unchanged")}
+    stored(sessions, service, uri)  # fetched and stored twice, the same document
+    after = counts()
+    assert (after["ok"] - before["ok"], after["unchanged"] - before["unchanged"]) == (1, 1)
+
+
+def test_a_document_counts_nothing_until_its_token_is_stored(
+    service: MetadataService, host: ScriptedServer, sessions: sessionmaker[Session]
+) -> None:
+    uri = host.route("/rolled-back.json", Reply(200, json.dumps({"name": "Ok"}).encode()))
+    with session_scope(sessions) as session:
+        token = add_token(session, add_contract(session))
+        ref = TokenRef(token.id, token.type, 1, "SP000.unused")
+    data = add_token_metadata(service.load, ref, TokenData(uri=uri))
+    before = counts()
+    session = sessions()
+    store_tokens_data(session, [(ref, data)])
+    session.rollback()
+    session.close()
+    assert counts() == before
 
 
 def test_a_500_is_an_http_error(service: MetadataService, host: ScriptedServer) -> None:
@@ -108,7 +144,10 @@ def test_a_429_is_rate_limited(service: MetadataService, host: ScriptedServer) -
     assert counted(service, uri) == {"rate_limited": 1}
 
 
-def test_an_inline_document_is_counted_as_a_data_uri(service: MetadataService) -> None:
-    before = counts("data_uri")["ok"]
-    service.load('data:application/json,{"name":"Inline"}', 1)
-    assert counts("data_uri")["ok"] == before + 1
+def test_an_inline_document_is_counted_as_a_data_uri(
+    service: MetadataService, sessions: sessionmaker[Session]
+) -> None:
+    before = counts("data_uri")
+    stored(sessions, service, 'data:application/json,{"name":"Inline"}')
+    after = counts("data_uri")
+    assert (after["ok"], after["unchanged"]) == (before["ok"] + 1, before["unchanged"] + 1)
