@@ -97,7 +97,12 @@ class FreshnessCollector(Collector):
         except redis.RedisError as exc:
             log.warning("metrics: could not read the shared freshness reading: %s", exc)
             return None
-        return FreshnessReading(**json.loads(raw)) if raw else None
+        if not raw:
+            return None
+        try:
+            return FreshnessReading(**json.loads(raw))
+        except (TypeError, ValueError):  # written by another version: read our own
+            return None
 
     def _query(self) -> FreshnessReading | None:
         try:

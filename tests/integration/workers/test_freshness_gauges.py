@@ -181,3 +181,16 @@ def test_an_unreachable_database_leaves_the_gauges_out(
         assert list(collector.collect()) == []
     finally:
         engine.dispose()
+
+
+def test_a_shared_reading_it_cannot_read_is_replaced_by_its_own(
+    settings: Settings, no_shared_reading: redis.Redis
+) -> None:
+    no_shared_reading.set(SHARED_READING_KEY, b'{"another": "shape"}')
+    engine = make_engine(settings.database_url, pool_size=1)
+    try:
+        reading = FreshnessCollector(engine, no_shared_reading, 86_400).read()
+    finally:
+        engine.dispose()
+    assert reading is not None
+    assert reading.oldest_due_age_s == dict.fromkeys(QUEUES, 0.0)
