@@ -6,17 +6,19 @@
 - `token_metadata_jobs_total{task,outcome}`: the jobs those tasks ran, from their return values
   (a batch task returns counts by status): done, retry (pending again: a retryable error, a
   busy host or a database outage), failed, invalid, skipped (another delivery had the job);
-- `token_metadata_fetch_total{kind,host_class,outcome}`, counted where metadata and images
-  are fetched (shared/indexing/polite_fetch.py) in the process's default registry, which is
-  exported whole (with prometheus_client's process and Python metrics);
+- `token_metadata_fetch_outcomes_total{kind,host_class,outcome}`, counted where metadata and
+  images are fetched (shared/indexing/fetch_counts.py) in the process's default registry,
+  which is exported whole (with prometheus_client's process and Python metrics);
 - `token_metadata_host_slot_waiting` and `token_metadata_host_slot_waits_total{outcome}`
   (shared/indexing/host_slots.py, default registry): fetches waiting for a busy host's slot,
   and how waits ended (granted, or busy: deferred);
 - `token_metadata_changes_written_total{kind}` (shared/changes.py, default registry): change-log
   entries written by this process's committed transactions;
 - `token_metadata_queue_length{queue}` (Redis) and `token_metadata_oldest_pending_job_age_seconds`
-  (Postgres), read when scraped and kept a few seconds. Every worker exports the same values:
-  dashboards and alerts take `max()` of them, not `sum()`.
+  (Postgres), read when scraped and kept a few seconds; the freshness gauges
+  `token_metadata_oldest_due_job_age_seconds{queue}` and `token_metadata_dynamic_tokens_overdue`
+  (workers/freshness_gauges.py). Every worker exports the same values of these: dashboards and
+  alerts take `max()` of them, not `sum()`.
 
 The pool is threads, so one worker is one process and one exporter (a prefork pool would count
 its children's tasks nowhere). Several workers on one machine: each takes the first free port
@@ -49,6 +51,7 @@ from shared.queues import (
     WORKER_QUEUES,
 )
 from shared.reads.queue_lengths import read_queue_lengths
+from workers.freshness_gauges import FreshnessCollector
 
 log = logging.getLogger(__name__)
 
@@ -243,6 +246,8 @@ def start_exporter(settings: Settings, address: str = "0.0.0.0") -> MetricsExpor
     served = CollectorRegistry(auto_describe=False)
     served.register(_Forward(REGISTRY))
     served.register(collector)
+    interval_s = settings.metadata_dynamic_token_refresh_interval
+    served.register(FreshnessCollector(engine, broker, interval_s))
     for port in range(first, min(first + PORT_ATTEMPTS, 65536)):
         try:
             server, _thread = start_http_server(port, addr=address, registry=served)

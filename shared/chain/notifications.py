@@ -7,7 +7,7 @@ chunks of a thousand.
 
 from __future__ import annotations
 
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
 from shared.jobs.transitions import repend_token_jobs
@@ -36,17 +36,22 @@ _INSERT_NOTIFICATIONS = text(
     """  # noqa: S608 - composed of constant SQL, values are bound
 )
 
-# Tokens whose latest notification is `dynamic` and whose data is older than its ttl (or the
-# default interval). A failed refresh is retried once per interval, not on every block.
-_DUE_DYNAMIC_TOKENS = text(
-    """
-    WITH latest AS (
+# The latest notification of every token that was ever `dynamic`, through the partial index
+# on dynamic notifications: `latest.update_mode = 'dynamic'` selects the dynamic tokens.
+_LATEST_OF_DYNAMIC_TOKENS = """
+    latest AS (
       SELECT DISTINCT ON (n.token_id) n.token_id, n.update_mode, n.ttl
       FROM update_notifications n
       WHERE n.token_id IN (SELECT token_id FROM update_notifications
                            WHERE update_mode = 'dynamic')
       ORDER BY n.token_id, n.block_height DESC, n.tx_index DESC, n.event_index DESC
     )
+"""
+# Tokens whose latest notification is `dynamic` and whose data is older than its ttl (or the
+# default interval). A failed refresh is retried once per interval, not on every block.
+_DUE_DYNAMIC_TOKENS = text(
+    f"""
+    WITH {_LATEST_OF_DYNAMIC_TOKENS}
     SELECT t.id
     FROM latest l
     JOIN tokens t ON t.id = l.token_id
@@ -58,7 +63,24 @@ _DUE_DYNAMIC_TOKENS = text(
            EXTRACT(EPOCH FROM NOW() - COALESCE(j.updated_at, j.created_at))
            > COALESCE(l.ttl, :interval)))
     ORDER BY t.id
-    """
+    """  # noqa: S608 - composed of constant SQL, values are bound
+)
+# Dynamic tokens whose data is older than their ttl plus `grace` and whose refresh has not
+# ended yet: not pended yet (`done`), or waiting for a worker or running (`pending`,
+# `queued`). A refresh that failed or was invalid ended; the failure counts elsewhere
+# (docs/freshness.md#dynamic-tokens-overdue).
+_OVERDUE_DYNAMIC_TOKENS = text(
+    f"""
+    WITH {_LATEST_OF_DYNAMIC_TOKENS}
+    SELECT count(*)
+    FROM latest l
+    JOIN tokens t ON t.id = l.token_id
+    JOIN jobs j ON j.token_id = t.id AND j.smart_contract_id IS NULL
+    WHERE l.update_mode = 'dynamic'
+      AND j.status IN ('pending', 'queued', 'done')
+      AND EXTRACT(EPOCH FROM NOW() - COALESCE(t.updated_at, t.created_at))
+          > COALESCE(l.ttl, :interval) + :grace
+    """  # noqa: S608 - composed of constant SQL, values are bound
 )
 
 
@@ -89,3 +111,11 @@ def refresh_dynamic_tokens(session: Session, default_interval_s: int) -> list[in
     due = session.scalars(_DUE_DYNAMIC_TOKENS, {"interval": default_interval_s}).all()
     finished = (JobStatus.DONE, JobStatus.FAILED)
     return repend_token_jobs(session, list(due), finished, running_too=False)
+
+
+def count_overdue_dynamic_tokens(
+    conn: Connection | Session, default_interval_s: int, grace_s: float
+) -> int:
+    """Dynamic tokens still waiting for a refresh `grace_s` after it was due."""
+    params = {"interval": default_interval_s, "grace": grace_s}
+    return int(conn.execute(_OVERDUE_DYNAMIC_TOKENS, params).scalar_one())

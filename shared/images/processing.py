@@ -39,15 +39,23 @@ from shared.images.jobs import (
     claim_image_job,
     finish_image_job,
 )
-from shared.images.render import render_image
+from shared.images.render import RenderedImage, render_image
 from shared.images.storage import ImageStorage, public_url
+from shared.indexing.fetch_counts import counted_fetch
 from shared.indexing.host_slots import HostSlots
-from shared.indexing.polite_fetch import counted_fetch, host_class, polite_fetch
+from shared.indexing.polite_fetch import polite_fetch
 from shared.indexing.rate_limits import RateLimitedHosts, remember_rate_limited_host
 from shared.jobs.outcomes import outcome_for_error, retry_or_give_up
 from shared.jobs.table import JobOutcome
 from shared.metadata.fetch import MetadataFetcher
-from shared.metadata.uris import GatewaySettings, fetchable_url, is_data_uri, parse_data_uri
+from shared.metadata.outcomes import host_class
+from shared.metadata.uris import (
+    FetchableUrl,
+    GatewaySettings,
+    fetchable_url,
+    is_data_uri,
+    parse_data_uri,
+)
 from shared.models import JobStatus
 
 log = logging.getLogger(__name__)
@@ -101,13 +109,7 @@ class ImageCacher:
         return outcome
 
     def _cache(self, job: ClaimedImageJob) -> ImageOutcome:
-        data = self.download(job.image)
-        with self.decoding:
-            rendered = render_image(
-                data,
-                max_pixels=self.settings.image_cache_max_pixels,
-                thumbnail_width=self.settings.image_cache_resize_width,
-            )
+        rendered = self.fetch_and_render(job.image)
         original_key = f"{job.key_stem}.png"
         thumbnail_key = f"{job.key_stem}-thumb.png"
         self.storage.put(original_key, rendered.original)
@@ -119,27 +121,42 @@ class ImageCacher:
             cached_thumbnail_image=public_url(self.storage, thumbnail_key, base),
         )
 
-    def download(self, image: str) -> bytes:
-        """The image's bytes: inline `data:image/...`, or fetched like metadata is."""
-        try:
-            if is_data_uri(image):
-                return self._inline(image)
-            target = fetchable_url(image, self.gateways)
-            with counted_fetch(host_class(target), kind="image"):
-                return polite_fetch(
-                    self.fetcher, target, self.rate_limits, self.host_slots, self.max_bytes
+    def fetch_and_render(self, image: str) -> RenderedImage:
+        """Download and decode the image: one fetch (docs/freshness.md#fetch-outcomes)."""
+        target = None if is_data_uri(image) else self._target(image)
+        with counted_fetch("image", host_class(target)):
+            data = self._inline(image) if target is None else self.download(target)
+            with self.decoding:
+                return render_image(
+                    data,
+                    max_pixels=self.settings.image_cache_max_pixels,
+                    thumbnail_width=self.settings.image_cache_resize_width,
                 )
+
+    def _target(self, image: str) -> FetchableUrl:
+        try:
+            return fetchable_url(image, self.gateways)
+        except MetadataParseError as exc:  # an unsupported scheme
+            raise ImageUnsupportedError(str(exc)) from exc
+
+    def download(self, target: FetchableUrl) -> bytes:
+        """The image's bytes, fetched like metadata is."""
+        try:
+            return polite_fetch(
+                self.fetcher, target, self.rate_limits, self.host_slots, self.max_bytes
+            )
         except MetadataSizeExceededError as exc:
             raise ImageTooLargeError(str(exc)) from exc
         except MetadataTimeoutError as exc:
             raise ImageTimeoutError(str(exc)) from exc
         except MetadataHttpError as exc:
             raise ImageHttpError(str(exc)) from exc
-        except MetadataParseError as exc:  # an unsupported scheme or a malformed data: URI
-            raise ImageUnsupportedError(str(exc)) from exc
 
     def _inline(self, image: str) -> bytes:
-        inline = parse_data_uri(image)
+        try:
+            inline = parse_data_uri(image)
+        except MetadataParseError as exc:  # a malformed data: URI
+            raise ImageUnsupportedError(str(exc)) from exc
         if not (inline.media_type or "").startswith("image/"):
             raise ImageUnsupportedError(f"data: URI of type {inline.media_type}, not image/*")
         if len(inline.data) > self.max_bytes:

@@ -3,28 +3,24 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from prometheus_client import Counter
-
 from shared.deadline import check_deadline
 from shared.errors import (
-    HostBusyError,
     JobError,
-    MetadataHttpError,
     MetadataParseError,
-    MetadataSizeExceededError,
     MetadataTimeoutError,
     RetryableJobError,
     TooManyRequestsError,
 )
+from shared.indexing.fetch_counts import count_fetch, failures_counted
 from shared.indexing.host_slots import HostSlots
 from shared.indexing.rate_limits import RateLimitedHosts
 from shared.metadata.fetch import MetadataFetcher
-from shared.metadata.netguard import BlockedAddressError
+from shared.metadata.outcomes import HostClass, host_class
 from shared.metadata.parse import (
     ParsedMetadata,
     build_metadata,
@@ -42,41 +38,15 @@ from shared.metadata.uris import (
 
 log = logging.getLogger(__name__)
 
-# In the process's default registry: workers export it (workers/metrics.py); the API never
-# imports this module.
-FETCHES = Counter(
-    "token_metadata_fetch_total",
-    "Metadata documents and images fetched, by kind (metadata, image), host class "
-    "(ipfs_gateway, arweave_gateway, data, other) and outcome",
-    ["kind", "host_class", "outcome"],
-)
-# First match wins: subclasses before their bases.
-FETCH_OUTCOMES: tuple[tuple[type[Exception], str], ...] = (
-    (MetadataTimeoutError, "timeout"),
-    (MetadataSizeExceededError, "too_large"),
-    (MetadataParseError, "parse_error"),
-    (BlockedAddressError, "blocked"),
-    (MetadataHttpError, "http_error"),
-    (TooManyRequestsError, "rate_limited"),
-    (HostBusyError, "host_busy"),
-    (RetryableJobError, "skipped"),  # a host still rate limited: not even asked
-)
+_RETRIED_AT_ONCE = (MetadataTimeoutError, MetadataParseError)
 
 
-def host_class(target: FetchableUrl) -> str:
-    return f"{target.gateway}_gateway" if target.gateway else "other"
+@dataclass(frozen=True)
+class LoadedMetadata:
+    """A token's metadata rows (default locale first) and the hosts its documents came from."""
 
-
-@contextmanager
-def counted_fetch(host_class: str, kind: str = "metadata") -> Iterator[None]:
-    """Count one fetch (and parse) of a document or image by how it ended."""
-    try:
-        yield
-    except Exception as exc:
-        outcome = next((name for error, name in FETCH_OUTCOMES if isinstance(exc, error)), "error")
-        FETCHES.labels(kind, host_class, outcome).inc()
-        raise
-    FETCHES.labels(kind, host_class, "ok").inc()
+    rows: list[ParsedMetadata]
+    fetched_from: tuple[HostClass, ...] = ()
 
 
 class MetadataService:
@@ -106,44 +76,62 @@ class MetadataService:
             token_uri = token_specific_uri(uri, token_number)
             if is_data_uri(token_uri):
                 return None
-            hostname = urlsplit(fetchable_url(token_uri, self.gateways).url).hostname
+            target = fetchable_url(token_uri, self.gateways)
+            hostname = urlsplit(target.url).hostname
         except (JobError, ValueError):
             return None  # the fetch reports it properly
         if hostname and self.rate_limits is not None:
-            self.rate_limits.check(hostname)
+            try:
+                self.rate_limits.check(hostname)
+            except RetryableJobError as exc:  # the fetch is put off: count it as it would be
+                count_fetch("metadata", host_class(target), exc)
+                raise
         return hostname or None
 
-    def load(self, uri: str, token_number: int) -> list[ParsedMetadata]:
+    def load(self, uri: str, token_number: int) -> LoadedMetadata:
         """Timeouts and parse errors are retried at once; other errors end the token."""
         for attempt in range(1, self.attempts + 1):
+            fetched: list[HostClass] = []
             try:
-                return self._load_once(uri, token_number)
-            except (MetadataTimeoutError, MetadataParseError) as exc:
-                if attempt == self.attempts:
+                rows = self._load_once(uri, token_number, fetched)
+                return LoadedMetadata(rows, tuple(fetched))
+            except Exception as exc:
+                for host in fetched:  # fetched fine, but not stored: counted now
+                    count_fetch("metadata", host)
+                if attempt == self.attempts or not isinstance(exc, _RETRIED_AT_ONCE):
                     raise
                 log.info("metadata attempt %d for %s failed: %s", attempt, uri, exc)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _load_once(self, uri: str, token_number: int) -> list[ParsedMetadata]:
+    def _load_once(
+        self, uri: str, token_number: int, fetched: list[HostClass]
+    ) -> list[ParsedMetadata]:
         token_uri = token_specific_uri(uri, token_number)
-        document = self.document(token_uri)
+        document = self.document(token_uri, fetched)
         locales: dict[str, tuple[dict[str, Any], str]] = {}
         localization = localization_locales(document)
         if localization is not None:
             template, _default, others = localization
             for locale in others:
                 locale_uri = token_specific_uri(template, token_number, locale)
-                locales[locale] = (self.document(locale_uri), locale_uri)
+                locales[locale] = (self.document(locale_uri, fetched), locale_uri)
         return build_metadata(document, token_uri, locales)
 
-    def document(self, uri: str) -> dict[str, Any]:
+    def document(self, uri: str, fetched: list[HostClass]) -> dict[str, Any]:
+        """One document; a failure is counted now, a success is added to `fetched` (counted
+        when its token is stored: docs/freshness.md#fetch-outcomes)."""
         check_deadline(f"fetching {uri[:100]}")
         if is_data_uri(uri):  # no host to rate-limit (docs/reference-differences.md#data-uris)
-            with counted_fetch("data"):
-                return parse_metadata_json(decode_data_uri(uri), uri)
+            with failures_counted("metadata", HostClass.DATA_URI):
+                document = parse_metadata_json(decode_data_uri(uri), uri)
+            fetched.append(HostClass.DATA_URI)
+            return document
         target = fetchable_url(uri, self.gateways)
-        with counted_fetch(host_class(target)):
-            return self._fetch_document(uri, target)
+        host = host_class(target)
+        with failures_counted("metadata", host):
+            document = self._fetch_document(uri, target)
+        fetched.append(host)
+        return document
 
     def _fetch_document(self, uri: str, target: FetchableUrl) -> dict[str, Any]:
         wait_s = self.host_slots.max_wait_s if self.host_slots is not None else 0.0

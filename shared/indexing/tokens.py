@@ -14,8 +14,11 @@ from shared.changes import Entry, entry, record
 from shared.clarity import UInt
 from shared.errors import JobError, RetryableJobError, SmartContractClarityError
 from shared.images.jobs import keeping_cached_images
+from shared.indexing.fetch_counts import count_stored_documents
 from shared.indexing.metadata_rows import replace_metadata
+from shared.indexing.polite_fetch import LoadedMetadata
 from shared.jobs.transitions import ClaimedJob
+from shared.metadata.outcomes import HostClass
 from shared.metadata.parse import ParsedMetadata
 from shared.metadata.uris import token_specific_uri
 from shared.models import ChangeKind, SmartContract, Token, TokenType
@@ -25,7 +28,7 @@ from shared.stacks.node import StacksNodeClient
 log = logging.getLogger(__name__)
 
 # (token URI as the contract returned it, token number) -> metadata rows, default locale first
-MetadataLoader = Callable[[str, int], list[ParsedMetadata]]
+MetadataLoader = Callable[[str, int], LoadedMetadata]
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,8 @@ class TokenData:
     decimals: int | None = None
     total_supply: int | None = None
     metadata: list[ParsedMetadata] = field(default_factory=list)
+    # Where the documents came from, counted when the token is stored.
+    fetched_from: tuple[HostClass, ...] = ()
 
     def contract_fields(self) -> dict[str, object]:
         """The columns this token type owns (an NFT never touches FT columns)."""
@@ -111,7 +116,8 @@ def add_token_metadata(load: MetadataLoader, token: TokenRef, data: TokenData) -
     if data.uri is None:
         return data
     try:
-        data.metadata = load(data.uri, token.token_number)
+        loaded = load(data.uri, token.token_number)
+        data.metadata, data.fetched_from = loaded.rows, loaded.fetched_from
     except RetryableJobError:
         raise
     except JobError as exc:
@@ -154,6 +160,7 @@ def store_tokens_data(
     else:
         changed = replace_metadata(session, [(token.id, data.metadata) for token, data in pairs])
     record(session, _entries(pairs, stored, changed))
+    count_stored_documents(session, ((d.fetched_from, t.id in changed) for t, d in pairs))
     return [token.id for token, _ in pairs]
 
 

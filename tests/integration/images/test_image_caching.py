@@ -287,8 +287,8 @@ def test_image_downloads_are_counted_by_kind_and_outcome(
     cacher: ImageCacher, sessions, host: ScriptedServer
 ) -> None:
     def count(outcome: str) -> float:
-        labels = {"kind": "image", "host_class": "other", "outcome": outcome}
-        return REGISTRY.get_sample_value("token_metadata_fetch_total", labels) or 0.0
+        labels = {"kind": "image", "host_class": "http", "outcome": outcome}
+        return REGISTRY.get_sample_value("token_metadata_fetch_outcomes_total", labels) or 0.0
 
     before = (count("ok"), count("http_error"))
     picture = io.BytesIO()

@@ -19,13 +19,14 @@ from prometheus_client.registry import Collector
 from prometheus_flask_exporter import PrometheusMetrics
 
 import shared.changes
+import shared.indexing.fetch_counts
 import shared.indexing.host_slots
-import shared.indexing.polite_fetch
 import shared.webhooks.metrics
 import workers.metrics
 from api.metrics import _Gauges
 from api.stream.app import StreamMetrics
 from shared.reads.status import IndexCounts
+from workers.freshness_gauges import FreshnessCollector, FreshnessReading
 from workers.metrics import Backlog, BacklogCollector
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -35,8 +36,8 @@ DASHBOARD = ROOT / "deploy" / "grafana" / "token-metadata.json"
 # Modules whose metrics live in the process's default registry (imported above for that).
 _DEFAULT_REGISTRY_MODULES = (
     shared.changes,
+    shared.indexing.fetch_counts,
     shared.indexing.host_slots,
-    shared.indexing.polite_fetch,
     shared.webhooks.metrics,
     workers.metrics,
 )
@@ -67,6 +68,14 @@ class _FixedBacklog(BacklogCollector):
         return Backlog({"queue": 1}, 1.0)
 
 
+class _FixedFreshness(FreshnessCollector):
+    def __init__(self) -> None:
+        pass
+
+    def read(self) -> FreshnessReading:
+        return FreshnessReading({"queue": 1.0}, 1)
+
+
 def _families(collector: Collector | CollectorRegistry) -> Iterator[tuple[str, str]]:
     for metric in collector.collect():
         yield metric.name, metric.type
@@ -82,6 +91,7 @@ def exported() -> dict[str, tuple[str, ...]]:
     families += _families(flask_registry)
     families += _families(_Gauges(IndexCounts()))
     families += _families(_FixedBacklog())
+    families += _families(_FixedFreshness())
     return {name: tuple(name + s for s in _SUFFIXES.get(kind, ("",))) for name, kind in families}
 
 
@@ -196,7 +206,9 @@ def test_the_inventory_covers_every_part() -> None:
         "token_metadata_block_height",
         "token_metadata_tasks",
         "token_metadata_queue_length",
-        "token_metadata_fetch",
+        "token_metadata_fetch_outcomes",
+        "token_metadata_oldest_due_job_age_seconds",
+        "token_metadata_dynamic_tokens_overdue",
         "token_metadata_changes_written",
         "token_metadata_webhook_feed_lag_seconds",
         "token_metadata_stream_subscribers",
