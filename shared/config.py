@@ -54,6 +54,8 @@ class Settings:
     metadata_fetch_max_redirections: int = 5
     metadata_fetch_allow_private_networks: bool = False
     metadata_host_concurrency_limit: int = 16
+    # Not in Hiro's API: each host's limit moves between 1 and its cap with how it answers.
+    metadata_host_adaptive_concurrency: bool = True
     # Not in Hiro's API: node calls and metadata fetches a worker process runs at once.
     worker_fetch_concurrency: int = 100
     public_gateway_concurrency_limit: int = 64

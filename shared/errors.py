@@ -112,6 +112,14 @@ class MetadataParseError(UserError):
 class MetadataHttpError(UserError):
     reason = InvalidReason.METADATA_HTTP_ERROR
 
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status  # the answer's HTTP status, when the error is about one
+
+
+class MetadataConnectionError(MetadataHttpError):
+    """No answer at all: the name did not resolve, or the connection failed or broke."""
+
 
 class SmartContractClarityError(UserError):
     reason = InvalidReason.TOKEN_CONTRACT_CLARITY_ERROR

@@ -104,6 +104,7 @@ def host_slots(settings: Settings, client: redis.Redis | None = None) -> HostSlo
         keep_idle_s=SLOT_KEEP_IDLE_S,
         reuse_for_s=HOLD_MARGIN_S - 1.0,
         max_wait_s=min(HOST_SLOT_MAX_WAIT_S, settings.job_queue_timeout_ms / 1000 / 4),
+        adaptive=settings.metadata_host_adaptive_concurrency,
     )
 
 

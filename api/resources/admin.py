@@ -25,7 +25,7 @@ from api.broker import JobSender
 from api.db import ENGINE, get_session
 from api.encoders import json_response
 from api.openapi import PREFIX
-from api.resources import dashboard, webhooks
+from api.resources import dashboard, hosts, webhooks
 from api.schemas.admin import ContractBodySchema, ContractTokensBodySchema
 from api.schemas.params import path_schema, principal_field
 from shared.admin import (
@@ -120,6 +120,7 @@ def register(blp: Blueprint) -> None:
     blp.register_error_handler(ContractNotFound, lambda _: _refused("Contract not found"))
     webhooks.register(blp, lambda: services().sessions)
     dashboard.register(blp, lambda: services().broker)
+    hosts.register(blp, lambda: services().broker)
 
     @blp.route("/refresh-token", methods=["POST"])
     @blp.arguments(ContractTokensBodySchema(), **_BODY)

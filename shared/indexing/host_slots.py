@@ -37,16 +37,22 @@ import redis
 from prometheus_client import Counter, Gauge
 
 from shared.errors import HostBusyError
-from shared.host_slot_keys import KEY_PREFIX, WAITERS_PREFIX
+from shared.host_slot_keys import KEY_PREFIX, LIMIT_PREFIX, WAITERS_PREFIX
+from shared.indexing.host_limits import AdaptiveLimits
 
-# KEYS: the host's slots, the host's waiting processes.
-# ARGV: hold_s, limit, process id, waiter ttl_s, still waiting afterwards (0/1), members...
-# Takes as many of the members as there are free slots; returns {taken, other waiters}.
+# KEYS: the host's slots, the host's waiting processes[, the host's adaptive limit].
+# ARGV: hold_s, cap, process id, waiter ttl_s, still waiting afterwards (0/1), members...
+# Takes as many of the members as there are free slots under the host's limit (the cap, or
+# the adaptive limit below it); returns {taken, other waiters, limit}.
 _ACQUIRE = """
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) + tonumber(now_parts[2]) / 1000000
 local hold = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
+if KEYS[3] then
+  local adaptive = tonumber(redis.call('HGET', KEYS[3], 'limit'))
+  if adaptive and adaptive < limit then limit = math.max(1, math.floor(adaptive)) end
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 local free = limit - redis.call('ZCARD', KEYS[1])
 local wanted = #ARGV - 5
@@ -68,7 +74,7 @@ local others = redis.call('ZCARD', KEYS[2])
 if redis.call('ZSCORE', KEYS[2], ARGV[3]) then
   others = others - 1
 end
-return {taken, others}
+return {taken, others, limit}
 """
 
 # KEYS: the host's slots. ARGV: member, hold_s. Extends a slot still held; 0 if it is gone.
@@ -160,6 +166,7 @@ class HostSlots:
         keep_idle_s: float = 0.0,
         reuse_for_s: float = 0.0,
         max_wait_s: float = 10.0,
+        adaptive: bool = False,
     ) -> None:
         self.client = client
         self.limit = limit
@@ -180,9 +187,16 @@ class HostSlots:
         # Idle slots found too old to reuse, for the poller to give back to Redis.
         self._stale: list[Grant] = []
         self._warned_at = -math.inf
+        # Each host's limit, moved by how its answers go (docs/host-slots.md#adaptive).
+        self.limits = AdaptiveLimits(client, self.cap_for) if adaptive else None
+
+    def cap_for(self, host: str) -> int:
+        """The most slots a host ever gets."""
+        return self.gateway_limit if host.lower() in self.gateway_hosts else self.limit
 
     def limit_for(self, host: str) -> int:
-        return self.gateway_limit if host.lower() in self.gateway_hosts else self.limit
+        """The host's slots now: its adaptive limit, or its cap."""
+        return self.limits.limit(host) if self.limits is not None else self.cap_for(host)
 
     # --- asynchronous: a callback instead of a blocked thread
 
@@ -351,11 +365,14 @@ class HostSlots:
         un-counts the rest. Refreshes what this process knows of other waiters."""
         members = [uuid.uuid4().hex for _ in range(count)]
         key = KEY_PREFIX + state.name
-        taken, others = self._acquire(
-            keys=[key, WAITERS_PREFIX + state.name],
+        keys = [key, WAITERS_PREFIX + state.name]
+        if self.limits is not None:
+            keys.append(LIMIT_PREFIX + state.name)
+        taken, others, limit = self._acquire(
+            keys=keys,
             args=[
                 self.hold_s,
-                self.limit_for(state.name),
+                self.cap_for(state.name),
                 self.process_id,
                 WAITER_TTL_S,
                 "1" if waiting_after else "0",
@@ -363,6 +380,8 @@ class HostSlots:
             ],
             client=self.client,
         )
+        if self.limits is not None:
+            self.limits.learn(state.name, int(limit))
         until = time.monotonic() + self.reuse_for_s
         with self._lock:
             state.held -= count - int(taken)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +12,8 @@ from urllib.parse import urlsplit
 from shared.deadline import check_deadline
 from shared.errors import (
     JobError,
+    MetadataConnectionError,
+    MetadataHttpError,
     MetadataParseError,
     MetadataTimeoutError,
     RetryableJobError,
@@ -155,10 +158,32 @@ def polite_fetch(
     if rate_limits is not None and hostname:
         rate_limits.check(hostname)
     slot = host_slots.slot(hostname, wait_s) if host_slots and hostname else nullcontext()
+    limits = host_slots.limits if host_slots is not None and hostname else None
     try:
         with slot:
-            return fetcher.fetch_bytes(target.url, target.headers, max_bytes)
+            started = time.monotonic()
+            body = fetcher.fetch_bytes(target.url, target.headers, max_bytes)
     except TooManyRequestsError as exc:
         if rate_limits is not None:
             rate_limits.note(exc.hostname, exc.retry_after_s)
+        if limits is not None:
+            limits.overloaded(hostname, "429")
         raise
+    except (MetadataTimeoutError, MetadataHttpError) as exc:
+        overload = _overload(exc)
+        if limits is not None and overload is not None:
+            limits.overloaded(hostname, overload)
+        raise
+    if limits is not None:
+        limits.succeeded(hostname, time.monotonic() - started)
+    return body
+
+
+def _overload(exc: MetadataTimeoutError | MetadataHttpError) -> str | None:
+    """Whether a failed fetch says its host is overloaded, and how: a timeout, a 5xx answer
+    or no answer at all (refused, reset). A 4xx other than 429 is the token's own problem."""
+    if isinstance(exc, MetadataTimeoutError):
+        return "timeout"
+    if isinstance(exc, MetadataConnectionError):
+        return "connection"
+    return "5xx" if exc.status is not None and exc.status >= 500 else None

@@ -25,6 +25,7 @@ import pycurl
 
 from shared.curl_handles import ThreadHandles, error_parts
 from shared.errors import (
+    MetadataConnectionError,
     MetadataHttpError,
     MetadataSizeExceededError,
     MetadataTimeoutError,
@@ -148,7 +149,9 @@ class MetadataFetcher:
         try:
             addresses = self._checked_addresses(host, port)
         except OSError as exc:  # the resolver failed (a refused address is not an OSError)
-            raise MetadataHttpError(f"Could not fetch {url}: {type(exc).__name__}: {exc}") from exc
+            raise MetadataConnectionError(
+                f"Could not fetch {url}: {type(exc).__name__}: {exc}"
+            ) from exc
         connect_timeout = min(self._limits.timeout_s, remaining)
         exchange = _Exchange(
             url, host, self._guard, addresses, connect_timeout, max_bytes, self._limits
@@ -301,10 +304,12 @@ class _Exchange:
         if isinstance(cause, TimeoutError) or code == pycurl.E_OPERATION_TIMEDOUT:
             raise MetadataTimeoutError(f"Timed out fetching {url}") from exc
         if cause is not None:
-            raise MetadataHttpError(
+            raise MetadataConnectionError(
                 f"Could not fetch {url}: {type(cause).__name__}: {cause}"
             ) from cause
-        raise MetadataHttpError(f"Could not fetch {url}: {message} (curl error {code})") from exc
+        raise MetadataConnectionError(
+            f"Could not fetch {url}: {message} (curl error {code})"
+        ) from exc
 
 
 def _already_connected(fd: int, purpose: int) -> int:
@@ -382,4 +387,4 @@ def _check_status(answer: _Answer, url: str, current: str) -> None:
         retry_after = parse_retry_after(answer.headers.get("retry-after"), datetime.now(UTC))
         raise TooManyRequestsError(current, urlsplit(url).hostname or "", retry_after)
     if not 200 <= status < 300:
-        raise MetadataHttpError(f"HTTP {status} from {current}")
+        raise MetadataHttpError(f"HTTP {status} from {current}", status)

@@ -9,6 +9,7 @@ import logging
 import socket
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -30,7 +31,10 @@ from devnet.builders import fungible_token, nft_collection, plain_contract
 from devnet.chain_writer import Block, ChainWriter
 from devnet.scenario import Contract
 from shared.config import Settings
-from shared.models import ImageJob, Job, JobStatus, Sip, SmartContract, Token
+from shared.db import session_scope
+from shared.host_slot_keys import LIMIT_PREFIX
+from shared.indexing.host_limits import AdaptiveLimits
+from shared.models import ImageJob, Job, JobStatus, RateLimitedHost, Sip, SmartContract, Token
 from shared.queues import (
     CONTRACTS_QUEUE,
     PROCESS_CONTRACT_TASK,
@@ -54,6 +58,7 @@ ROUTES = [
     ("GET", "/progress", None),
     ("GET", f"/progress/{PRINCIPAL}", None),
     ("GET", "/dashboard", None),
+    ("GET", "/hosts", None),
 ]
 
 
@@ -553,3 +558,33 @@ def test_progress_of_an_unknown_contract_is_404(admin: CheckedClient) -> None:
     response = admin.get(f"{PREFIX}/progress/{new_principal()}", headers=AUTH)
     assert response.status_code == 404
     assert response.json == {"error": "Contract not found"}
+
+
+def test_hosts_shows_each_hosts_adaptive_limit_most_throttled_first(admin, db, redis_url) -> None:
+    client = redis.Redis.from_url(redis_url)
+    caps = {"small.example": 16, "gw.example": 64}
+    limits = AdaptiveLimits(client, caps.__getitem__, flush_every=1)
+    try:
+        limits.overloaded("small.example", "429")
+        limits.succeeded("gw.example", 0.02)
+        with session_scope(db) as session:
+            session.add(
+                RateLimitedHost(
+                    hostname="small.example", retry_after=datetime.now(UTC) + timedelta(minutes=1)
+                )
+            )
+        response = admin.get("/metadata/v1/admin/hosts", headers=AUTH)
+        assert response.status_code == 200
+        results = response.get_json()["results"]  # other tests' hosts may be there too
+        small, gateway = [r for r in results if r["host"] in caps]
+        assert (small["host"], small["limit"], small["cap"]) == ("small.example", 11, 16)
+        assert (small["last_cut_reason"], small["last_failed_at_limit"]) == ("429", 16)
+        assert small["rate_limited_until"] is not None
+        assert (gateway["host"], gateway["limit"], gateway["cap"]) == ("gw.example", 64, 64)
+        assert gateway["usual_latency_ms"] == 20.0
+        assert gateway["last_cut_at"] is None
+        assert admin.get("/metadata/v1/admin/hosts").status_code == 401
+    finally:
+        for key in client.scan_iter(LIMIT_PREFIX + "*"):
+            client.delete(key)
+        client.close()

@@ -1,0 +1,241 @@
+"""Each host's concurrency limit moves with what the host tells us (docs/host-slots.md#adaptive).
+
+A limit starts at the host's cap (`METADATA_HOST_CONCURRENCY_LIMIT`, or the gateways' cap)
+and lives in Redis, so every worker uses and moves the same number:
+
+- **Cut** by a multiplicative factor when the host shows it is overloaded: it answers 429 or
+  5xx, times out, refuses the connection, or its latency climbs to several times its usual.
+  One overload event sends many failures at once; only the first cuts, then the limit holds
+  for a cool-down.
+- **Grown** by one after a limit's worth of clean answers in a row (additive increase), up to
+  the cap. Below the level where the host last failed the growth is that fast; at it, ten
+  times slower, so the limit probes the host's capacity rarely instead of every few requests.
+  The remembered level is forgotten after a minute without failures (capacity changes).
+
+This is AIMD, as TCP congestion control and Netflix's concurrency-limits library use: it
+converges on a fair share of the host's capacity without knowing that capacity, needs only
+what every answer already says, and one number per host in Redis. Fetches report their ends
+in batches (`flush_every` successes, at once for a failure), so the bookkeeping costs Redis a
+call per several fetches, not one each.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import redis
+from prometheus_client import REGISTRY, Counter
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from shared.host_slot_keys import LIMIT_PREFIX
+
+# A host nobody fetched from for this long starts again at its cap.
+FORGET_AFTER_S = 3600
+# Successes of one host gathered in this process before they are reported, at most.
+FLUSH_EVERY = 8
+FLUSH_AFTER_S = 1.0
+
+# KEYS: the host's limit hash.
+# ARGV: cap, now-independent inputs: overloads, successes, latency_ms (mean of the successes),
+#       reason, cut factor, latency cut factor, cool-down s, forget-ceiling s, ttl s.
+# Returns the limit (an integer, at least 1).
+_RECORD = """
+local now_parts = redis.call('TIME')
+local now = tonumber(now_parts[1]) + tonumber(now_parts[2]) / 1000000
+local cap = tonumber(ARGV[1])
+local overloads = tonumber(ARGV[2])
+local successes = tonumber(ARGV[3])
+local latency = tonumber(ARGV[4])
+local reason = ARGV[5]
+local cut = tonumber(ARGV[6])
+local latency_cut = tonumber(ARGV[7])
+local cooldown = tonumber(ARGV[8])
+local forget = tonumber(ARGV[9])
+local state = redis.call('HMGET', KEYS[1], 'limit', 'ceiling', 'clean', 'cut_at', 'base_ms')
+local limit = tonumber(state[1]) or cap
+local ceiling = tonumber(state[2]) or 0
+local clean = tonumber(state[3]) or 0
+local cut_at = tonumber(state[4]) or 0
+local base = tonumber(state[5])
+if limit > cap then limit = cap end
+local function cut_by(factor, why)
+  if now - cut_at < cooldown then return end
+  ceiling = limit
+  limit = math.max(1, math.floor(limit * factor))
+  clean = 0
+  cut_at = now
+  redis.call('HSET', KEYS[1], 'reason', why, 'last_cut_at', now)
+end
+if overloads > 0 then
+  cut_by(cut, reason)
+elseif successes > 0 then
+  if base == nil or latency < base then
+    base = latency
+  else
+    base = base + (latency - base) * 0.02
+  end
+  if latency > math.max(base * 4, base + 1000) then
+    cut_by(latency_cut, 'latency')
+  else
+    clean = clean + successes
+    if ceiling > 0 and now - cut_at > forget then ceiling = 0 end
+    local step = limit
+    if ceiling > 0 and limit + 1 >= ceiling then step = limit * 10 end
+    if clean >= step and limit < cap then
+      limit = math.min(cap, limit + 1)
+      clean = 0
+    end
+  end
+end
+redis.call('HSET', KEYS[1], 'limit', limit, 'ceiling', ceiling, 'clean', clean,
+           'cut_at', cut_at, 'cap', cap, 'updated_at', now)
+if base ~= nil then redis.call('HSET', KEYS[1], 'base_ms', base) end
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[10]))
+return math.floor(limit)
+"""
+
+LIMIT_CHANGES = Counter(
+    "token_metadata_host_limit_reports",
+    "Reports of fetch ends to the adaptive host limits, by what they were (ok, overload)",
+    ["kind"],
+)
+# Hosts below their cap in the gauge, at most (the most throttled): label values stay few.
+MAX_HOSTS_IN_METRICS = 50
+
+
+class ThrottledHostsCollector(Collector):
+    """`token_metadata_host_concurrency_limit{host}`: the limit of each host this process
+    fetched from that is below its cap (most throttled first, at most MAX_HOSTS_IN_METRICS)."""
+
+    def __init__(self) -> None:
+        self.sources: weakref.WeakSet[AdaptiveLimits] = weakref.WeakSet()
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "token_metadata_host_concurrency_limit",
+            "Adaptive concurrency limit of metadata hosts below their cap, as this process "
+            "last learnt it",
+            labels=["host"],
+        )
+        below: dict[str, float] = {}
+        for source in list(self.sources):
+            below.update(source.below_cap())
+        ranked = sorted(below.items(), key=lambda item: item[1])[:MAX_HOSTS_IN_METRICS]
+        for host, limit in ranked:
+            family.add_metric([host], limit)
+        yield family
+
+
+THROTTLED_HOSTS = ThrottledHostsCollector()
+REGISTRY.register(THROTTLED_HOSTS)
+
+
+@dataclass(frozen=True)
+class AimdRule:
+    """How a limit moves; the defaults are documented in docs/host-slots.md#adaptive."""
+
+    cut: float = 0.7  # on 429, 5xx, timeouts, refused connections
+    latency_cut: float = 0.9  # on latency several times the host's usual
+    cooldown_s: float = 1.0  # one overload event cuts once
+    forget_ceiling_s: float = 60.0
+
+
+@dataclass
+class _Pending:
+    successes: int = 0
+    latency_ms: float = 0.0  # their sum
+    since: float = field(default_factory=time.monotonic)
+
+
+class AdaptiveLimits:
+    """The current limit of each host, shared through Redis; fetches report how they ended."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        cap_for: Callable[[str], int],
+        rule: AimdRule | None = None,
+        *,
+        flush_every: int = FLUSH_EVERY,
+    ) -> None:
+        self.client = client
+        self.cap_for = cap_for
+        self.rule = rule or AimdRule()
+        self.flush_every = flush_every
+        self._record = client.register_script(_RECORD)
+        self._limits: dict[str, int] = {}
+        self._pending: dict[str, _Pending] = {}
+        self._lock = threading.Lock()
+        THROTTLED_HOSTS.sources.add(self)
+
+    def below_cap(self) -> dict[str, float]:
+        """Hosts whose last known limit is below their cap, with that limit."""
+        with self._lock:
+            known = dict(self._limits)
+        return {host: limit for host, limit in known.items() if limit < self.cap_for(host)}
+
+    def limit(self, host: str) -> int:
+        """The limit this process last learnt for `host` (its cap before any report)."""
+        host = host.lower()
+        with self._lock:
+            known = self._limits.get(host)
+        cap = self.cap_for(host)
+        return cap if known is None else max(1, min(known, cap))
+
+    def learn(self, host: str, limit: int) -> None:
+        """What Redis said the limit is (the slot script returns it with every grant)."""
+        with self._lock:
+            self._limits[host.lower()] = int(limit)
+
+    def succeeded(self, host: str, latency_s: float) -> None:
+        """A clean answer in `latency_s`; reported with others of the host."""
+        host = host.lower()
+        now = time.monotonic()
+        with self._lock:
+            pending = self._pending.setdefault(host, _Pending(since=now))
+            pending.successes += 1
+            pending.latency_ms += latency_s * 1000
+            due = pending.successes >= self.flush_every or now - pending.since >= FLUSH_AFTER_S
+            if due:
+                del self._pending[host]
+        if due:
+            mean = pending.latency_ms / pending.successes
+            self._report(host, 0, pending.successes, mean, "ok")
+
+    def overloaded(self, host: str, reason: str) -> None:
+        """The host answered 429 or 5xx, timed out or refused us: reported at once."""
+        host = host.lower()
+        with self._lock:
+            self._pending.pop(host, None)  # clean answers from before the overload count no more
+        self._report(host, 1, 0, 0.0, reason)
+
+    def _report(
+        self, host: str, overloads: int, successes: int, latency_ms: float, why: str
+    ) -> None:
+        rule = self.rule
+        try:
+            limit = self._record(
+                keys=[LIMIT_PREFIX + host],
+                args=[
+                    self.cap_for(host),
+                    overloads,
+                    successes,
+                    f"{latency_ms:.3f}",
+                    why,
+                    rule.cut,
+                    rule.latency_cut,
+                    rule.cooldown_s,
+                    rule.forget_ceiling_s,
+                    FORGET_AFTER_S,
+                ],
+                client=self.client,
+            )
+        except redis.RedisError:
+            return  # the limit stays where it was; slots keep working on the cap
+        LIMIT_CHANGES.labels("overload" if overloads else "ok").inc()
+        self.learn(host, int(limit))
