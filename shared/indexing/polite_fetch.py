@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from urllib.parse import urlsplit
 
 from shared.deadline import check_deadline
 from shared.errors import (
+    HostBusyError,
     JobError,
     MetadataConnectionError,
     MetadataHttpError,
@@ -164,10 +166,14 @@ def polite_fetch(
             started = time.monotonic()
             body = fetcher.fetch_bytes(target.url, target.headers, max_bytes)
     except TooManyRequestsError as exc:
-        if rate_limits is not None:
-            rate_limits.note(exc.hostname, exc.retry_after_s)
         if limits is not None:
             limits.overloaded(hostname, "429")
+            if exc.retry_after_s is None:
+                # No time given: too many at once. The cut limit is the answer; the token
+                # comes back in a moment, no retry spent (docs/host-slots.md#adaptive).
+                raise HostBusyError(hostname, retry_after_s=1.0 + random.random()) from exc  # noqa: S311
+        if rate_limits is not None:
+            rate_limits.note(exc.hostname, exc.retry_after_s)
         raise
     except (MetadataTimeoutError, MetadataHttpError) as exc:
         overload = _overload(exc)

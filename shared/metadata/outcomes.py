@@ -72,6 +72,8 @@ def classify_fetch(error: BaseException | None = None, *, unchanged: bool = Fals
     """The outcome of one fetch: what it raised, or None when it succeeded."""
     if error is None:
         return FetchOutcome.UNCHANGED if unchanged else FetchOutcome.OK
+    if isinstance(error.__cause__, TooManyRequestsError):  # a 429 the service defers
+        return FetchOutcome.RATE_LIMITED
     return next(
         (outcome for kind, outcome in _OUTCOMES if isinstance(error, kind)), FetchOutcome.ERROR
     )

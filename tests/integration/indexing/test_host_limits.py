@@ -18,6 +18,7 @@ from shared.indexing.host_slots import KEY_PREFIX, HostSlots
 from shared.indexing.polite_fetch import polite_fetch
 from shared.metadata.fetch import FetchLimits, MetadataFetcher
 from shared.metadata.netguard import NetGuard
+from shared.metadata.outcomes import FetchOutcome, classify_fetch
 from shared.metadata.uris import FetchableUrl
 from shared.reads.hosts import read_limits
 
@@ -152,3 +153,17 @@ def test_without_adaptation_the_cap_is_the_limit(client, host) -> None:
     slots = HostSlots(client, 3, 3, [], 30)
     assert slots.limits is None
     assert slots.limit_for(host) == 3
+
+
+def test_a_429_without_retry_after_cuts_the_limit_and_defers_without_banning_the_host(
+    client,
+) -> None:
+    """Too many at once, no time given: the cut limit is the answer, not a host-wide pause."""
+    slots = HostSlots(client, 10, 10, [], 30, adaptive=True)
+    with ScriptedServer() as server, MetadataFetcher(FetchLimits(), NetGuard(True)) as fetcher:
+        server.route("/busy", Reply(429, b"too many"))
+        with pytest.raises(HostBusyError) as busy:
+            polite_fetch(fetcher, FetchableUrl(server.url + "/busy", None, {}), None, slots)
+    assert 1.0 <= (busy.value.retry_after_s or 0) <= 2.0
+    assert classify_fetch(busy.value) == FetchOutcome.RATE_LIMITED
+    assert slots.limit_for("127.0.0.1") == 7
