@@ -164,6 +164,9 @@ class MetadataHost:
         self._sleep = sleep
         self._request_numbers = itertools.count()
         self._numbers_lock = threading.Lock()
+        self._busy_lock = threading.Lock()
+        self._busy = 0  # requests being answered now
+        self.refused = 0  # requests answered 429 for being one too many
         self.scenario = scenario
 
     @property
@@ -178,6 +181,19 @@ class MetadataHost:
         self._state = (scenario, routes, names, latency)  # swapped in one assignment
 
     def route(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> Response:
+        capacity = self.scenario.metadata_capacity
+        with self._busy_lock:
+            if capacity and self._busy >= capacity:
+                self.refused += 1
+                return text_response("Too Many Requests", 429)
+            self._busy += 1
+        try:
+            return self._answer(method, path, headers)
+        finally:
+            with self._busy_lock:
+                self._busy -= 1
+
+    def _answer(self, method: str, path: str, headers: Mapping[str, str]) -> Response:
         delay = self.latency_s()
         if delay:
             self._sleep(delay)

@@ -117,12 +117,16 @@ class Scenario:
     image_size_px: int = 1
     # Metadata hosts with a latency of their own, one entry per loopback address.
     metadata_hosts: tuple[HostLatency, ...] = ()
+    # Requests a metadata host answers at once; one more is answered 429 without Retry-After,
+    # as a small server behind a connection limit does. 0: no limit.
+    metadata_capacity: int = 0
 
     def __post_init__(self) -> None:
         check(self.network in NETWORK_VERSIONS, f"unknown network {self.network!r}")
         check(self.chain_tip_height >= 1, "chain_tip_height must be >= 1")
         check(min(self.metadata_latency_ms, self.metadata_jitter_ms) >= 0, "negative latency")
         check(1 <= self.image_size_px <= 4096, "image_size_px must be 1..4096")
+        check(self.metadata_capacity >= 0, "metadata_capacity must be >= 0")
         addresses = [host.address for host in self.metadata_hosts]
         duplicates = sorted({a for a in addresses if addresses.count(a) > 1})
         check(not duplicates, f"metadata_hosts: duplicate addresses {duplicates}")
@@ -164,6 +168,7 @@ class Scenario:
         metadata_jitter_ms: int = 0,
         image_size_px: int = 1,
         metadata_hosts: Iterable[HostLatency] = (),
+        metadata_capacity: int = 0,
     ) -> Scenario:
         """A scenario from code; the tip defaults to the highest deploy height."""
         items = tuple(contracts)
@@ -178,6 +183,7 @@ class Scenario:
             metadata_jitter_ms=metadata_jitter_ms,
             image_size_px=image_size_px,
             metadata_hosts=tuple(metadata_hosts),
+            metadata_capacity=metadata_capacity,
         )
 
     @classmethod
@@ -203,6 +209,7 @@ class Scenario:
                 metadata_jitter_ms=int(data.get("metadata_jitter_ms", 0)),
                 image_size_px=int(data.get("image_size_px", 1)),
                 metadata_hosts=_hosts_from_dict(data.get("metadata_hosts", {})),
+                metadata_capacity=int(data.get("metadata_capacity", 0)),
             )
         except ScenarioError as error:
             raise ScenarioError(f"{source}: {error}") from error

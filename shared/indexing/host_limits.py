@@ -1,12 +1,13 @@
 """Each host's concurrency limit moves with what the host tells us (docs/host-slots.md#adaptive).
 
-A limit starts at the host's cap (`METADATA_HOST_CONCURRENCY_LIMIT`, or the gateways' cap)
-and lives in Redis, so every worker uses and moves the same number:
+A limit lives in Redis, so every worker uses and moves the same number. It starts low
+(4) and doubles each round trip of clean answers (slow start) up to the host's cap
+(`METADATA_HOST_CONCURRENCY_LIMIT`, or the gateways' cap) or its first overload; then:
 
 - **Cut** by a multiplicative factor when the host shows it is overloaded: it answers 429 or
   5xx, times out, refuses the connection, or its latency climbs to several times its usual.
   One overload event sends many failures at once; only the first cuts, then the limit holds
-  for a cool-down.
+  for about two of the host's round trips.
 - **Grown** by one after a limit's worth of clean answers in a row (additive increase), up to
   the cap. Below the level where the host last failed the growth is that fast; at it, ten
   times slower, so the limit probes the host's capacity rarely instead of every few requests.
@@ -34,8 +35,10 @@ from prometheus_client.registry import Collector
 
 from shared.host_slot_keys import LIMIT_PREFIX
 
-# A host nobody fetched from for this long starts again at its cap.
+# A host nobody fetched from for this long starts again, at this limit (or its cap if lower),
+# doubling each round trip until its first overload (slow start).
 FORGET_AFTER_S = 3600
+INITIAL_LIMIT = 4
 # Successes of one host gathered in this process before they are reported, at most.
 FLUSH_EVERY = 8
 FLUSH_AFTER_S = 1.0
@@ -57,14 +60,17 @@ local latency_cut = tonumber(ARGV[7])
 local cooldown = tonumber(ARGV[8])
 local forget = tonumber(ARGV[9])
 local state = redis.call('HMGET', KEYS[1], 'limit', 'ceiling', 'clean', 'cut_at', 'base_ms')
-local limit = tonumber(state[1]) or cap
+local limit = tonumber(state[1]) or math.min(cap, INITIAL_LIMIT)
 local ceiling = tonumber(state[2]) or 0
 local clean = tonumber(state[3]) or 0
 local cut_at = tonumber(state[4]) or 0
 local base = tonumber(state[5])
 if limit > cap then limit = cap end
 local function cut_by(factor, why)
-  if now - cut_at < cooldown then return end
+  -- One overload event, one cut: hold for about two of the host's round trips.
+  local hold = cooldown
+  if base ~= nil then hold = math.max(cooldown, base * 2 / 1000) end
+  if now - cut_at < hold then return end
   ceiling = limit
   limit = math.max(1, math.floor(limit * factor))
   clean = 0
@@ -82,13 +88,18 @@ elseif successes > 0 then
   if latency > math.max(base * 4, base + 1000) then
     cut_by(latency_cut, 'latency')
   else
-    clean = clean + successes
-    if ceiling > 0 and now - cut_at > forget then ceiling = 0 end
-    local step = limit
-    if ceiling > 0 and limit + 1 >= ceiling then step = limit * 10 end
-    if clean >= step and limit < cap then
-      limit = math.min(cap, limit + 1)
-      clean = 0
+    if cut_at == 0 then
+      -- Slow start, until the first overload: one more per clean answer (double a round trip).
+      limit = math.min(cap, limit + successes)
+    else
+      clean = clean + successes
+      if ceiling > 0 and (now - cut_at > forget or limit > ceiling + 1) then ceiling = 0 end
+      local step = limit
+      if ceiling > 0 and limit + 1 >= ceiling then step = limit * 10 end
+      if clean >= step and limit < cap then
+        limit = math.min(cap, limit + 1)
+        clean = 0
+      end
     end
   end
 end
@@ -97,7 +108,7 @@ redis.call('HSET', KEYS[1], 'limit', limit, 'ceiling', ceiling, 'clean', clean,
 if base ~= nil then redis.call('HSET', KEYS[1], 'base_ms', base) end
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[10]))
 return math.floor(limit)
-"""
+""".replace("INITIAL_LIMIT", str(INITIAL_LIMIT))
 
 LIMIT_CHANGES = Counter(
     "token_metadata_host_limit_reports",
@@ -141,7 +152,9 @@ class AimdRule:
 
     cut: float = 0.7  # on 429, 5xx, timeouts, refused connections
     latency_cut: float = 0.9  # on latency several times the host's usual
-    cooldown_s: float = 1.0  # one overload event cuts once
+    # One overload event cuts once: no second cut within two of the host's usual round trips
+    # (at least this long), as TCP cuts once per round trip.
+    cooldown_s: float = 0.1
     forget_ceiling_s: float = 60.0
 
 
@@ -180,12 +193,12 @@ class AdaptiveLimits:
         return {host: limit for host, limit in known.items() if limit < self.cap_for(host)}
 
     def limit(self, host: str) -> int:
-        """The limit this process last learnt for `host` (its cap before any report)."""
+        """The limit this process last learnt for `host` (where a new host starts before)."""
         host = host.lower()
         with self._lock:
             known = self._limits.get(host)
         cap = self.cap_for(host)
-        return cap if known is None else max(1, min(known, cap))
+        return min(cap, INITIAL_LIMIT) if known is None else max(1, min(known, cap))
 
     def learn(self, host: str, limit: int) -> None:
         """What Redis said the limit is (the slot script returns it with every grant)."""

@@ -38,7 +38,7 @@ from prometheus_client import Counter, Gauge
 
 from shared.errors import HostBusyError
 from shared.host_slot_keys import KEY_PREFIX, LIMIT_PREFIX, WAITERS_PREFIX
-from shared.indexing.host_limits import AdaptiveLimits
+from shared.indexing.host_limits import INITIAL_LIMIT, AdaptiveLimits
 
 # KEYS: the host's slots, the host's waiting processes[, the host's adaptive limit].
 # ARGV: hold_s, cap, process id, waiter ttl_s, still waiting afterwards (0/1), members...
@@ -50,8 +50,8 @@ local now = tonumber(now_parts[1]) + tonumber(now_parts[2]) / 1000000
 local hold = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
 if KEYS[3] then
-  local adaptive = tonumber(redis.call('HGET', KEYS[3], 'limit'))
-  if adaptive and adaptive < limit then limit = math.max(1, math.floor(adaptive)) end
+  local adaptive = tonumber(redis.call('HGET', KEYS[3], 'limit')) or INITIAL_LIMIT
+  if adaptive < limit then limit = math.max(1, math.floor(adaptive)) end
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 local free = limit - redis.call('ZCARD', KEYS[1])
@@ -75,7 +75,7 @@ if redis.call('ZSCORE', KEYS[2], ARGV[3]) then
   others = others - 1
 end
 return {taken, others, limit}
-"""
+""".replace("INITIAL_LIMIT", str(INITIAL_LIMIT))
 
 # KEYS: the host's slots. ARGV: member, hold_s. Extends a slot still held; 0 if it is gone.
 _RENEW = """
@@ -255,7 +255,12 @@ class HostSlots:
                     handed = (waiter, grant)
                 else:
                     renew_for = waiter
-            elif grant.reusable_until > now and self.keep_idle_s > 0 and not state.others_waiting:
+            elif (
+                grant.reusable_until > now
+                and self.keep_idle_s > 0
+                and not state.others_waiting
+                and state.held <= self._share(state)  # over a limit just cut: give it back
+            ):
                 state.idle.append((grant, now))
                 self._start_poller()
             else:
@@ -342,6 +347,10 @@ class HostSlots:
 
     def _take_idle(self, state: _Host) -> Grant | None:
         now = time.monotonic()
+        while state.idle and state.held > self._share(state):  # the limit was cut meanwhile
+            grant, _since = state.idle.pop(0)
+            state.held -= 1
+            self._stale.append(grant)
         while state.idle:
             grant, _since = state.idle.pop()  # the most recently used first
             if grant.reusable_until > now:

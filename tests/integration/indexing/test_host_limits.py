@@ -28,11 +28,16 @@ NO_COOLDOWN = AimdRule(cooldown_s=0.0)
 @pytest.fixture
 def client(redis_url: str) -> Iterator[redis.Redis]:
     client = redis.Redis.from_url(redis_url)
+    forget_hosts(client)  # 127.0.0.1 may have a limit from other tests' fetches
     yield client
+    forget_hosts(client)
+    client.close()
+
+
+def forget_hosts(client: redis.Redis) -> None:
     for prefix in (KEY_PREFIX, LIMIT_PREFIX):
         for key in client.scan_iter(prefix + "*"):
             client.delete(key)
-    client.close()
 
 
 @pytest.fixture
@@ -44,8 +49,35 @@ def limits(client: redis.Redis, cap: int = 20, rule: AimdRule = NO_COOLDOWN) -> 
     return AdaptiveLimits(client, lambda _host: cap, rule, flush_every=1)
 
 
-def test_a_host_starts_at_its_cap_and_an_overload_cuts_it_by_the_factor(client, host) -> None:
+def warmed(adaptive: AdaptiveLimits, host: str) -> AdaptiveLimits:
+    """Past slow start: at the cap, after enough clean answers and no overload."""
+    while adaptive.limit(host) < adaptive.cap_for(host):
+        adaptive.succeeded(host, 0.0)  # no usual latency yet: no hold between cuts in tests
+    return adaptive
+
+
+def test_a_new_host_starts_low_and_doubles_each_round_trip_up_to_its_cap(client, host) -> None:
     adaptive = limits(client, cap=20)
+    assert adaptive.limit(host) == 4
+    seen = []
+    for _ in range(20):
+        adaptive.succeeded(host, 0.01)
+        seen.append(adaptive.limit(host))
+    assert seen[:4] == [5, 6, 7, 8]  # one more per clean answer: 4 answers double 4
+    assert max(seen) == 20
+
+
+def test_a_new_host_gets_its_starting_limit_of_slots(client, host) -> None:
+    slots = HostSlots(client, 20, 20, [], 30, adaptive=True)
+    with ExitStack() as held:
+        for _ in range(4):
+            held.enter_context(slots.slot(host))
+        with pytest.raises(HostBusyError), slots.slot(host):
+            pass
+
+
+def test_an_overload_cuts_the_limit_by_the_factor(client, host) -> None:
+    adaptive = warmed(limits(client, cap=20), host)
     assert adaptive.limit(host) == 20
     adaptive.overloaded(host, "429")
     assert adaptive.limit(host) == 14
@@ -54,7 +86,7 @@ def test_a_host_starts_at_its_cap_and_an_overload_cuts_it_by_the_factor(client, 
 
 
 def test_a_burst_of_failures_from_one_overload_cuts_once(client, host) -> None:
-    adaptive = limits(client, cap=20, rule=AimdRule(cooldown_s=30.0))
+    adaptive = warmed(limits(client, cap=20, rule=AimdRule(cooldown_s=30.0)), host)
     for _ in range(10):
         adaptive.overloaded(host, "429")
     assert adaptive.limit(host) == 14
@@ -69,7 +101,8 @@ def test_the_limit_never_goes_below_one(client, host) -> None:
 
 def test_clean_answers_grow_the_limit_by_one_per_limits_worth_up_to_the_cap(client, host) -> None:
     # Without the slow approach to the level of the last failure (tested below).
-    adaptive = limits(client, cap=6, rule=AimdRule(cooldown_s=0.0, forget_ceiling_s=0.0))
+    rule = AimdRule(cooldown_s=0.0, forget_ceiling_s=0.0)
+    adaptive = warmed(limits(client, cap=6, rule=rule), host)
     for _ in range(3):
         adaptive.overloaded(host, "429")  # 6 -> 4 -> 2 -> 1
     assert adaptive.limit(host) == 1
@@ -83,9 +116,7 @@ def test_clean_answers_grow_the_limit_by_one_per_limits_worth_up_to_the_cap(clie
 
 
 def test_near_the_level_it_last_failed_at_the_limit_grows_ten_times_slower(client, host) -> None:
-    adaptive = limits(client, cap=100)
-    for _ in range(4):
-        adaptive.succeeded(host, 0.01)  # a usual latency
+    adaptive = warmed(limits(client, cap=100), host)
     adaptive.overloaded(host, "429")  # failed at 100: now 70, ceiling 100
     assert adaptive.limit(host) == 70
     successes = 0
@@ -101,16 +132,13 @@ def test_near_the_level_it_last_failed_at_the_limit_grows_ten_times_slower(clien
 
 
 def test_latency_climbing_far_above_the_usual_cuts_the_limit(client, host) -> None:
-    adaptive = limits(client, cap=20)
-    for _ in range(5):
-        adaptive.succeeded(host, 0.010)
-    assert adaptive.limit(host) == 20
+    adaptive = warmed(limits(client, cap=20), host)
     adaptive.succeeded(host, 2.0)  # 200 times the usual, and over a second more
     assert adaptive.limit(host) == 18
 
 
 def test_every_worker_sees_and_moves_the_same_limit(client, host) -> None:
-    first, second = limits(client, cap=20), limits(client, cap=20)
+    first, second = warmed(limits(client, cap=20), host), limits(client, cap=20)
     first.overloaded(host, "429")
     second.overloaded(host, "429")
     assert second.limit(host) == 9
@@ -122,7 +150,7 @@ def test_every_worker_sees_and_moves_the_same_limit(client, host) -> None:
 def test_slots_honour_the_adaptive_limit_below_the_cap(client, host) -> None:
     slots = HostSlots(client, 4, 4, [], 30, adaptive=True)
     assert slots.limits is not None
-    slots.limits.overloaded(host, "429")  # 4 -> 2
+    slots.limits.overloaded(host, "429")  # 4 (where a new host starts) -> 2
     with ExitStack() as held:
         held.enter_context(slots.slot(host))
         held.enter_context(slots.slot(host))
@@ -141,12 +169,12 @@ def test_fetches_report_their_ends_and_the_admin_view_reads_them(client) -> None
         polite_fetch(fetcher, FetchableUrl(server.url + "/ok", None, {}), None, slots)
         with pytest.raises(MetadataHttpError):
             polite_fetch(fetcher, FetchableUrl(server.url + "/gone", None, {}), None, slots)
-        assert slots.limit_for("127.0.0.1") == 10  # a 404 is the token's problem
+        assert slots.limit_for("127.0.0.1") == 5  # from 4, one clean answer; a 404 is no signal
         with pytest.raises(MetadataHttpError):
             polite_fetch(fetcher, FetchableUrl(server.url + "/down", None, {}), None, slots)
-    assert slots.limit_for("127.0.0.1") == 7
+    assert slots.limit_for("127.0.0.1") == 3
     [entry] = [e for e in read_limits(client) if e["host"] == "127.0.0.1"]
-    assert (entry["limit"], entry["cap"], entry["reason"]) == ("7", "10", "5xx")
+    assert (entry["limit"], entry["cap"], entry["reason"]) == ("3", "10", "5xx")
 
 
 def test_without_adaptation_the_cap_is_the_limit(client, host) -> None:
@@ -166,4 +194,4 @@ def test_a_429_without_retry_after_cuts_the_limit_and_defers_without_banning_the
             polite_fetch(fetcher, FetchableUrl(server.url + "/busy", None, {}), None, slots)
     assert 1.0 <= (busy.value.retry_after_s or 0) <= 2.0
     assert classify_fetch(busy.value) == FetchOutcome.RATE_LIMITED
-    assert slots.limit_for("127.0.0.1") == 7
+    assert slots.limit_for("127.0.0.1") == 2  # from where a new host starts, 4

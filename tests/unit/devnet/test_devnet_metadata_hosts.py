@@ -3,6 +3,7 @@ which host serves which contract after which latency."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -210,3 +211,31 @@ def test_each_host_waits_its_own_latency() -> None:
     assert all(0.18 <= delay <= 0.22 for delay in delays["127.0.0.2"])
     assert len(set(delays["127.0.0.2"])) > 1
     assert delays["127.0.0.3"] == []
+
+
+def test_a_host_at_its_capacity_answers_429_without_retry_after() -> None:
+    scenario = Scenario.from_dict(
+        scenario_dict(nft("monkeys"), metadata_capacity=1, metadata_latency_ms=1)
+    )
+    entered, leave = threading.Event(), threading.Event()
+
+    def held(_seconds: float) -> None:  # the first request stays in flight until told
+        entered.set()
+        assert leave.wait(10)
+
+    host = MetadataHost(scenario, sleep=held)
+    path = f"/{scenario.contracts[0].name}/1.json"
+    first = threading.Thread(target=host.route, args=("GET", path, {}, b""))
+    first.start()
+    assert entered.wait(10)
+    second = host.route("GET", path, {}, b"")
+    leave.set()
+    first.join(10)
+    assert second.status == 429
+    assert host.refused == 1
+    assert host.route("GET", path, {}, b"").status != 429  # capacity free again
+
+
+def test_metadata_capacity_must_not_be_negative() -> None:
+    with pytest.raises(ScenarioError, match="metadata_capacity"):
+        Scenario.from_dict(scenario_dict(nft("monkeys"), metadata_capacity=-1))
