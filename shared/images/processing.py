@@ -128,7 +128,7 @@ class ImageCacher:
             with counted_fetch(host_class(target), kind="image"):
                 return polite_fetch(
                     self.fetcher, target, self.rate_limits, self.host_slots, self.max_bytes
-                )
+                ).body
         except MetadataSizeExceededError as exc:
             raise ImageTooLargeError(str(exc)) from exc
         except MetadataTimeoutError as exc:

@@ -21,9 +21,10 @@ from shared.errors import (
     RetryableJobError,
     TooManyRequestsError,
 )
+from shared.indexing.fetch_history import METADATA, Answer, FetchRecorder
 from shared.indexing.host_slots import HostSlots
 from shared.indexing.rate_limits import RateLimitedHosts
-from shared.metadata.fetch import MetadataFetcher
+from shared.metadata.fetch import Fetched, MetadataFetcher
 from shared.metadata.netguard import BlockedAddressError
 from shared.metadata.parse import (
     ParsedMetadata,
@@ -113,42 +114,51 @@ class MetadataService:
             self.rate_limits.check(hostname)
         return hostname or None
 
-    def load(self, uri: str, token_number: int) -> list[ParsedMetadata]:
-        """Timeouts and parse errors are retried at once; other errors end the token."""
+    def load(
+        self, uri: str, token_number: int, recorder: FetchRecorder | None = None
+    ) -> list[ParsedMetadata]:
+        """Timeouts and parse errors are retried at once; other errors end the token. Each
+        fetch is noted in `recorder` (docs/fetch-history.md)."""
         for attempt in range(1, self.attempts + 1):
             try:
-                return self._load_once(uri, token_number)
+                return self._load_once(uri, token_number, recorder)
             except (MetadataTimeoutError, MetadataParseError) as exc:
                 if attempt == self.attempts:
                     raise
                 log.info("metadata attempt %d for %s failed: %s", attempt, uri, exc)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _load_once(self, uri: str, token_number: int) -> list[ParsedMetadata]:
+    def _load_once(
+        self, uri: str, token_number: int, recorder: FetchRecorder | None
+    ) -> list[ParsedMetadata]:
         token_uri = token_specific_uri(uri, token_number)
-        document = self.document(token_uri)
+        document = self.document(token_uri, recorder)
         locales: dict[str, tuple[dict[str, Any], str]] = {}
         localization = localization_locales(document)
         if localization is not None:
             template, _default, others = localization
             for locale in others:
                 locale_uri = token_specific_uri(template, token_number, locale)
-                locales[locale] = (self.document(locale_uri), locale_uri)
+                locales[locale] = (self.document(locale_uri, recorder), locale_uri)
         return build_metadata(document, token_uri, locales)
 
-    def document(self, uri: str) -> dict[str, Any]:
+    def document(self, uri: str, recorder: FetchRecorder | None = None) -> dict[str, Any]:
         check_deadline(f"fetching {uri[:100]}")
         if is_data_uri(uri):  # no host to rate-limit (docs/reference-differences.md#data-uris)
             with counted_fetch("data"):
                 return parse_metadata_json(decode_data_uri(uri), uri)
         target = fetchable_url(uri, self.gateways)
-        with counted_fetch(host_class(target)):
-            return self._fetch_document(uri, target)
+        recording = recorder.attempt(METADATA, target.url) if recorder else nullcontext(Answer())
+        with counted_fetch(host_class(target)), recording as answer:
+            return self._fetch_document(uri, target, answer)
 
-    def _fetch_document(self, uri: str, target: FetchableUrl) -> dict[str, Any]:
+    def _fetch_document(self, uri: str, target: FetchableUrl, answer: Answer) -> dict[str, Any]:
         wait_s = self.host_slots.max_wait_s if self.host_slots is not None else 0.0
-        body = polite_fetch(self.fetcher, target, self.rate_limits, self.host_slots, wait_s=wait_s)
-        return parse_metadata_json(body.decode("utf-8-sig", errors="replace"), uri)
+        fetched = polite_fetch(
+            self.fetcher, target, self.rate_limits, self.host_slots, wait_s=wait_s
+        )
+        answer.http_status, answer.bytes = fetched.status, len(fetched.body)
+        return parse_metadata_json(fetched.body.decode("utf-8-sig", errors="replace"), uri)
 
 
 def polite_fetch(
@@ -159,7 +169,7 @@ def polite_fetch(
     max_bytes: int | None = None,
     *,
     wait_s: float = 0.0,
-) -> bytes:
+) -> Fetched:
     """Fetch `target` unless its host is rate limited, holding one of the host's slots (this
     thread waits up to `wait_s` for one, unless it already holds one of that host); a
     429 makes this process skip the host at once (the job records it for the others)."""
@@ -169,7 +179,7 @@ def polite_fetch(
     slot = host_slots.slot(hostname, wait_s) if host_slots and hostname else nullcontext()
     try:
         with slot:
-            return fetcher.fetch_bytes(target.url, target.headers, max_bytes)
+            return fetcher.fetch(target.url, target.headers, max_bytes)
     except TooManyRequestsError as exc:
         if rate_limits is not None:
             rate_limits.note(exc.hostname, exc.retry_after_s)

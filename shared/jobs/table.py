@@ -9,7 +9,7 @@ jobs are ordered) through the arguments; the rules live here.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from shared.models import ImageJob, Job, JobStatus
+from shared.models import ImageJob, Job, JobStatus, JobTrigger
 from shared.sql_params import any_of
 
 FINISHED = (JobStatus.DONE, JobStatus.FAILED, JobStatus.INVALID)
@@ -184,6 +184,8 @@ class JobTable:
             values["retry_count"] = self.c.retry_count + (1 if outcome.uses_retry else 0)
             if not outcome.uses_retry:  # a deferral keeps the last real error on record
                 return values
+            if "trigger" in self.c:  # a token job's next run is a retry; its cause stays
+                values["trigger"] = JobTrigger.RETRY.value
         values["invalid_reason"] = outcome.invalid_reason
         values["last_error"] = outcome.error[:2000] if outcome.error else None
         return values
@@ -196,6 +198,7 @@ class JobTable:
         *,
         running_too: bool = True,
         invalid_after: timedelta | None = None,
+        cause: Mapping[str, Any] | None = None,
     ) -> list[int]:
         """Pend jobs again (a refresh); returns the ids of those due at once.
 
@@ -203,7 +206,7 @@ class JobTable:
         alone. A job running now (`running_too`) may have started before the reason for the
         refresh: it becomes pending, due when its lease ends, so its finish changes nothing
         and a fresh run follows. With `invalid_after`, an invalid job is pended only that
-        long after it became invalid.
+        long after it became invalid. `cause` adds columns to set (a token job's trigger).
         """
         eligible: ColumnElement[bool] = self.c.status.in_(list(statuses))
         if running_too:
@@ -216,7 +219,7 @@ class JobTable:
         rows = session.execute(
             update(self.table)
             .where(which, eligible)
-            .values(**self.pending_again_values(fresh=False))
+            .values(**self.pending_again_values(fresh=False), **(cause or {}))
             .returning(self.c.id, self.c.retry_after.is_(None).label("due"))
         ).all()
         return [row.id for row in rows if row.due]
@@ -233,13 +236,22 @@ class JobTable:
             values.update(retry_count=0, invalid_reason=None, last_error=None)
         return values
 
-    def restart_ended(self, session: Session, statuses: Collection[JobStatus]) -> int:
+    def restart_ended(
+        self,
+        session: Session,
+        statuses: Collection[JobStatus],
+        cause: Mapping[str, Any] | None = None,
+    ) -> int:
         """Every job in `statuses` back to pending with a fresh retry budget, due now."""
         result = session.execute(
             update(self.table)
             .where(self.c.status.in_(list(statuses)))
             .values(
-                status=JobStatus.PENDING, retry_count=0, retry_after=None, updated_at=func.now()
+                status=JobStatus.PENDING,
+                retry_count=0,
+                retry_after=None,
+                updated_at=func.now(),
+                **(cause or {}),
             )
         )
         return _count(result)
