@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from shared.models import ImageJob, Job, JobStatus, JobTrigger
+from shared.models import ImageJob, Job, JobStatus
 from shared.sql_params import any_of
 
 FINISHED = (JobStatus.DONE, JobStatus.FAILED, JobStatus.INVALID)
@@ -184,8 +184,6 @@ class JobTable:
             values["retry_count"] = self.c.retry_count + (1 if outcome.uses_retry else 0)
             if not outcome.uses_retry:  # a deferral keeps the last real error on record
                 return values
-            if "trigger" in self.c:  # a token job's next run is a retry; its cause stays
-                values["trigger"] = JobTrigger.RETRY.value
         values["invalid_reason"] = outcome.invalid_reason
         values["last_error"] = outcome.error[:2000] if outcome.error else None
         return values
