@@ -130,6 +130,11 @@ class MetadataHttpError(UserError):
         self.status = status  # the answer's HTTP status, when there was an answer
 
 
+class MetadataServerError(MetadataHttpError):
+    """The host answered 5xx: maybe a passing fault, so the job is retried with back-off before
+    it ends `invalid` 107 (docs/token-processing.md#errors)."""
+
+
 class SmartContractClarityError(UserError):
     reason = InvalidReason.TOKEN_CONTRACT_CLARITY_ERROR
 

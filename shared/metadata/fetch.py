@@ -26,6 +26,7 @@ import pycurl
 from shared.curl_handles import ThreadHandles, error_parts
 from shared.errors import (
     MetadataHttpError,
+    MetadataServerError,
     MetadataSizeExceededError,
     MetadataTimeoutError,
     TooManyRequestsError,
@@ -392,4 +393,5 @@ def _check_status(answer: _Answer, url: str, current: str) -> None:
         retry_after = parse_retry_after(answer.headers.get("retry-after"), datetime.now(UTC))
         raise TooManyRequestsError(current, urlsplit(url).hostname or "", retry_after)
     if not 200 <= status < 300:
-        raise MetadataHttpError(f"HTTP {status} from {current}", status=status)
+        error = MetadataServerError if 500 <= status < 600 else MetadataHttpError
+        raise error(f"HTTP {status} from {current}", status=status)
