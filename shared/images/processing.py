@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -41,6 +42,7 @@ from shared.images.jobs import (
 )
 from shared.images.render import render_image
 from shared.images.storage import ImageStorage, public_url
+from shared.indexing.fetch_history import IMAGE, Answer, FetchRecorder, attempt_rows, write_attempts
 from shared.indexing.host_slots import HostSlots
 from shared.indexing.polite_fetch import counted_fetch, host_class, polite_fetch
 from shared.indexing.rate_limits import RateLimitedHosts, remember_rate_limited_host
@@ -48,7 +50,7 @@ from shared.jobs.outcomes import outcome_for_error, retry_or_give_up
 from shared.jobs.table import JobOutcome
 from shared.metadata.fetch import MetadataFetcher
 from shared.metadata.uris import GatewaySettings, fetchable_url, is_data_uri, parse_data_uri
-from shared.models import JobStatus
+from shared.models import JobStatus, JobTrigger
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +89,9 @@ class ImageCacher:
             log.info("image job %s is not claimable (done, pending again or held)", job_id)
             return None
         error: Exception | None = None
+        fetches = FetchRecorder()
         try:
-            outcome: JobOutcome = self._cache(job)
+            outcome: JobOutcome = self._cache(job, fetches)
         except Exception as exc:
             error = exc
             outcome = image_outcome(exc, job.retry_count, self.settings)
@@ -97,17 +100,27 @@ class ImageCacher:
             if isinstance(error, TooManyRequestsError):
                 default_s = self.settings.metadata_rate_limited_host_retry_after
                 remember_rate_limited_host(session, error, default_s)
+            # A retry's own trigger; else the token job's (docs/fetch-history.md#triggers).
+            trigger = JobTrigger.RETRY.value if job.retry_count else None
+            write_attempts(session, list(attempt_rows(job.token_id, trigger, fetches.attempts)))
             finish_image_job(session, job, outcome)
         return outcome
 
-    def _cache(self, job: ClaimedImageJob) -> ImageOutcome:
-        data = self.download(job.image)
-        with self.decoding:
-            rendered = render_image(
-                data,
-                max_pixels=self.settings.image_cache_max_pixels,
-                thumbnail_width=self.settings.image_cache_resize_width,
-            )
+    def _cache(self, job: ClaimedImageJob, fetches: FetchRecorder) -> ImageOutcome:
+        # One attempt: the download and the decoding (a corrupt image is its parse error).
+        recording = (
+            nullcontext(Answer())
+            if is_data_uri(job.image)
+            else fetches.attempt(IMAGE, self._url(job.image))
+        )
+        with recording as answer:
+            data = self.download(job.image, answer)
+            with self.decoding:
+                rendered = render_image(
+                    data,
+                    max_pixels=self.settings.image_cache_max_pixels,
+                    thumbnail_width=self.settings.image_cache_resize_width,
+                )
         original_key = f"{job.key_stem}.png"
         thumbnail_key = f"{job.key_stem}-thumb.png"
         self.storage.put(original_key, rendered.original)
@@ -119,16 +132,20 @@ class ImageCacher:
             cached_thumbnail_image=public_url(self.storage, thumbnail_key, base),
         )
 
-    def download(self, image: str) -> bytes:
-        """The image's bytes: inline `data:image/...`, or fetched like metadata is."""
+    def download(self, image: str, answer: Answer | None = None) -> bytes:
+        """The image's bytes: inline `data:image/...`, or fetched like metadata is (its
+        status and size noted in `answer`)."""
         try:
             if is_data_uri(image):
                 return self._inline(image)
             target = fetchable_url(image, self.gateways)
             with counted_fetch(host_class(target), kind="image"):
-                return polite_fetch(
+                fetched = polite_fetch(
                     self.fetcher, target, self.rate_limits, self.host_slots, self.max_bytes
-                ).body
+                )
+            if answer is not None:
+                answer.http_status, answer.bytes = fetched.status, len(fetched.body)
+            return fetched.body
         except MetadataSizeExceededError as exc:
             raise ImageTooLargeError(str(exc)) from exc
         except MetadataTimeoutError as exc:
@@ -137,6 +154,13 @@ class ImageCacher:
             raise ImageHttpError(str(exc)) from exc
         except MetadataParseError as exc:  # an unsupported scheme or a malformed data: URI
             raise ImageUnsupportedError(str(exc)) from exc
+
+    def _url(self, image: str) -> str:
+        """The URL an image is fetched from, for its attempt (the image itself if none)."""
+        try:
+            return fetchable_url(image, self.gateways).url
+        except Exception:  # the download reports it; the attempt shows what was asked for
+            return image
 
     def _inline(self, image: str) -> bytes:
         inline = parse_data_uri(image)

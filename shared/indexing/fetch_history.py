@@ -172,10 +172,15 @@ class FetchRecorder:
 
 
 def attempt_rows(
-    token_id: int, trigger: str, attempts: Iterable[FetchAttempt], *, unchanged: bool = False
+    token_id: int,
+    trigger: str | None,
+    attempts: Iterable[FetchAttempt],
+    *,
+    unchanged: bool = False,
 ) -> Iterator[dict[str, Any]]:
     """A token's attempts as rows to write; with `unchanged`, a successful fetch of a
-    document equal to the one stored reads `unchanged`."""
+    document equal to the one stored reads `unchanged`. Without a trigger, the attempt takes
+    its token job's."""
     for a in attempts:
         outcome = a.outcome
         if unchanged and outcome == FetchOutcome.OK and a.kind == METADATA:
@@ -217,8 +222,10 @@ _WRITE = text(
     ), inserted AS (
         INSERT INTO fetch_attempts (token_id, at, kind, trigger, url, http_status, bytes,
                                     duration_ms, outcome, reason_code)
-        SELECT u.token_id, u.at, u.kind, u.trigger, u.url, u.http_status, u.bytes,
-               u.duration_ms, u.outcome, u.reason_code
+        SELECT u.token_id, u.at, u.kind,
+               COALESCE(u.trigger, (SELECT j.trigger FROM jobs j WHERE j.token_id = u.token_id
+                                     AND j.smart_contract_id IS NULL)),
+               u.url, u.http_status, u.bytes, u.duration_ms, u.outcome, u.reason_code
           FROM u JOIN tokens t ON t.id = u.token_id  -- a token deleted meanwhile: no rows
          WHERE u.newest <= :kept ORDER BY u.n
     ), added AS (
