@@ -19,6 +19,7 @@ from prometheus_client.registry import Collector
 from prometheus_flask_exporter import PrometheusMetrics
 
 import shared.changes
+import shared.indexing.freshness
 import shared.indexing.host_slots
 import shared.indexing.polite_fetch
 import shared.webhooks.metrics
@@ -35,6 +36,7 @@ DASHBOARD = ROOT / "deploy" / "grafana" / "token-metadata.json"
 # Modules whose metrics live in the process's default registry (imported above for that).
 _DEFAULT_REGISTRY_MODULES = (
     shared.changes,
+    shared.indexing.freshness,
     shared.indexing.host_slots,
     shared.indexing.polite_fetch,
     shared.webhooks.metrics,
