@@ -74,6 +74,8 @@ def scrub_url(url: str | None) -> str | None:
     """The URL as it may be shown: no user name or password, no fragment."""
     if url is None:
         return None
+    if "@" not in url and "#" not in url:
+        return url  # nothing to remove: most URLs, and no parse
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -51,8 +51,14 @@ class TokenRef:
 
     def for_job(self, job: ClaimedJob) -> TokenRef:
         """This token as the run of `job` sees it."""
-        return replace(
-            self, trigger=job.trigger, caused_at=job.caused_at, retried=job.retry_count > 0
+        return TokenRef(
+            self.id,
+            self.type,
+            self.token_number,
+            self.contract_principal,
+            job.trigger,
+            job.caused_at,
+            job.retry_count > 0,
         )
 
 
