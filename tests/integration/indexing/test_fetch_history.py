@@ -9,9 +9,12 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
+from alembic.config import Config
 from prometheus_client import REGISTRY
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
@@ -285,3 +288,17 @@ def test_attempts_of_a_token_deleted_meanwhile_are_dropped(sessions) -> None:
         session.flush()
         write_attempts(session, [attempt(gone, 1)])
         assert kept(session, gone) == []
+
+
+def test_the_migration_downgrades_and_upgrades_with_jobs_in_place(database_url, sessions) -> None:
+    with session_scope(sessions) as session:
+        token = add_token(session, add_contract(session))
+        write_attempts(session, [attempt(token.id, 1)])
+    config = Config(str(Path(__file__).resolve().parents[3] / "alembic.ini"))
+    config.set_main_option("sqlalchemy.url", database_url)
+    command.downgrade(config, "0010")
+    command.upgrade(config, "head")
+    with session_scope(sessions) as session:
+        job = session.scalars(select(Job).where(Job.token_id == token.id)).one()
+        assert (job.trigger, job.caused_at) == ("import", None)
+        assert kept(session, token.id) == []
