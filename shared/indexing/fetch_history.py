@@ -210,7 +210,9 @@ def write_attempts(session: Session, rows: list[dict[str, Any]]) -> None:
 
 
 # A data-modifying CTE does not show its rows to the rest of the statement, so the DELETE
-# keeps `kept` less the token's new rows of the attempts that were there before.
+# keeps `kept` less the token's new rows of the attempts that were there before. Every step
+# is an index lookup per token (LATERAL ... LIMIT 1 is never turned into a join): neither
+# `tokens` nor `fetch_attempts` is ever scanned whole.
 _WRITE = text(
     """
     WITH u AS (
@@ -228,14 +230,16 @@ _WRITE = text(
                COALESCE(u.trigger, (SELECT j.trigger FROM jobs j WHERE j.token_id = u.token_id
                                      AND j.smart_contract_id IS NULL)),
                u.url, u.http_status, u.bytes, u.duration_ms, u.outcome, u.reason_code
-          FROM u JOIN tokens t ON t.id = u.token_id  -- a token deleted meanwhile: no rows
+          FROM u  -- a token deleted meanwhile (a re-org) gets no rows
+         CROSS JOIN LATERAL (SELECT 1 FROM tokens t WHERE t.id = u.token_id LIMIT 1) t
          WHERE u.newest <= :kept ORDER BY u.n
     ), added AS (
         SELECT token_id, LEAST(count(*), :kept) AS n FROM u GROUP BY token_id
     )
-    DELETE FROM fetch_attempts f USING added a
-     WHERE f.token_id = a.token_id
-       AND f.id <= (SELECT g.id FROM fetch_attempts g WHERE g.token_id = a.token_id
-                     ORDER BY g.id DESC OFFSET :kept - a.n LIMIT 1)
+    DELETE FROM fetch_attempts
+     WHERE id = ANY(ARRAY(
+         SELECT old.id FROM added a
+          CROSS JOIN LATERAL (SELECT g.id FROM fetch_attempts g WHERE g.token_id = a.token_id
+                               ORDER BY g.id DESC OFFSET :kept - a.n) old))
     """
 )
