@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TypeVar
 
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from shared.db import session_scope
@@ -38,6 +40,7 @@ from shared.models import JobStatus, Sip
 from shared.stacks.api_db import StacksApiDatabase
 from shared.stacks.node import StacksNodeClient
 
+log = logging.getLogger(__name__)
 S = TypeVar("S")
 
 
@@ -90,6 +93,15 @@ class Processor:
         cache_images = self.ctx.settings.image_cache_processor_enabled
         store_tokens_data(session, pairs, cache_images=cache_images)
 
+    def _keep_failed_fetches(self, token: TokenRef, exc: Exception) -> None:
+        """A single token run's attempts, written before its job is settled; an outage that
+        stops this write must not hide the run's own error."""
+        try:
+            with session_scope(self.ctx.sessions) as session:
+                record_failed_fetches(session, [(token, exc)])
+        except OperationalError:
+            log.warning("could not record the fetch attempts of token %s", token.id)
+
     def _contract_work(self, job: ClaimedJob) -> Sequence[int]:
         assert job.smart_contract_id is not None  # noqa: S101 - claim_job guarantees the kind
         contract = self._load_or_finish(load_contract, job, job.smart_contract_id)
@@ -141,8 +153,7 @@ class Processor:
                 self.node, partial(self.metadata.load, recorder=token.fetches), token
             )
         except Exception as exc:
-            with session_scope(self.ctx.sessions) as session:
-                record_failed_fetches(session, [(token, exc)])
+            self._keep_failed_fetches(token, exc)
             raise
         with session_scope(self.ctx.sessions) as session:
             self._store_tokens(session, [(token, data)])

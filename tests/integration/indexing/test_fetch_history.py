@@ -302,3 +302,15 @@ def test_the_migration_downgrades_and_upgrades_with_jobs_in_place(database_url, 
         job = session.scalars(select(Job).where(Job.token_id == token.id)).one()
         assert (job.trigger, job.caused_at) == ("import", None)
         assert kept(session, token.id) == []
+
+
+def test_a_single_token_run_records_its_failed_fetches_too(run_chain, host) -> None:
+    nft = nft_collection("single", 1, 2, token_uri=host.route("/one.json", Reply(502, b"")))
+    with run_chain(nft) as run:
+        job_id = run.job_id(nft)
+        with session_scope(run.sessions) as session:
+            session.execute(update(Job).where(Job.id == job_id).values(retry_after=None))
+            mark_queued(session, [job_id])
+        run.processor.process_token(job_id)
+        attempts = attempts_of(run.sessions, job_id)
+    assert [(a["trigger"], a["http_status"]) for a in attempts] == [("retry", 502), ("import", 502)]
