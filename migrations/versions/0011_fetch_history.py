@@ -2,8 +2,9 @@
 due (docs/fetch-history.md).
 
 `jobs.trigger` says why a token job is due (`import`, `mint`, `notification`, `dynamic`,
-`self_service`, `admin`, `retry`); `jobs.caused_at` is the block time of the mint or
-notification that made it due, the start of the freshness histogram. `fetch_attempts` keeps
+`self_service`, `admin`; a retry keeps its cause); `jobs.caused_at` is the block time of the
+mint or notification that made it due, the start of the freshness histogram. An attempt's
+trigger may also be `retry`. `fetch_attempts` keeps
 the newest attempts of each token (the writer prunes it to FETCH_ATTEMPTS_KEPT as it inserts).
 
 Revision ID: 0011
@@ -23,7 +24,7 @@ down_revision: str | Sequence[str] | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-TRIGGERS = ("import", "mint", "notification", "dynamic", "self_service", "admin", "retry")
+JOB_TRIGGERS = ("import", "mint", "notification", "dynamic", "self_service", "admin")
 OUTCOMES = (
     "ok",
     "unchanged",
@@ -45,7 +46,7 @@ def upgrade() -> None:
     """Upgrade schema."""
     op.add_column("jobs", sa.Column("trigger", sa.Text(), server_default="import", nullable=False))
     op.add_column("jobs", sa.Column("caused_at", sa.DateTime(timezone=True), nullable=True))
-    op.create_check_constraint("jobs_trigger_check", "jobs", _one_of("trigger", TRIGGERS))
+    op.create_check_constraint("jobs_trigger_check", "jobs", _one_of("trigger", JOB_TRIGGERS))
     op.create_table(
         "fetch_attempts",
         sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
@@ -60,6 +61,9 @@ def upgrade() -> None:
         sa.Column("outcome", sa.Text(), nullable=False),
         sa.Column("reason_code", sa.Integer(), nullable=True),
         sa.CheckConstraint("kind IN ('metadata', 'image')", name="fetch_attempts_kind_check"),
+        sa.CheckConstraint(
+            _one_of("trigger", (*JOB_TRIGGERS, "retry")), name="fetch_attempts_trigger_check"
+        ),
         sa.CheckConstraint(_one_of("outcome", OUTCOMES), name="fetch_attempts_outcome_check"),
         sa.ForeignKeyConstraint(
             ["token_id"],

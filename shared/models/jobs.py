@@ -16,8 +16,7 @@ class Job(Base):
     __table_args__ = (
         CheckConstraint("NUM_NONNULLS(token_id, smart_contract_id) = 1", name="job_type_check"),
         CheckConstraint(
-            "trigger IN ('import', 'mint', 'notification', 'dynamic', 'self_service', 'admin',"
-            " 'retry')",
+            "trigger IN ('import', 'mint', 'notification', 'dynamic', 'self_service', 'admin')",
             name="jobs_trigger_check",
         ),
         Index("jobs_status_pending_index", "status", postgresql_where=text("status = 'pending'")),
