@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from shared.chain.contract_import import import_contract
 from shared.jobs.table import TOKEN_JOBS
-from shared.jobs.transitions import mark_queued, repend_token_jobs
-from shared.models import JobStatus, SmartContract, Token
+from shared.jobs.transitions import job_cause, mark_queued, repend_token_jobs
+from shared.models import JobStatus, JobTrigger, SmartContract, Token
 from shared.queues import JobMessage
 from shared.sql_params import any_of
 from shared.stacks.api_db import StacksApiDatabase
@@ -45,14 +45,16 @@ def refresh_tokens(
     tokens = select(Token.id).where(Token.smart_contract_id == contract_id_of(session, principal))
     if token_numbers is not None:
         tokens = tokens.where(Token.token_number == any_of("numbers", token_numbers, Numeric))
-    due = repend_token_jobs(session, session.scalars(tokens.order_by(Token.token_number)).all())
+    token_ids = session.scalars(tokens.order_by(Token.token_number)).all()
+    due = repend_token_jobs(session, token_ids, trigger=JobTrigger.ADMIN)
     return mark_queued(session, due)
 
 
 def retry_failed_jobs(session: Session) -> int:
     """Every failed or invalid job, contract or token, back to pending with a fresh retry
     budget; beat's dispatcher hands them out in its usual order. Returns how many."""
-    return TOKEN_JOBS.restart_ended(session, [JobStatus.FAILED, JobStatus.INVALID])
+    ended = [JobStatus.FAILED, JobStatus.INVALID]
+    return TOKEN_JOBS.restart_ended(session, ended, job_cause(JobTrigger.ADMIN))
 
 
 def import_contract_now(

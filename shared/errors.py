@@ -80,6 +80,19 @@ class TooManyRequestsError(RetryableJobError):
         return (type(self), (self.url, self.hostname, self.retry_after_s))
 
 
+class HostRateLimitedError(RetryableJobError):
+    """The host answered 429 a moment ago: the fetch is skipped without a request."""
+
+    def __init__(self, hostname: str, retry_after_s: float) -> None:
+        super().__init__(
+            f"skipping fetch to rate-limited hostname {hostname}", retry_after_s=retry_after_s
+        )
+        self.hostname = hostname
+
+    def __reduce__(self) -> tuple[type[HostRateLimitedError], tuple[str, float]]:
+        return (type(self), (self.hostname, self.retry_after_s or 0.0))
+
+
 class HostBusyError(RetryableJobError):
     """The host has as many fetches in flight as allowed: try again shortly, no retry used."""
 
@@ -112,9 +125,14 @@ class MetadataParseError(UserError):
 class MetadataHttpError(UserError):
     reason = InvalidReason.METADATA_HTTP_ERROR
 
-    def __init__(self, message: str, status: int | None = None) -> None:
+    def __init__(self, message: str, *, status: int | None = None) -> None:
         super().__init__(message)
-        self.status = status  # the answer's HTTP status, when the error is about one
+        self.status = status  # the answer's HTTP status, when there was an answer
+
+
+class MetadataServerError(MetadataHttpError):
+    """The host answered 5xx: maybe a passing fault, so the job is retried with back-off before
+    it ends `invalid` 107 (docs/token-processing.md#errors)."""
 
 
 class MetadataConnectionError(MetadataHttpError):

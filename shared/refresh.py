@@ -16,7 +16,7 @@ from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from shared.jobs.transitions import mark_queued, repend_token_jobs
-from shared.models import Token, token_type_sql
+from shared.models import JobTrigger, Token, token_type_sql
 from shared.queues import JobMessage
 from shared.reads.tokens import ContractNotFound, TokenNotFound
 
@@ -86,7 +86,7 @@ def request_refresh(
         raise TokenFrozen
     if not _take_cooldown(session, target.token_id, cooldown):
         raise RefreshTooSoon(_seconds_left(session, target.token_id, cooldown))
-    due = repend_token_jobs(session, [target.token_id])
+    due = repend_token_jobs(session, [target.token_id], trigger=JobTrigger.SELF_SERVICE)
     return [replace(message, is_refresh=True) for message in mark_queued(session, due)]
 
 

@@ -14,6 +14,9 @@
   and how waits ended (granted, or busy: deferred);
 - `token_metadata_changes_written_total{kind}` (shared/changes.py, default registry): change-log
   entries written by this process's committed transactions;
+- `token_metadata_freshness_seconds{cause}` (shared/indexing/freshness.py, default registry):
+  from the block time of the notification or mint that made a token due to the commit of its
+  new metadata;
 - `token_metadata_queue_length{queue}` (Redis) and `token_metadata_oldest_pending_job_age_seconds`
   (Postgres), read when scraped and kept a few seconds; the freshness gauges
   `token_metadata_oldest_due_job_age_seconds{queue}` and `token_metadata_dynamic_tokens_overdue`

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_smorest import Blueprint
 
-from api.resources import changes, ft, images, marketplace, refresh, status
+from api.resources import changes, ft, history, images, marketplace, refresh, status
 from api.resources.token_routes import register_search_route, register_token_route
 from api.routes import FT, NFT, SEARCH, SFT
 
@@ -21,10 +21,12 @@ def make_blueprints(suffix: str | None = None) -> list[Blueprint]:
     collections = Blueprint(
         _name(MARKETPLACE, suffix),
         __name__,
-        description="Collections, owners, batch reads and refreshes (not in Hiro's API)",
+        description="Collections, owners, batch reads, refreshes and fetch history (not in "
+        "Hiro's API)",
     )
     marketplace.register(collections)
     refresh.register(collections)
+    history.register(collections)
     feed = Blueprint(
         _name(CHANGES, suffix),
         __name__,

@@ -5,7 +5,7 @@ FT mints and burns move the token's supply without a re-fetch."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -16,8 +16,8 @@ from shared.indexing.token_jobs_sql import (
     NEW_TOKENS_WITH_JOBS,
     PENDING_JOBS_FOR_NEW_TOKENS,
 )
-from shared.jobs.transitions import repend_token_jobs
-from shared.models import ChangeKind, TokenType
+from shared.jobs.transitions import job_cause, repend_token_jobs
+from shared.models import ChangeKind, JobTrigger, TokenType
 from shared.sql_params import array_of, joined
 from shared.stacks.api_db import ChainBlock
 from shared.stacks.chain_events import Mint
@@ -84,10 +84,15 @@ _APPLY_SUPPLY_DELTAS = text(
 
 
 def store_mints(
-    session: Session, mints: Sequence[Mint], token_type: TokenType, invalid_after: timedelta
+    session: Session,
+    mints: Sequence[Mint],
+    token_type: TokenType,
+    invalid_after: timedelta,
+    block_time: datetime | None = None,
 ) -> list[int]:
     """Create minted tokens with pending jobs; a re-minted token keeps its data and has its
-    job re-pended (an invalid one only after `invalid_after`). Returns job ids due now."""
+    job re-pended (an invalid one only after `invalid_after`). Returns job ids due now.
+    `block_time`, the mints' block's, is the start of their freshness (docs/fetch-history.md)."""
     new_jobs: list[int] = []
     existing_tokens: list[int] = []
     details = {"token_type": token_type.value}
@@ -102,6 +107,7 @@ def store_mints(
             "tx_ids": joined(m.position.tx_id for m in batch),
             "tx_indexes": joined(m.position.tx_index for m in batch),
             "event_indexes": joined(m.position.event_index for m in batch),
+            **job_cause(JobTrigger.MINT, block_time),
         }
         added: list[Entry] = []
         for row in session.execute(_INSERT_MINTED_TOKENS, params):
@@ -116,7 +122,14 @@ def store_mints(
                 entry(ChangeKind.TOKEN_ADDED, row.principal, number, block=block, details=details)
             )
         record(session, added)
-    return new_jobs + repend_token_jobs(session, existing_tokens, invalid_after=invalid_after)
+    repended = repend_token_jobs(
+        session,
+        existing_tokens,
+        invalid_after=invalid_after,
+        trigger=JobTrigger.MINT,
+        caused_at=block_time,
+    )
+    return new_jobs + repended
 
 
 def apply_supply_deltas(session: Session, block: ChainBlock, deltas: Mapping[str, int]) -> None:

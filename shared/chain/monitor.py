@@ -191,10 +191,11 @@ def apply_batch(session: Session, blocks: list[BlockEvents], params: MonitorSett
 def apply_block(session: Session, events: BlockEvents, invalid_after: timedelta) -> list[int]:
     """One block's effects, in Hiro's API's order (docs/chain-monitor.md#per-block)."""
     job_ids = store_token_contracts(session, events.deployments)
+    block_time = events.block.time
     for notification in events.notifications:
-        job_ids.extend(apply_notification(session, notification))
-    job_ids.extend(store_mints(session, events.nft_mints, TokenType.NFT, invalid_after))
-    job_ids.extend(store_mints(session, events.sft_mints, TokenType.SFT, invalid_after))
+        job_ids.extend(apply_notification(session, notification, block_time))
+    for mints, token_type in ((events.nft_mints, TokenType.NFT), (events.sft_mints, TokenType.SFT)):
+        job_ids.extend(store_mints(session, mints, token_type, invalid_after, block_time))
     apply_ownership(session, events.block, events.nft_ownership)
     apply_supply_deltas(session, events.block, events.supply_deltas)
     return job_ids

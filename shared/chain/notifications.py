@@ -7,11 +7,13 @@ chunks of a thousand.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
 from shared.jobs.transitions import repend_token_jobs
-from shared.models import JobStatus
+from shared.models import JobStatus, JobTrigger
 from shared.sql_params import array_of, joined
 from shared.stacks.chain_events import Notification
 
@@ -84,9 +86,12 @@ _OVERDUE_DYNAMIC_TOKENS = text(
 )
 
 
-def apply_notification(session: Session, notification: Notification) -> list[int]:
+def apply_notification(
+    session: Session, notification: Notification, block_time: datetime | None = None
+) -> list[int]:
     """Record the notification for each affected token and re-pend their jobs; returns the
-    job ids to dispatch after the commit. An unknown contract affects nothing."""
+    job ids to dispatch after the commit. An unknown contract affects nothing. `block_time`
+    is the notification's block's: the start of its freshness (docs/fetch-history.md)."""
     update, position = notification.update, notification.position
     token_ids = session.scalars(
         _INSERT_NOTIFICATIONS,
@@ -102,7 +107,9 @@ def apply_notification(session: Session, notification: Notification) -> list[int
             "event_index": position.event_index,
         },
     ).all()
-    return repend_token_jobs(session, sorted(token_ids))
+    return repend_token_jobs(
+        session, sorted(token_ids), trigger=JobTrigger.NOTIFICATION, caused_at=block_time
+    )
 
 
 def refresh_dynamic_tokens(session: Session, default_interval_s: int) -> list[int]:
@@ -110,7 +117,9 @@ def refresh_dynamic_tokens(session: Session, default_interval_s: int) -> list[in
     docs/reference-differences.md#dynamic-refresh); returns job ids."""
     due = session.scalars(_DUE_DYNAMIC_TOKENS, {"interval": default_interval_s}).all()
     finished = (JobStatus.DONE, JobStatus.FAILED)
-    return repend_token_jobs(session, list(due), finished, running_too=False)
+    return repend_token_jobs(
+        session, list(due), finished, running_too=False, trigger=JobTrigger.DYNAMIC
+    )
 
 
 def count_overdue_dynamic_tokens(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -42,6 +43,7 @@ from shared.images.jobs import (
 from shared.images.render import RenderedImage, render_image
 from shared.images.storage import ImageStorage, public_url
 from shared.indexing.fetch_counts import counted_fetch
+from shared.indexing.fetch_history import IMAGE, Answer, FetchRecorder, attempt_rows, write_attempts
 from shared.indexing.host_slots import HostSlots
 from shared.indexing.polite_fetch import polite_fetch
 from shared.indexing.rate_limits import RateLimitedHosts, remember_rate_limited_host
@@ -56,7 +58,7 @@ from shared.metadata.uris import (
     is_data_uri,
     parse_data_uri,
 )
-from shared.models import JobStatus
+from shared.models import JobStatus, JobTrigger
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +97,9 @@ class ImageCacher:
             log.info("image job %s is not claimable (done, pending again or held)", job_id)
             return None
         error: Exception | None = None
+        fetches = FetchRecorder()
         try:
-            outcome: JobOutcome = self._cache(job)
+            outcome: JobOutcome = self._cache(job, fetches)
         except Exception as exc:
             error = exc
             outcome = image_outcome(exc, job.retry_count, self.settings)
@@ -105,11 +108,14 @@ class ImageCacher:
             if isinstance(error, TooManyRequestsError):
                 default_s = self.settings.metadata_rate_limited_host_retry_after
                 remember_rate_limited_host(session, error, default_s)
+            # A retry's own trigger; else the token job's (docs/fetch-history.md#triggers).
+            trigger = JobTrigger.RETRY.value if job.retry_count else None
+            write_attempts(session, list(attempt_rows(job.token_id, trigger, fetches.attempts)))
             finish_image_job(session, job, outcome)
         return outcome
 
-    def _cache(self, job: ClaimedImageJob) -> ImageOutcome:
-        rendered = self.fetch_and_render(job.image)
+    def _cache(self, job: ClaimedImageJob, fetches: FetchRecorder) -> ImageOutcome:
+        rendered = self.fetch_and_render(job.image, fetches)
         original_key = f"{job.key_stem}.png"
         thumbnail_key = f"{job.key_stem}-thumb.png"
         self.storage.put(original_key, rendered.original)
@@ -121,17 +127,32 @@ class ImageCacher:
             cached_thumbnail_image=public_url(self.storage, thumbnail_key, base),
         )
 
-    def fetch_and_render(self, image: str) -> RenderedImage:
-        """Download and decode the image: one fetch (docs/freshness.md#fetch-outcomes)."""
-        target = None if is_data_uri(image) else self._target(image)
-        with counted_fetch("image", host_class(target)):
-            data = self._inline(image) if target is None else self.download(target)
-            with self.decoding:
-                return render_image(
-                    data,
-                    max_pixels=self.settings.image_cache_max_pixels,
-                    thumbnail_width=self.settings.image_cache_resize_width,
-                )
+    def fetch_and_render(self, image: str, fetches: FetchRecorder | None = None) -> RenderedImage:
+        """Download and decode the image: one fetch (docs/freshness.md#fetch-outcomes) and one
+        attempt in `fetches` (a corrupt image is its parse error, docs/fetch-history.md)."""
+        inline = is_data_uri(image)
+        recording = (
+            fetches.attempt(IMAGE, self._url(image))
+            if fetches is not None and not inline
+            else nullcontext(Answer())
+        )
+        with recording as answer:
+            target = None if inline else self._target(image)
+            with counted_fetch("image", host_class(target)):
+                data = self._inline(image) if target is None else self.download(target, answer)
+                with self.decoding:
+                    return render_image(
+                        data,
+                        max_pixels=self.settings.image_cache_max_pixels,
+                        thumbnail_width=self.settings.image_cache_resize_width,
+                    )
+
+    def _url(self, image: str) -> str:
+        """The URL an image is fetched from, for its attempt (the image itself if none)."""
+        try:
+            return fetchable_url(image, self.gateways).url
+        except Exception:  # the download reports it; the attempt shows what was asked for
+            return image
 
     def _target(self, image: str) -> FetchableUrl:
         try:
@@ -139,10 +160,10 @@ class ImageCacher:
         except MetadataParseError as exc:  # an unsupported scheme
             raise ImageUnsupportedError(str(exc)) from exc
 
-    def download(self, target: FetchableUrl) -> bytes:
-        """The image's bytes, fetched like metadata is."""
+    def download(self, target: FetchableUrl, answer: Answer | None = None) -> bytes:
+        """The image's bytes, fetched like metadata is (status and size noted in `answer`)."""
         try:
-            return polite_fetch(
+            fetched = polite_fetch(
                 self.fetcher, target, self.rate_limits, self.host_slots, self.max_bytes
             )
         except MetadataSizeExceededError as exc:
@@ -151,6 +172,9 @@ class ImageCacher:
             raise ImageTimeoutError(str(exc)) from exc
         except MetadataHttpError as exc:
             raise ImageHttpError(str(exc)) from exc
+        if answer is not None:
+            answer.http_status, answer.bytes = fetched.status, len(fetched.body)
+        return fetched.body
 
     def _inline(self, image: str) -> bytes:
         try:

@@ -21,6 +21,7 @@ from shared.models import (
     TOKEN_TYPE_BY_SIP,
     ChangeKind,
     JobStatus,
+    JobTrigger,
     OwnershipImport,
     Sip,
     SmartContract,
@@ -33,6 +34,8 @@ from shared.stacks.node import StacksNodeClient
 log = logging.getLogger(__name__)
 
 TOKEN_INSERT_BATCH = 5000
+# Tokens found when their contract is processed (docs/fetch-history.md#triggers).
+IMPORTED = {"trigger": JobTrigger.IMPORT.value, "caused_at": None}
 
 # New tokens and their pending jobs in one statement per batch (no round trip per token).
 # Existing tokens keep their data and their job (docs/reference-differences.md#re-mints).
@@ -122,6 +125,7 @@ def store_minted_tokens(
             "tx_ids": joined(m.tx_id for m in batch),
             "tx_indexes": joined(m.tx_index for m in batch),
             "event_indexes": joined(m.event_index for m in batch),
+            **IMPORTED,
         }
         new_tokens = session.execute(_INSERT_MINTED_TOKENS_WITH_JOBS, params).all()
         job_ids.extend(_added(session, contract, new_tokens))
@@ -151,6 +155,7 @@ def store_contract_tokens(
             "type": token_type.value,
             "first": first,
             "last": last,
+            **IMPORTED,
         }
         new_tokens = session.execute(_INSERT_TOKENS_WITH_JOBS, params).all()
         job_ids.extend(_added(session, contract, new_tokens))

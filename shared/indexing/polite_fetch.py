@@ -22,9 +22,10 @@ from shared.errors import (
     TooManyRequestsError,
 )
 from shared.indexing.fetch_counts import count_fetch, failures_counted
+from shared.indexing.fetch_history import METADATA, Answer, FetchRecorder
 from shared.indexing.host_slots import HostSlots
 from shared.indexing.rate_limits import RateLimitedHosts
-from shared.metadata.fetch import MetadataFetcher
+from shared.metadata.fetch import Fetched, MetadataFetcher
 from shared.metadata.outcomes import HostClass, host_class
 from shared.metadata.parse import (
     ParsedMetadata,
@@ -93,12 +94,15 @@ class MetadataService:
                 raise
         return hostname or None
 
-    def load(self, uri: str, token_number: int) -> LoadedMetadata:
-        """Timeouts and parse errors are retried at once; other errors end the token."""
+    def load(
+        self, uri: str, token_number: int, recorder: FetchRecorder | None = None
+    ) -> LoadedMetadata:
+        """Timeouts and parse errors are retried at once; other errors end the token. Each
+        fetch is noted in `recorder` (docs/fetch-history.md)."""
         for attempt in range(1, self.attempts + 1):
             fetched: list[HostClass] = []
             try:
-                rows = self._load_once(uri, token_number, fetched)
+                rows = self._load_once(uri, token_number, fetched, recorder)
                 return LoadedMetadata(rows, tuple(fetched))
             except Exception as exc:
                 for host in fetched:  # fetched fine, but not stored: counted now
@@ -109,22 +113,29 @@ class MetadataService:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _load_once(
-        self, uri: str, token_number: int, fetched: list[HostClass]
+        self,
+        uri: str,
+        token_number: int,
+        fetched: list[HostClass],
+        recorder: FetchRecorder | None,
     ) -> list[ParsedMetadata]:
         token_uri = token_specific_uri(uri, token_number)
-        document = self.document(token_uri, fetched)
+        document = self.document(token_uri, fetched, recorder)
         locales: dict[str, tuple[dict[str, Any], str]] = {}
         localization = localization_locales(document)
         if localization is not None:
             template, _default, others = localization
             for locale in others:
                 locale_uri = token_specific_uri(template, token_number, locale)
-                locales[locale] = (self.document(locale_uri, fetched), locale_uri)
+                locales[locale] = (self.document(locale_uri, fetched, recorder), locale_uri)
         return build_metadata(document, token_uri, locales)
 
-    def document(self, uri: str, fetched: list[HostClass]) -> dict[str, Any]:
+    def document(
+        self, uri: str, fetched: list[HostClass], recorder: FetchRecorder | None = None
+    ) -> dict[str, Any]:
         """One document; a failure is counted now, a success is added to `fetched` (counted
-        when its token is stored: docs/freshness.md#fetch-outcomes)."""
+        when its token is stored: docs/freshness.md#fetch-outcomes); the attempt is noted in
+        `recorder` (docs/fetch-history.md)."""
         check_deadline(f"fetching {uri[:100]}")
         if is_data_uri(uri):  # no host to rate-limit (docs/reference-differences.md#data-uris)
             with failures_counted("metadata", HostClass.DATA_URI):
@@ -133,15 +144,19 @@ class MetadataService:
             return document
         target = fetchable_url(uri, self.gateways)
         host = host_class(target)
-        with failures_counted("metadata", host):
-            document = self._fetch_document(uri, target)
+        recording = recorder.attempt(METADATA, target.url) if recorder else nullcontext(Answer())
+        with failures_counted("metadata", host), recording as answer:
+            document = self._fetch_document(uri, target, answer)
         fetched.append(host)
         return document
 
-    def _fetch_document(self, uri: str, target: FetchableUrl) -> dict[str, Any]:
+    def _fetch_document(self, uri: str, target: FetchableUrl, answer: Answer) -> dict[str, Any]:
         wait_s = self.host_slots.max_wait_s if self.host_slots is not None else 0.0
-        body = polite_fetch(self.fetcher, target, self.rate_limits, self.host_slots, wait_s=wait_s)
-        return parse_metadata_json(body.decode("utf-8-sig", errors="replace"), uri)
+        fetched = polite_fetch(
+            self.fetcher, target, self.rate_limits, self.host_slots, wait_s=wait_s
+        )
+        answer.http_status, answer.bytes = fetched.status, len(fetched.body)
+        return parse_metadata_json(fetched.body.decode("utf-8-sig", errors="replace"), uri)
 
 
 def polite_fetch(
@@ -152,7 +167,7 @@ def polite_fetch(
     max_bytes: int | None = None,
     *,
     wait_s: float = 0.0,
-) -> bytes:
+) -> Fetched:
     """Fetch `target` unless its host is rate limited, holding one of the host's slots (this
     thread waits up to `wait_s` for one, unless it already holds one of that host); a
     429 makes this process skip the host at once (the job records it for the others)."""
@@ -164,7 +179,7 @@ def polite_fetch(
     try:
         with slot:
             started = time.monotonic()
-            body = fetcher.fetch_bytes(target.url, target.headers, max_bytes)
+            fetched = fetcher.fetch(target.url, target.headers, max_bytes)
     except TooManyRequestsError as exc:
         if limits is not None:
             limits.overloaded(hostname, "429")
@@ -182,7 +197,7 @@ def polite_fetch(
         raise
     if limits is not None:
         limits.succeeded(hostname, time.monotonic() - started)
-    return body
+    return fetched
 
 
 def _overload(exc: MetadataTimeoutError | MetadataHttpError) -> str | None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TypeVar
 
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from shared.db import session_scope
@@ -28,6 +30,7 @@ from shared.indexing.tokens import (
     load_tokens,
     read_token_data,
     read_token_facts,
+    record_failed_fetches,
     store_tokens_data,
 )
 from shared.jobs.runner import BatchWork, JobContext, NeedsHost, run_batch, run_job
@@ -37,6 +40,7 @@ from shared.models import JobStatus, Sip
 from shared.stacks.api_db import StacksApiDatabase
 from shared.stacks.node import StacksNodeClient
 
+log = logging.getLogger(__name__)
 S = TypeVar("S")
 
 
@@ -72,12 +76,13 @@ class Processor:
 
     @property
     def _token_batch(self) -> BatchWork[TokenRef, TokenData]:
-        return BatchWork(load_tokens, self._read_token, self._store_tokens)
+        return BatchWork(load_tokens, self._read_token, self._store_tokens, record_failed_fetches)
 
     def _read_token(self, token: TokenRef) -> TokenData | NeedsHost[TokenData]:
         """The contract calls, then the metadata once its host has a free slot."""
         data = read_token_facts(self.node, token)
-        rest = partial(add_token_metadata, self.metadata.load, token, data)
+        load = partial(self.metadata.load, recorder=token.fetches)
+        rest = partial(add_token_metadata, load, token, data)
         slots = self.metadata.host_slots
         host = self.metadata.host_to_wait_for(data.uri, token.token_number) if data.uri else None
         if slots is None or host is None:
@@ -87,6 +92,15 @@ class Processor:
     def _store_tokens(self, session: Session, pairs: Sequence[tuple[TokenRef, TokenData]]) -> None:
         cache_images = self.ctx.settings.image_cache_processor_enabled
         store_tokens_data(session, pairs, cache_images=cache_images)
+
+    def _keep_failed_fetches(self, token: TokenRef, exc: Exception) -> None:
+        """A single token run's attempts, written before its job is settled; an outage that
+        stops this write must not hide the run's own error."""
+        try:
+            with session_scope(self.ctx.sessions) as session:
+                record_failed_fetches(session, [(token, exc)])
+        except OperationalError:
+            log.warning("could not record the fetch attempts of token %s", token.id)
 
     def _contract_work(self, job: ClaimedJob) -> Sequence[int]:
         assert job.smart_contract_id is not None  # noqa: S101 - claim_job guarantees the kind
@@ -130,10 +144,17 @@ class Processor:
 
     def _token_work(self, job: ClaimedJob) -> Sequence[int]:
         assert job.token_id is not None  # noqa: S101 - claim_job guarantees the kind
-        token = self._load_or_finish(load_token, job, job.token_id)
-        if token is None:
+        found = self._load_or_finish(load_token, job, job.token_id)
+        if found is None:
             return []
-        data = read_token_data(self.node, self.metadata.load, token)
+        token = found.for_job(job)
+        try:
+            data = read_token_data(
+                self.node, partial(self.metadata.load, recorder=token.fetches), token
+            )
+        except Exception as exc:
+            self._keep_failed_fetches(token, exc)
+            raise
         with session_scope(self.ctx.sessions) as session:
             self._store_tokens(session, [(token, data)])
             finish_job(session, job, JobOutcome(JobStatus.DONE))

@@ -15,7 +15,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.db import session_scope
-from shared.errors import RetryableJobError, TooManyRequestsError
+from shared.errors import HostRateLimitedError, TooManyRequestsError
 from shared.models import RateLimitedHost
 
 
@@ -44,15 +44,12 @@ class RateLimitedHosts:
         self._refreshing = threading.Lock()
 
     def check(self, hostname: str) -> None:
-        """Raise RetryableJobError (no network call) while `hostname` is rate limited."""
+        """Raise HostRateLimitedError (no network call) while `hostname` is rate limited."""
         now = datetime.now(UTC)
         until = self._snapshot().get(hostname)
         if until is None or until <= now:
             return
-        raise RetryableJobError(
-            f"skipping fetch to rate-limited hostname {hostname}",
-            retry_after_s=(until - now).total_seconds(),
-        )
+        raise HostRateLimitedError(hostname, (until - now).total_seconds())
 
     def note(self, hostname: str, retry_after_s: float | None) -> None:
         """This process saw a 429: skip the host from now on (the job records it for others)."""

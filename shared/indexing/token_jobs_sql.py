@@ -8,9 +8,11 @@ from __future__ import annotations
 # Reads a `new_tokens` CTE (an `INSERT INTO tokens ... ON CONFLICT DO NOTHING RETURNING
 # INSERTED_COLUMNS`, so only tokens that did not exist) and returns the new jobs' ids and
 # tokens. A token that existed keeps its job (docs/reference-differences.md#re-mints).
+# Binds `:trigger` and `:caused_at`: what made the jobs due (docs/fetch-history.md#triggers).
 PENDING_JOBS_FOR_NEW_TOKENS = """
-    INSERT INTO jobs (token_id, status, updated_at)
-    SELECT id, 'pending', NOW() FROM new_tokens
+    INSERT INTO jobs (token_id, status, updated_at, trigger, caused_at)
+    SELECT id, 'pending', NOW(), CAST(:trigger AS text), CAST(:caused_at AS timestamptz)
+      FROM new_tokens
     ON CONFLICT (token_id) WHERE smart_contract_id IS NULL DO NOTHING
     RETURNING id, token_id
 """

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, text
@@ -15,13 +16,15 @@ from shared.clarity import UInt
 from shared.errors import JobError, RetryableJobError, SmartContractClarityError
 from shared.images.jobs import keeping_cached_images
 from shared.indexing.fetch_counts import count_stored_documents
+from shared.indexing.fetch_history import FetchRecorder, attempt_rows, write_attempts
+from shared.indexing.freshness import observe_when_committed
 from shared.indexing.metadata_rows import replace_metadata
 from shared.indexing.polite_fetch import LoadedMetadata
 from shared.jobs.transitions import ClaimedJob
 from shared.metadata.outcomes import HostClass
 from shared.metadata.parse import ParsedMetadata
 from shared.metadata.uris import token_specific_uri
-from shared.models import ChangeKind, SmartContract, Token, TokenType
+from shared.models import ChangeKind, JobTrigger, SmartContract, Token, TokenType
 from shared.sql_params import array_of, joined, json_rows
 from shared.stacks.node import StacksNodeClient
 
@@ -37,6 +40,29 @@ class TokenRef:
     type: TokenType
     token_number: int
     contract_principal: str
+    # What made its job due, when that happened, and whether this run retries a failure
+    # (docs/fetch-history.md#triggers).
+    trigger: str = JobTrigger.IMPORT.value
+    caused_at: datetime | None = None
+    retried: bool = False
+    # This run's fetches, written with its result or its error.
+    fetches: FetchRecorder = field(default_factory=FetchRecorder, compare=False, repr=False)
+
+    @property
+    def attempt_trigger(self) -> str:
+        return JobTrigger.RETRY.value if self.retried else self.trigger
+
+    def for_job(self, job: ClaimedJob) -> TokenRef:
+        """This token as the run of `job` sees it."""
+        return TokenRef(
+            self.id,
+            self.type,
+            self.token_number,
+            self.contract_principal,
+            job.trigger,
+            job.caused_at,
+            job.retry_count > 0,
+        )
 
 
 @dataclass
@@ -72,12 +98,14 @@ def load_token(session: Session, token_id: int) -> TokenRef | None:
 
 def load_tokens(session: Session, jobs: Sequence[ClaimedJob]) -> dict[int, TokenRef]:
     """The tokens of claimed token jobs, by job id, in one query (deleted tokens are absent)."""
-    by_token = {job.token_id: job.id for job in jobs if job.token_id is not None}
+    by_token = {job.token_id: job for job in jobs if job.token_id is not None}
     if not by_token:
         return {}
     rows = session.execute(_LOAD_TOKENS, {"ids": joined(by_token)})
     return {
-        by_token[r.id]: TokenRef(r.id, TokenType(r.type), int(r.token_number), r.principal)
+        by_token[r.id].id: TokenRef(
+            r.id, TokenType(r.type), int(r.token_number), r.principal
+        ).for_job(by_token[r.id])
         for r in rows
     }
 
@@ -159,9 +187,34 @@ def store_tokens_data(
                 changed |= replace_metadata(session, [(token.id, data.metadata)])
     else:
         changed = replace_metadata(session, [(token.id, data.metadata) for token, data in pairs])
+    write_attempts(
+        session,
+        [
+            row
+            for token, _ in pairs
+            for row in attempt_rows(
+                token.id,
+                token.attempt_trigger,
+                token.fetches.attempts,
+                unchanged=token.id not in changed,
+            )
+        ],
+    )
+    observe_when_committed(session, ((token.trigger, token.caused_at) for token, _ in pairs))
     record(session, _entries(pairs, stored, changed))
     count_stored_documents(session, ((d.fetched_from, t.id in changed) for t, d in pairs))
     return [token.id for token, _ in pairs]
+
+
+def record_failed_fetches(session: Session, failed: Sequence[tuple[TokenRef, Exception]]) -> None:
+    """The fetches of token runs that failed, written where their failure is; a fetch that
+    never started (a busy or rate-limited host) is noted as one (docs/fetch-history.md)."""
+    rows: list[dict[str, Any]] = []
+    for token, exc in failed:
+        if exc is not token.fetches.last_error:
+            token.fetches.deferred(exc)
+        rows.extend(attempt_rows(token.id, token.attempt_trigger, token.fetches.attempts))
+    write_attempts(session, rows)
 
 
 def _entries(

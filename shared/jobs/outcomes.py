@@ -8,7 +8,13 @@ JOB_QUEUE_MAX_RETRIES are used (never, in strict mode), then it fails.
 from __future__ import annotations
 
 from shared.config import Settings
-from shared.errors import HostBusyError, JobError, RetryableJobError, UserError
+from shared.errors import (
+    HostBusyError,
+    JobError,
+    MetadataServerError,
+    RetryableJobError,
+    UserError,
+)
 from shared.jobs.table import JobOutcome, deferral
 from shared.models import JobStatus
 
@@ -16,15 +22,21 @@ MAX_BACKOFF_S = 3600.0
 
 
 def outcome_for_error(exc: JobError, retry_count: int, settings: Settings) -> JobOutcome:
-    """A busy host -> pending again soon, no retry spent; retryable -> pending until the
-    retries are used up; user error -> invalid; else failed."""
+    """A busy host -> pending again soon, no retry spent; retryable, or a host's 5xx ->
+    pending until the retries are used up; user error -> invalid; else failed."""
     if isinstance(exc, HostBusyError):
         return deferral(exc.retry_after_s or 1.0)
+    if isinstance(exc, MetadataServerError) and retries_left(retry_count, settings):
+        return retry_or_give_up(retry_count, str(exc), settings, reason=exc.reason)
     if isinstance(exc, RetryableJobError):
         return retry_or_give_up(retry_count, str(exc), settings, delay_s=exc.retry_after_s)
     if isinstance(exc, UserError):
         return JobOutcome(JobStatus.INVALID, invalid_reason=exc.reason, error=str(exc))
     return JobOutcome(JobStatus.FAILED, error=str(exc))
+
+
+def retries_left(retry_count: int, settings: Settings) -> bool:
+    return settings.job_queue_strict_mode or retry_count < settings.job_queue_max_retries
 
 
 def retry_or_give_up(
@@ -37,7 +49,7 @@ def retry_or_give_up(
 ) -> JobOutcome:
     """Pending again after `delay_s` (else the back-off) while retries remain; then failed.
     `reason` is recorded either way (an image job keeps why its last attempt failed)."""
-    if not settings.job_queue_strict_mode and retry_count >= settings.job_queue_max_retries:
+    if not retries_left(retry_count, settings):
         return JobOutcome(
             JobStatus.FAILED, reason, error=f"gave up after {retry_count} retries: {error}"
         )

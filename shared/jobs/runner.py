@@ -110,6 +110,8 @@ class BatchWork(Generic[T, R]):
     read: Callable[[T], R | NeedsHost[R]]
     # Writes items' results inside one transaction.
     store: Callable[[Session, Sequence[tuple[T, R]]], object]
+    # Writes what is kept of items whose run failed, in the transaction that ends their jobs.
+    failed: Callable[[Session, Sequence[tuple[T, Exception]]], object] | None = None
 
 
 def run_batch(
@@ -157,7 +159,15 @@ def run_batch(
             errors += failed
     else:
         outcomes.update((job.id, JobOutcome(JobStatus.DONE)) for job, _ in read)
-    outcomes.update(settle_errors(ctx, errors))
+    keep_failed = work.failed
+    if keep_failed is None:
+        outcomes.update(settle_errors(ctx, errors))
+        return outcomes
+
+    def record(session: Session, ended: Sequence[tuple[ClaimedJob, Exception]]) -> None:
+        keep_failed(session, [(items[job.id], exc) for job, exc in ended])
+
+    outcomes.update(settle_errors(ctx, errors, record))
     return outcomes
 
 
@@ -228,9 +238,12 @@ def _store_each(
 
 
 def settle_errors(
-    ctx: JobContext, errors: Sequence[tuple[ClaimedJob, Exception]]
+    ctx: JobContext,
+    errors: Sequence[tuple[ClaimedJob, Exception]],
+    record: Callable[[Session, Sequence[tuple[ClaimedJob, Exception]]], object] | None = None,
 ) -> dict[int, JobOutcome]:
     """Record how each error ends its job, in one transaction; see `outcome_for_error`.
+    `record` writes what else the failures leave (the token jobs' fetch attempts).
 
     A busy host or a database outage is nobody's fault: the job goes back to pending without
     using a retry. If Postgres is down this write fails too and the leases run out instead.
@@ -242,6 +255,8 @@ def settle_errors(
         with session_scope(ctx.sessions) as session:
             for job, exc in errors:
                 outcomes[job.id] = _settle(session, ctx.settings, job, exc)
+            if record is not None:
+                record(session, errors)
     except OperationalError:
         log.warning("could not record the end of %d jobs: the database is unreachable", len(errors))
     return outcomes

@@ -9,7 +9,7 @@ jobs are ordered) through the arguments; the rules live here.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -196,6 +196,7 @@ class JobTable:
         *,
         running_too: bool = True,
         invalid_after: timedelta | None = None,
+        cause: Mapping[str, Any] | None = None,
     ) -> list[int]:
         """Pend jobs again (a refresh); returns the ids of those due at once.
 
@@ -203,7 +204,7 @@ class JobTable:
         alone. A job running now (`running_too`) may have started before the reason for the
         refresh: it becomes pending, due when its lease ends, so its finish changes nothing
         and a fresh run follows. With `invalid_after`, an invalid job is pended only that
-        long after it became invalid.
+        long after it became invalid. `cause` adds columns to set (a token job's trigger).
         """
         eligible: ColumnElement[bool] = self.c.status.in_(list(statuses))
         if running_too:
@@ -216,7 +217,7 @@ class JobTable:
         rows = session.execute(
             update(self.table)
             .where(which, eligible)
-            .values(**self.pending_again_values(fresh=False))
+            .values(**self.pending_again_values(fresh=False), **(cause or {}))
             .returning(self.c.id, self.c.retry_after.is_(None).label("due"))
         ).all()
         return [row.id for row in rows if row.due]
@@ -233,13 +234,22 @@ class JobTable:
             values.update(retry_count=0, invalid_reason=None, last_error=None)
         return values
 
-    def restart_ended(self, session: Session, statuses: Collection[JobStatus]) -> int:
+    def restart_ended(
+        self,
+        session: Session,
+        statuses: Collection[JobStatus],
+        cause: Mapping[str, Any] | None = None,
+    ) -> int:
         """Every job in `statuses` back to pending with a fresh retry budget, due now."""
         result = session.execute(
             update(self.table)
             .where(self.c.status.in_(list(statuses)))
             .values(
-                status=JobStatus.PENDING, retry_count=0, retry_after=None, updated_at=func.now()
+                status=JobStatus.PENDING,
+                retry_count=0,
+                retry_after=None,
+                updated_at=func.now(),
+                **(cause or {}),
             )
         )
         return _count(result)

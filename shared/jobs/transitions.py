@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, func, select, text
 from sqlalchemy.orm import Session
 
 from shared.changes import entry, record
 from shared.jobs.table import FINISHED, TOKEN_JOBS, JobOutcome, ids_in_column
-from shared.models import ChangeKind, Job, JobStatus, Token
+from shared.models import ChangeKind, Job, JobStatus, JobTrigger, Token
 from shared.queues import JobMessage
 from shared.sql_params import array_of, joined
 
@@ -31,6 +32,9 @@ class ClaimedJob:
     token_id: int | None
     smart_contract_id: int | None
     retry_count: int
+    # What made the job due, and when its cause happened (docs/fetch-history.md#triggers).
+    trigger: str = JobTrigger.IMPORT.value
+    caused_at: datetime | None = None
 
 
 def mark_queued(session: Session, job_ids: Sequence[int]) -> list[JobMessage]:
@@ -127,9 +131,13 @@ def claim_jobs(
 ) -> list[ClaimedJob]:
     """Take those of `job_ids` that are queued and not held by another, in one statement."""
     where = [TOKEN_JOBS.c.token_id.is_not(None)] if tokens_only else []
-    returning = (TOKEN_JOBS.c.token_id, TOKEN_JOBS.c.smart_contract_id)
+    c = TOKEN_JOBS.c
+    returning = (c.token_id, c.smart_contract_id, c.trigger, c.caused_at)
     rows = TOKEN_JOBS.claim(session, job_ids, lease, returning=returning, where=where)
-    return [ClaimedJob(r.id, r.token_id, r.smart_contract_id, r.retry_count) for r in rows]
+    return [
+        ClaimedJob(r.id, r.token_id, r.smart_contract_id, r.retry_count, r.trigger, r.caused_at)
+        for r in rows
+    ]
 
 
 def finish_job(session: Session, job: ClaimedJob, outcome: JobOutcome) -> None:
@@ -172,8 +180,11 @@ def repend_token_jobs(
     *,
     running_too: bool = True,
     invalid_after: timedelta | None = None,
+    trigger: JobTrigger,
+    caused_at: datetime | None = None,
 ) -> list[int]:
     """Pend these tokens' jobs again (a refresh); returns the ids of those due at once.
+    `trigger` and `caused_at` say what made them due (docs/fetch-history.md#triggers).
 
     Pending jobs, and queued ones waiting for a worker, will fetch anyway and are left
     alone. A job running right now (`running_too`) may have started before the reason for
@@ -183,15 +194,26 @@ def repend_token_jobs(
     (docs/reference-differences.md#re-mints).
     """
     due: list[int] = []
+    cause = job_cause(trigger, caused_at)
     for start in range(0, len(token_ids), DISPATCH_CHUNK):
         chunk = list(token_ids[start : start + DISPATCH_CHUNK])
         which = and_(ids_in_column(Job.token_id, chunk), Job.smart_contract_id.is_(None))
         due.extend(
             TOKEN_JOBS.pend_again(
-                session, which, statuses, running_too=running_too, invalid_after=invalid_after
+                session,
+                which,
+                statuses,
+                running_too=running_too,
+                invalid_after=invalid_after,
+                cause=cause,
             )
         )
     return sorted(due)
+
+
+def job_cause(trigger: JobTrigger, caused_at: datetime | None = None) -> dict[str, Any]:
+    """The columns saying what made a token job due."""
+    return {"trigger": trigger.value, "caused_at": caused_at}
 
 
 def repend_contract_job(session: Session, contract_id: int) -> list[int]:

@@ -27,6 +27,7 @@ from shared.curl_handles import ThreadHandles, error_parts
 from shared.errors import (
     MetadataConnectionError,
     MetadataHttpError,
+    MetadataServerError,
     MetadataSizeExceededError,
     MetadataTimeoutError,
     TooManyRequestsError,
@@ -51,6 +52,14 @@ class FetchLimits:
     max_bytes: int = 1_000_000
     max_redirects: int = 5
     max_header_bytes: int = 65536
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A successful GET: the final answer's status and body."""
+
+    status: int
+    body: bytes
 
 
 @dataclass
@@ -81,6 +90,12 @@ class MetadataFetcher:
         self, url: str, headers: Mapping[str, str] | None = None, max_bytes: int | None = None
     ) -> bytes:
         """The body of a URL, mapping every failure to the domain error that ends the job."""
+        return self.fetch(url, headers, max_bytes).body
+
+    def fetch(
+        self, url: str, headers: Mapping[str, str] | None = None, max_bytes: int | None = None
+    ) -> Fetched:
+        """`fetch_bytes`, with the answer's status."""
         limit = self._limits.max_bytes if max_bytes is None else max_bytes
         _require_http(url, url)
         deadline = time.monotonic() + self._limits.total_timeout_s
@@ -91,7 +106,7 @@ class MetadataFetcher:
             target = _redirect_target(answer, current)
             if target is None:
                 _check_status(answer, url, current)
-                return answer.body
+                return Fetched(answer.status, answer.body)
             if not _same_origin(current, target):
                 sent_headers = {}  # gateway credentials stay with the gateway
             current = target
@@ -387,4 +402,5 @@ def _check_status(answer: _Answer, url: str, current: str) -> None:
         retry_after = parse_retry_after(answer.headers.get("retry-after"), datetime.now(UTC))
         raise TooManyRequestsError(current, urlsplit(url).hostname or "", retry_after)
     if not 200 <= status < 300:
-        raise MetadataHttpError(f"HTTP {status} from {current}", status)
+        error = MetadataServerError if 500 <= status < 600 else MetadataHttpError
+        raise error(f"HTTP {status} from {current}", status=status)

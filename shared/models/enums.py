@@ -58,3 +58,29 @@ def token_type_sql(sip_column: str) -> str:
         f"WHEN '{sip.value}' THEN '{kind.value}'" for sip, kind in TOKEN_TYPE_BY_SIP.items()
     )
     return f"CASE {sip_column} {cases} END"
+
+
+class JobTrigger(enum.StrEnum):
+    """What made a token job due (docs/fetch-history.md#triggers). Ours, stored as text."""
+
+    IMPORT = "import"
+    MINT = "mint"
+    NOTIFICATION = "notification"
+    DYNAMIC = "dynamic"
+    SELF_SERVICE = "self_service"
+    ADMIN = "admin"
+    RETRY = "retry"
+
+
+class FetchOutcome(enum.StrEnum):
+    """How one fetch attempt ended (docs/fetch-history.md#outcomes). Ours, stored as text."""
+
+    OK = "ok"
+    UNCHANGED = "unchanged"
+    TIMEOUT = "timeout"
+    HTTP_ERROR = "http_error"
+    PARSE_ERROR = "parse_error"
+    TOO_LARGE = "too_large"
+    BLOCKED = "blocked"
+    RATE_LIMITED = "rate_limited"
+    DEFERRED = "deferred"

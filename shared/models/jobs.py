@@ -15,6 +15,10 @@ class Job(Base):
     __tablename__ = "jobs"
     __table_args__ = (
         CheckConstraint("NUM_NONNULLS(token_id, smart_contract_id) = 1", name="job_type_check"),
+        CheckConstraint(
+            "trigger IN ('import', 'mint', 'notification', 'dynamic', 'self_service', 'admin')",
+            name="jobs_trigger_check",
+        ),
         Index("jobs_status_pending_index", "status", postgresql_where=text("status = 'pending'")),
         Index(
             "jobs_token_id_unique",
@@ -56,6 +60,10 @@ class Job(Base):
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Ours: the last error, for operators (the API only shows the reason code's message).
     last_error: Mapped[str | None] = mapped_column(Text)
+    # Ours: what made the job due (docs/fetch-history.md#triggers), and the block time of the
+    # mint or notification that did, for the freshness histogram.
+    trigger: Mapped[str] = mapped_column(Text, server_default="import")
+    caused_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class RateLimitedHost(Base):

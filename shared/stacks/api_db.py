@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, text
@@ -22,6 +23,9 @@ from shared.stacks.prints import sft_mint_token_id
 class ChainBlock:
     block_height: int
     index_block_hash: str
+    # When the block was made, where it was read (the freshness of its mints and notifications
+    # starts there); not part of a block's identity.
+    time: datetime | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, text
@@ -100,7 +101,8 @@ class BlockBatch:
 _IS_CANONICAL = text("SELECT canonical FROM blocks WHERE index_block_hash = :hash")
 
 _NEXT_BLOCKS = text(
-    "SELECT block_height, index_block_hash, tx_count FROM blocks"
+    "SELECT block_height, index_block_hash, tx_count,"
+    " COALESCE(NULLIF(block_time, 0), burn_block_time) AS block_time FROM blocks"
     " WHERE canonical AND block_height > :after AND block_height <= :upto"
     " ORDER BY block_height LIMIT :limit"
 )
@@ -185,7 +187,8 @@ def _next_blocks(conn: Connection, after: int, upto: int, limits: BatchLimits) -
         txs += row.tx_count or 0
         if blocks and txs > limits.max_txs:
             break
-        blocks.append(ChainBlock(row.block_height, hex_of(row.index_block_hash)))
+        time = datetime.fromtimestamp(row.block_time, UTC) if row.block_time else None
+        blocks.append(ChainBlock(row.block_height, hex_of(row.index_block_hash), time))
     return blocks
 
 

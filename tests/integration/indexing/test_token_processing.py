@@ -295,16 +295,24 @@ def test_data_uri_metadata_is_stored(indexer) -> None:
         (Reply(200, b"[1, 2, 3]"), 105),  # a JSON array
         (Reply(200, b'{"description": "no name"}'), 105),  # not SIP-016
         (Reply(404, b"gone"), 107),
-        (Reply(500, b"boom"), 107),
         (Reply(200, b'{"name": "' + b"x" * 20_000 + b'"}'), 101),  # over the size limit
     ],
-    ids=["html", "empty", "array", "no-name", "404", "500", "oversized"],
+    ids=["html", "empty", "array", "no-name", "404", "oversized"],
 )
 def test_each_bad_answer_ends_invalid_with_its_reason(indexer, host, reply: Reply, reason) -> None:
     nft = nft_collection("bad", 1, 2, token_uri=host.route("/bad.json", reply))
     indexer.run(nft)
     _token, job = indexer.token(nft)
     assert (job.status, job.invalid_reason) == (JobStatus.INVALID, reason)
+
+
+def test_a_server_error_is_retried_later_with_its_reason(indexer, host) -> None:
+    """A 5xx may pass: back-off retries, then `invalid` 107 (test_fetch_history.py)."""
+    nft = nft_collection("boom", 1, 2, token_uri=host.route("/boom.json", Reply(500, b"boom")))
+    indexer.run(nft)
+    _token, job = indexer.token(nft)
+    assert (job.status, job.invalid_reason, job.retry_count) == (JobStatus.PENDING, 107, 1)
+    assert job.retry_after is not None
 
 
 def test_parse_errors_are_retried_immediately_before_ending_invalid(indexer, host) -> None:

@@ -20,6 +20,7 @@ from prometheus_flask_exporter import PrometheusMetrics
 
 import shared.changes
 import shared.indexing.fetch_counts
+import shared.indexing.freshness
 import shared.indexing.host_slots
 import shared.webhooks.metrics
 import workers.metrics
@@ -37,6 +38,7 @@ DASHBOARD = ROOT / "deploy" / "grafana" / "token-metadata.json"
 _DEFAULT_REGISTRY_MODULES = (
     shared.changes,
     shared.indexing.fetch_counts,
+    shared.indexing.freshness,
     shared.indexing.host_slots,
     shared.webhooks.metrics,
     workers.metrics,

@@ -11,6 +11,7 @@ from shared.errors import (
     InvalidReason,
     MetadataHttpError,
     MetadataParseError,
+    MetadataServerError,
     RetryableJobError,
     SmartContractClarityError,
     StacksNodeHttpError,
@@ -89,6 +90,22 @@ def test_a_busy_host_defers_the_job_without_spending_a_retry() -> None:
         JobStatus.PENDING,
         2.5,
         False,
+    )
+
+
+def test_a_server_error_is_retried_with_its_reason_then_ends_invalid_107() -> None:
+    settings = Settings(job_queue_max_retries=2)
+    error = MetadataServerError("HTTP 502", status=502)
+    retried = outcome_for_error(error, job(1), settings)
+    assert (retried.status, retried.invalid_reason, retried.retry_after_s) == (
+        JobStatus.PENDING,
+        InvalidReason.METADATA_HTTP_ERROR,
+        10.0,
+    )
+    given_up = outcome_for_error(error, job(2), settings)
+    assert (given_up.status, given_up.invalid_reason) == (
+        JobStatus.INVALID,
+        InvalidReason.METADATA_HTTP_ERROR,
     )
 
 
