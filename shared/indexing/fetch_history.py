@@ -17,45 +17,20 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from shared.errors import (
-    HostBusyError,
-    HostRateLimitedError,
-    JobTimeoutError,
     MetadataHttpError,
-    MetadataParseError,
-    MetadataSizeExceededError,
-    MetadataTimeoutError,
     TooManyRequestsError,
     UserError,
 )
 from shared.images.errors import (
     ImageError,
     ImageHttpError,
-    ImageTimeoutError,
-    ImageTooLargeError,
 )
-from shared.metadata.netguard import BlockedAddressError
+from shared.metadata.outcomes import classify_fetch
 from shared.models import FetchOutcome
 from shared.sql_params import json_rows
 
 FETCH_ATTEMPTS_KEPT = 20
 METADATA, IMAGE = "metadata", "image"
-
-# First match wins: subclasses before their bases.
-_OUTCOMES: tuple[tuple[type[BaseException], FetchOutcome], ...] = (
-    (MetadataTimeoutError, FetchOutcome.TIMEOUT),
-    (ImageTimeoutError, FetchOutcome.TIMEOUT),
-    (JobTimeoutError, FetchOutcome.TIMEOUT),
-    (MetadataSizeExceededError, FetchOutcome.TOO_LARGE),
-    (ImageTooLargeError, FetchOutcome.TOO_LARGE),
-    (MetadataParseError, FetchOutcome.PARSE_ERROR),
-    (BlockedAddressError, FetchOutcome.BLOCKED),
-    (MetadataHttpError, FetchOutcome.HTTP_ERROR),
-    (ImageHttpError, FetchOutcome.HTTP_ERROR),
-    (TooManyRequestsError, FetchOutcome.RATE_LIMITED),
-    (HostRateLimitedError, FetchOutcome.RATE_LIMITED),
-    (HostBusyError, FetchOutcome.DEFERRED),
-    (ImageError, FetchOutcome.PARSE_ERROR),  # decoding or an unsupported format
-)
 
 
 @dataclass(frozen=True)
@@ -92,14 +67,14 @@ def scrub_url(url: str | None) -> str | None:
 def classify(exc: BaseException) -> tuple[FetchOutcome, int | None, int | None] | None:
     """(outcome, HTTP status, reason code) of a fetch that raised `exc`; None when the error
     is not a fetch's (a bug, an outage)."""
-    outcome = next((name for error, name in _OUTCOMES if isinstance(exc, error)), None)
-    if outcome is None:
+    outcome = classify_fetch(exc)
+    if outcome == FetchOutcome.ERROR:
         return None
     status: int | None = None
     if isinstance(exc, MetadataHttpError):
         status = exc.status
-    elif isinstance(exc, TooManyRequestsError):
-        status = 429
+    elif isinstance(exc, TooManyRequestsError) or isinstance(exc.__cause__, TooManyRequestsError):
+        status = 429  # also a 429 the adaptive limits turned into a deferral
     elif isinstance(exc, ImageHttpError) and isinstance(exc.__cause__, MetadataHttpError):
         status = exc.__cause__.status
     reason: int | None = None

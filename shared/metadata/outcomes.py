@@ -10,14 +10,17 @@ from __future__ import annotations
 from enum import StrEnum
 
 from shared.errors import (
+    HostBusyError,
+    HostRateLimitedError,
+    JobTimeoutError,
     MetadataHttpError,
     MetadataParseError,
     MetadataSizeExceededError,
     MetadataTimeoutError,
-    RetryableJobError,
     TooManyRequestsError,
 )
 from shared.images.errors import (
+    ImageError,
     ImageHttpError,
     ImageParseError,
     ImageTimeoutError,
@@ -26,21 +29,9 @@ from shared.images.errors import (
 )
 from shared.metadata.netguard import BlockedAddressError
 from shared.metadata.uris import FetchableUrl
+from shared.models import FetchOutcome
 
-
-class FetchOutcome(StrEnum):
-    OK = "ok"
-    # Fetched and the same as what is stored. Our fetches are not conditional yet, so only a
-    # caller that compares what it fetched with what it stored passes `unchanged=True`.
-    UNCHANGED = "unchanged"
-    TIMEOUT = "timeout"
-    HTTP_ERROR = "http_error"  # an error status, a refused connection, too many redirects
-    PARSE_ERROR = "parse_error"  # not JSON / SIP-016, an undecodable image, a malformed URI
-    TOO_LARGE = "too_large"
-    BLOCKED = "blocked"  # the SSRF guard refused the address
-    RATE_LIMITED = "rate_limited"  # the host answered 429
-    DEFERRED = "deferred"  # no request sent: the host was busy or is still rate limited
-    ERROR = "error"  # anything else: our own bug or outage, never the host's answer
+__all__ = ["FetchOutcome", "HostClass", "classify_fetch", "host_class"]
 
 
 class HostClass(StrEnum):
@@ -55,6 +46,7 @@ class HostClass(StrEnum):
 _OUTCOMES: tuple[tuple[type[BaseException], FetchOutcome], ...] = (
     (MetadataTimeoutError, FetchOutcome.TIMEOUT),
     (ImageTimeoutError, FetchOutcome.TIMEOUT),
+    (JobTimeoutError, FetchOutcome.TIMEOUT),
     (MetadataSizeExceededError, FetchOutcome.TOO_LARGE),
     (ImageTooLargeError, FetchOutcome.TOO_LARGE),
     (MetadataParseError, FetchOutcome.PARSE_ERROR),
@@ -64,7 +56,9 @@ _OUTCOMES: tuple[tuple[type[BaseException], FetchOutcome], ...] = (
     (MetadataHttpError, FetchOutcome.HTTP_ERROR),
     (ImageHttpError, FetchOutcome.HTTP_ERROR),
     (TooManyRequestsError, FetchOutcome.RATE_LIMITED),
-    (RetryableJobError, FetchOutcome.DEFERRED),
+    (HostRateLimitedError, FetchOutcome.RATE_LIMITED),  # skipped: the host said 429 just now
+    (HostBusyError, FetchOutcome.DEFERRED),  # no request: the host's slots stayed taken
+    (ImageError, FetchOutcome.PARSE_ERROR),  # any other refusal of the image's bytes
 )
 
 

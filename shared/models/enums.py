@@ -84,3 +84,4 @@ class FetchOutcome(enum.StrEnum):
     BLOCKED = "blocked"
     RATE_LIMITED = "rate_limited"
     DEFERRED = "deferred"
+    ERROR = "error"  # our own bug or outage, never the host's answer: counted, not recorded

@@ -23,7 +23,8 @@ from support.processes import running_api
 from shared.db import make_engine, session_scope
 from shared.host_slot_keys import KEY_PREFIX
 from shared.images.storage import LocalStorage
-from shared.models import Job, JobStatus, RateLimitedHost, SmartContract, Token
+from shared.indexing.fetch_history import METADATA, FetchAttempt, attempt_rows, write_attempts
+from shared.models import FetchOutcome, Job, JobStatus, RateLimitedHost, SmartContract, Token
 from shared.queues import TOKENS_QUEUE
 from shared.reads.queue_lengths import queue_keys
 
@@ -56,7 +57,7 @@ def seed(database_url: str, base: str) -> str:
     try:
         with session_scope(sessionmaker(bind=engine)) as s:
             nft = add_contract(s)
-            s.execute(update(SmartContract).where(SmartContract.id == nft.id).values(token_count=6))
+            s.execute(update(SmartContract).where(SmartContract.id == nft.id).values(token_count=7))
             first = add_token(s, nft, 1, uri="https://meta.example/1.json")
             add_metadata(
                 s,
@@ -82,6 +83,32 @@ def seed(database_url: str, base: str) -> str:
                 processed=False,
                 uri="https://broken.example/6.json",
             )
+            # Token 7's host answers 500: two attempts so far, the next one due in 5 minutes.
+            failing = add_token(s, nft, 7, processed=False, uri="https://failing.example/7.json")
+            s.execute(
+                update(Job)
+                .where(Job.token_id == failing.id)
+                .values(
+                    status=JobStatus.PENDING,
+                    retry_count=2,
+                    invalid_reason=107,
+                    retry_after=datetime.now(UTC) + timedelta(minutes=5),
+                )
+            )
+            attempts = [
+                FetchAttempt(
+                    at=datetime.now(UTC) - timedelta(minutes=minutes),
+                    kind=METADATA,
+                    url="https://failing.example/7.json",
+                    http_status=500,
+                    bytes=None,
+                    duration_ms=12,
+                    outcome=FetchOutcome.HTTP_ERROR,
+                    reason_code=107,
+                )
+                for minutes in (4, 2)
+            ]
+            write_attempts(s, list(attempt_rows(failing.id, "retry", attempts)))
             # Tokens 1 to 3 (and 6) finished within the progress window: a rate and a time left.
             s.execute(
                 update(Job)
@@ -150,10 +177,10 @@ def stored_token(page: Page) -> str | None:
     return value
 
 
-def inspect(page: Page, site: Site) -> None:
+def inspect(page: Page, site: Site, number: str = "1") -> None:
     page.select_option("#inspect-kind", "nft")
     page.fill("#inspect-principal", site.collection)
-    page.fill("#inspect-token-id", "1")
+    page.fill("#inspect-token-id", number)
     page.click("#inspector-form button[type=submit]")
 
 
@@ -168,10 +195,10 @@ def test_logging_in_shows_every_section_without_a_console_error(page: Page, site
     bars = page.locator("#backfill progress")
     expect(bars).to_have_count(2)
     collection_bar = page.locator(f'#backfill [data-contract="{site.collection}"]')
-    # 4 of 6 finished (3 done, 1 invalid) in the last minute: 4/60 tokens/s, 2 left in 30 s.
-    expect(collection_bar).to_contain_text("4 / 6 tokens (66.7 %)")
+    # 4 of 7 finished (3 done, 1 invalid) in the last minute: 4/60 tokens/s, 3 left in 45 s.
+    expect(collection_bar).to_contain_text("4 / 7 tokens (57.1 %)")
     expect(collection_bar).to_contain_text("0.07 tokens/s")
-    expect(collection_bar).to_contain_text("time left: 30s")
+    expect(collection_bar).to_contain_text("time left: 45s")
     expect(page.locator("#throughput-chart rect.bar")).to_have_count(60)
     expect(page.locator("#throughput")).to_contain_text("3 tokens in the last hour")
     expect(page.locator("#failures")).to_contain_text("broken.example")
@@ -215,7 +242,6 @@ def test_the_inspector_shows_a_token_s_metadata_and_thumbnail(page: Page, site: 
     assert TOKEN not in page.url
 
 
-@pytest.mark.xfail(reason="history route lands in a parallel branch", strict=True)
 def test_inspector_shows_history(page: Page, site: Site) -> None:
     page.goto(site.page)
     log_in(page, TOKEN)
@@ -223,9 +249,29 @@ def test_inspector_shows_history(page: Page, site: Site) -> None:
     inspect(page, site)
     expect(page.locator("#inspect-metadata")).to_contain_text(TOKEN_NAME)
     history = page.locator("#inspect-history")
-    expect(history).to_contain_text("status")
     expect(history.locator("tr", has_text="status").first).to_contain_text("done")
     expect(history).to_contain_text("Fetch attempts")
+
+
+def test_inspector_shows_every_failed_attempt_and_when_the_next_is_due(
+    page: Page, site: Site
+) -> None:
+    """A token whose host answers 500: each attempt with its status and reason, and the
+    job's next try."""
+    page.goto(site.page)
+    log_in(page, TOKEN)
+    expect(page.locator("#backfill progress")).to_have_count(2)
+    inspect(page, site, number="7")
+    history = page.locator("#inspect-history")
+    expect(history).to_contain_text("Fetch attempts (2)")
+    failed = history.locator("tr", has_text="http_error")
+    expect(failed).to_have_count(2)
+    for row in range(2):
+        expect(failed.nth(row)).to_contain_text("500")
+        expect(failed.nth(row)).to_contain_text("107")
+        expect(failed.nth(row)).to_contain_text("https://failing.example/7.json")
+    expect(history.locator("tr", has_text="status").first).to_contain_text("pending")
+    expect(history.locator("tr", has_text="retry_after").first).not_to_have_text("retry_after")
     screenshot(page, "dashboard", "inspector-history")
 
 

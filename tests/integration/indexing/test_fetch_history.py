@@ -124,7 +124,8 @@ def test_credentials_in_a_token_uri_are_not_recorded(run_chain, host) -> None:
 
 
 def test_a_rate_limited_host_is_recorded_without_a_request(run_chain, host) -> None:
-    nft = nft_collection("busy", 1, 2, token_uri=host.route("/b.json", Reply(429, b"")))
+    answer = Reply(429, b"", {"Retry-After": "120"})  # without it, no pause (host-slots.md)
+    nft = nft_collection("busy", 1, 2, token_uri=host.route("/b.json", answer))
     with run_chain(nft) as run:
         job_id = run.job_id(nft)
         run.run_now(job_id)

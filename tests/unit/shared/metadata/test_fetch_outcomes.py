@@ -7,6 +7,7 @@ import pytest
 
 from shared.errors import (
     HostBusyError,
+    HostRateLimitedError,
     MetadataHttpError,
     MetadataParseError,
     MetadataSizeExceededError,
@@ -50,7 +51,8 @@ def test_a_fetch_without_an_error_is_ok_or_unchanged() -> None:
         # A RetryableJobError itself, yet an answer of the host.
         (TooManyRequestsError("http://a/1.json", "a", 30.0), FetchOutcome.RATE_LIMITED),
         (HostBusyError("a"), FetchOutcome.DEFERRED),
-        (RetryableJobError("skipping fetch to rate-limited hostname a"), FetchOutcome.DEFERRED),
+        (HostRateLimitedError("a", 60.0), FetchOutcome.RATE_LIMITED),
+        (RetryableJobError("node runtime error"), FetchOutcome.ERROR),  # not a fetch's
         (StacksNodeError("not a fetch error"), FetchOutcome.ERROR),
         (ValueError("a bug"), FetchOutcome.ERROR),
     ],
