@@ -1,11 +1,24 @@
-"""The run's Redis DB as a broker in tests: the given keys emptied before and after."""
+"""Brokers in tests: the run's Redis DB with the given keys emptied before and after, and an
+in-process one that keeps the messages jobs send."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import redis
+
+from shared.queues import JobMessage
+
+
+class RecordingBroker:
+    """The `enqueue` port of a job context: keeps every message, for a test to run."""
+
+    def __init__(self) -> None:
+        self.messages: list[JobMessage] = []
+
+    def __call__(self, messages: Sequence[JobMessage]) -> None:
+        self.messages.extend(messages)
 
 
 @contextmanager

@@ -4,7 +4,7 @@ refresh would) and run them once more, without a broker or a worker process."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
@@ -21,24 +21,16 @@ from shared.db import session_scope
 from shared.indexing.processing import Processor
 from shared.jobs.transitions import mark_queued
 from shared.models import Job, SmartContract, Token
-from shared.queues import JobMessage
 from shared.stacks.api_db import StacksApiDatabase
 from shared.wiring import build_processor
-
-
-class Broker:
-    def __init__(self) -> None:
-        self.messages: list[JobMessage] = []
-
-    def __call__(self, messages: Sequence[JobMessage]) -> None:
-        self.messages.extend(messages)
+from support.broker import RecordingBroker
 
 
 @dataclass
 class ChainRun:
     processor: Processor
     sessions: sessionmaker[Session]
-    broker: Broker
+    broker: RecordingBroker
 
     def drain(self) -> None:
         """Run every message sent so far, and those they send; token jobs as a batch each."""
@@ -81,7 +73,7 @@ def chain_run(
         chain_db.create_schema(conn)
         chain_db.seed(conn, scenario)
     engine = create_engine(sba_url)
-    broker = Broker()
+    broker = RecordingBroker()
     try:
         with Devnet(scenario) as net:
             settings = replace(settings, stacks_node_rpc_url=net.node_url)

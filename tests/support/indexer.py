@@ -3,7 +3,7 @@ chain monitor's import, contract jobs, then token jobs one at a time or as one b
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -18,17 +18,9 @@ from shared.config import Settings
 from shared.db import session_scope
 from shared.indexing.processing import Processor
 from shared.models import Job, Metadata, MetadataAttribute, MetadataProperty, SmartContract, Token
-from shared.queues import JobMessage
 from shared.stacks.api_db import StacksApiDatabase
 from shared.wiring import build_processor
-
-
-class Broker:
-    def __init__(self) -> None:
-        self.messages: list[JobMessage] = []
-
-    def __call__(self, messages: Sequence[JobMessage]) -> None:
-        self.messages.extend(messages)
+from support.broker import RecordingBroker
 
 
 @dataclass
@@ -48,7 +40,7 @@ class Indexer:
             chain_db.create_schema(conn)
             chain_db.seed(conn, scenario)
         engine = create_engine(self.sba_url)
-        broker = Broker()
+        broker = RecordingBroker()
         with Devnet(scenario) as net:
             settings = replace(self.settings, stacks_node_rpc_url=net.node_url)
             chain = StacksApiDatabase(engine)
