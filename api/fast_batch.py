@@ -75,6 +75,8 @@ def _tokens(body: bytes) -> list[dict[str, Any]] | None:
         if not isinstance(entry, dict) or "contract_id" not in entry or not entry.keys() <= _KEYS:
             return None
         principal = entry["contract_id"]
+        if not isinstance(principal, str):  # a list or an object cannot even be looked up
+            return None
         try:
             if principal not in principals:
                 principals.add(PRINCIPAL(principal))

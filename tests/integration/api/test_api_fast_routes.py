@@ -351,6 +351,9 @@ FLASK_BATCHES = [
     {"tokens": [{"contract_id": "{nft}", "token_id": -1}]},
     {"tokens": [{"contract_id": "{nft}", "token_id": 2**128}]},
     {"tokens": [{"contract_id": "not-a-principal"}]},
+    {"tokens": [{"contract_id": ["{nft}"], "token_id": "1"}]},  # not a string (nor hashable)
+    {"tokens": [{"contract_id": {"a": 1}}]},
+    {"tokens": [{"contract_id": 7}]},
     {"tokens": [{"token_id": "1"}]},
     {"tokens": [{"contract_id": "{nft}", "extra": 1}]},
     {"tokens": [{"contract_id": "{nft}"}], "extra": 1},
