@@ -42,6 +42,7 @@ from shared.images.jobs import (
 from shared.images.render import RenderedImage, render_image
 from shared.images.storage import ImageStorage, public_url
 from shared.indexing.fetch_counts import counted_fetch
+from shared.indexing.gateway_fetch import GatewayFetcher
 from shared.indexing.host_slots import HostSlots
 from shared.indexing.polite_fetch import polite_fetch
 from shared.indexing.rate_limits import RateLimitedHosts, remember_rate_limited_host
@@ -77,6 +78,8 @@ class ImageCacher:
     storage: ImageStorage
     rate_limits: RateLimitedHosts | None = None
     host_slots: HostSlots | None = None
+    # Several gateways configured: fail over and hedge between them (docs/gateways.md).
+    gateway_fetcher: GatewayFetcher | None = None
     # A decoded frame may take IMAGE_CACHE_MAX_PIXELS x 4 bytes: few at once per process.
     decoding: threading.Semaphore = field(
         default_factory=lambda: threading.BoundedSemaphore(CONCURRENT_DECODES)
@@ -142,6 +145,8 @@ class ImageCacher:
     def download(self, target: FetchableUrl) -> bytes:
         """The image's bytes, fetched like metadata is."""
         try:
+            if self.gateway_fetcher is not None:
+                return self.gateway_fetcher.fetch(target, self.max_bytes)
             return polite_fetch(
                 self.fetcher, target, self.rate_limits, self.host_slots, self.max_bytes
             )
