@@ -133,6 +133,8 @@ class GatewayPool:
         self._read_at: dict[str, float] = {}
         self._pending: dict[str, _Pending] = {}
         self._lock = threading.Lock()
+        # One thread re-reads; the others go on with what is known (as RateLimitedHosts does).
+        self._refreshing = threading.Lock()
 
     def order(self, candidates: Sequence[FetchableUrl]) -> list[FetchableUrl]:
         """The candidates, healthiest first; near-equal ones keep the configured order."""
@@ -153,8 +155,11 @@ class GatewayPool:
         now = time.monotonic()
         with self._lock:
             stale = [h for h in hosts if now - self._read_at.get(h, -math.inf) >= self.refresh_s]
-        if stale:
-            self._refresh(stale)
+        if stale and self._refreshing.acquire(blocking=False):
+            try:
+                self._refresh(stale)
+            finally:
+                self._refreshing.release()
         with self._lock:
             return {host: self._health.get(host, GatewayHealth()) for host in hosts}
 
