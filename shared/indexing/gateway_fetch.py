@@ -172,7 +172,7 @@ class _Race:
                     raise
                 self._cancel_rest()
                 for host in self.not_found:
-                    self.owner.pool.record(host, "served_elsewhere", failed=True)
+                    self.owner.pool.blame(host)
                 return body
         raise self._error()
 

@@ -169,8 +169,15 @@ class GatewayPool:
         """Count one request; a failure of the gateway's own (`failed`) or an answer's latency
         moves its health (a request that ended otherwise, e.g. a 404, moves nothing)."""
         GATEWAY_REQUESTS.labels(host, outcome).inc()
-        if not failed and latency_s is None:
-            return
+        if failed or latency_s is not None:
+            self._note(host, latency_s, failed=failed)
+
+    def blame(self, host: str) -> None:
+        """A request already counted turns out to be the gateway's fault (it answered 404 for
+        a document another gateway served): its health learns it."""
+        self._note(host, None, failed=True)
+
+    def _note(self, host: str, latency_s: float | None, *, failed: bool) -> None:
         now = time.monotonic()
         with self._lock:
             pending = self._pending.setdefault(host, _Pending(since=now))
