@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 import redis
@@ -14,15 +15,22 @@ from sqlalchemy.orm import Session, sessionmaker
 from support.http_server import Reply, ScriptedServer
 from support.processes import wait_until
 
-from shared.errors import MetadataHttpError, MetadataParseError, MetadataSizeExceededError
+from shared.errors import (
+    MetadataHttpError,
+    MetadataParseError,
+    MetadataSizeExceededError,
+    RetryableJobError,
+)
 from shared.host_slot_keys import KEY_PREFIX, LIMIT_PREFIX
 from shared.indexing.gateway_fetch import GatewayFetcher
+from shared.indexing.host_slots import HostSlots
 from shared.indexing.polite_fetch import MetadataService
 from shared.indexing.rate_limits import RateLimitedHosts
 from shared.metadata.fetch import FetchLimits, MetadataFetcher
 from shared.metadata.gateways import HEALTH_PREFIX, GatewayPool
 from shared.metadata.netguard import NetGuard
 from shared.metadata.uris import FetchableUrl, GatewaySettings, fetchable_url
+from shared.wiring import host_slots
 
 CID = "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi"
 PATH = f"/ipfs/{CID}/1.json"
@@ -216,3 +224,32 @@ def test_a_document_that_does_not_parse_does_not_fail_over(client, gateways) -> 
     with pytest.raises(MetadataParseError):
         service.load(f"ipfs://{CID}/1.json", 1)
     assert sum(server.hits[PATH] for server in gateways) == 1
+
+
+def test_every_configured_gateway_gets_the_gateway_cap(settings) -> None:
+    many = replace(
+        settings,
+        public_gateway_ipfs="http://127.0.0.21:1,http://127.0.0.22:1",
+        public_gateway_arweave="http://127.0.0.23:1,http://127.0.0.25:1",
+        metadata_host_concurrency_limit=3,
+        public_gateway_concurrency_limit=7,
+    )
+    slots = host_slots(many)
+    assert [slots.cap_for(a) for a in (*ADDRESSES, "127.0.0.25")] == [7, 7, 7, 7]
+    assert slots.cap_for("127.0.0.1") == 3
+
+
+def test_a_token_waits_for_the_healthiest_gateway_that_is_not_rate_limited(
+    client, gateways, sessions: sessionmaker[Session]
+) -> None:
+    a, b, _ = gateways
+    rate_limits = RateLimitedHosts(sessions)
+    rate_limits.note(ADDRESSES[0], 30)
+    slots = HostSlots(client, 16, 64, ADDRESSES, 30)
+    fetcher = gateway_fetcher(pool(client), rate_limits)
+    settings = GatewaySettings(ipfs=f"{a.url},{b.url}")
+    service = MetadataService(fetcher.fetcher, settings, 1, rate_limits, slots, fetcher)
+    assert service.host_to_wait_for(f"ipfs://{CID}/{{id}}.json", 1) == ADDRESSES[1]
+    rate_limits.note(ADDRESSES[1], 30)
+    with pytest.raises(RetryableJobError):
+        service.host_to_wait_for(f"ipfs://{CID}/{{id}}.json", 1)
