@@ -43,6 +43,7 @@ UNKNOWN_P90_S = 0.5
 
 # KEYS: the gateway's health hash. ARGV: answers, errors, successes, mean latency ms of the
 # successes, p90 latency ms of the successes, smoothing, error half-life s, ttl s.
+# Returns the new {latency_ms, p90_ms, error_rate} as strings ('' when unknown).
 _RECORD = """
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) + tonumber(now_parts[2]) / 1000000
@@ -68,7 +69,8 @@ if successes > 0 then
   end
 end
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[8]))
-return 1
+local now_state = redis.call('HMGET', KEYS[1], 'latency_ms', 'p90_ms')
+return {tostring(now_state[1] or ''), tostring(now_state[2] or ''), tostring(rate)}
 """
 
 GATEWAY_REQUESTS = Counter(
@@ -138,10 +140,10 @@ class GatewayPool:
 
     def order(self, candidates: Sequence[FetchableUrl]) -> list[FetchableUrl]:
         """The candidates, healthiest first; near-equal ones keep the configured order."""
-        health = self.health([gateway_host(c) for c in candidates])
-        return sorted(
-            candidates, key=lambda c: -math.floor(health[gateway_host(c)].score / HEALTH_STEP)
-        )
+        hosts = [gateway_host(c) for c in candidates]
+        health = self.health(hosts)
+        ranks = [-math.floor(health[host].score / HEALTH_STEP) for host in hosts]
+        return [c for _, _, c in sorted(zip(ranks, range(len(hosts)), candidates, strict=True))]
 
     def hedge_after_s(self, host: str) -> float:
         """How long the gateway may take before a second one is asked too: its p90 latency."""
@@ -198,7 +200,7 @@ class GatewayPool:
         p90 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.9))] if latencies else 0.0
         answers = pending.errors + len(latencies)
         try:
-            self._record(
+            latency_ms, p90_ms, rate = self._record(
                 keys=[HEALTH_PREFIX + host],
                 args=[
                     answers,
@@ -214,8 +216,10 @@ class GatewayPool:
             )
         except redis.RedisError:
             return  # the order stays as it was; fetches go on
-        with self._lock:
-            self._read_at.pop(host, None)  # read what the report changed on the next order
+        health = _health([latency_ms or None, p90_ms or None, rate, None], now=0.0)
+        with self._lock:  # this process goes by what it just learnt, without a read
+            self._health[host] = health
+        GATEWAY_HEALTH.labels(host).set(health.score)
 
     def _refresh(self, hosts: list[str]) -> None:
         pipe = self.client.pipeline(transaction=False)
@@ -238,7 +242,7 @@ class GatewayPool:
             GATEWAY_HEALTH.labels(host).set(health.score)
 
 
-def _health(row: list[bytes | None], now: float) -> GatewayHealth:
+def _health(row: list[bytes | str | None], now: float) -> GatewayHealth:
     latency, p90, rate, updated = (float(v) if v is not None else None for v in row)
     if rate is None:
         return GatewayHealth(latency, p90)
