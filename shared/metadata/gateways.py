@@ -32,9 +32,10 @@ FLUSH_EVERY = 8
 FLUSH_AFTER_S = 1.0
 # The latency at which a gateway's health halves (with no errors).
 LATENCY_SCALE_MS = 250.0
-# Gateways whose health differs by less than this are tied: the configured order decides, so
-# near-equal gateways do not swap places (and connections) on every bit of noise.
-HEALTH_STEP = 0.05
+# The gateway asked first stays first until another one's health is better than its own by
+# more than this factor, so near-equal gateways do not swap places (and connections, and
+# their adaptive limits' warm-up) on every bit of noise.
+STAY_FIRST_WITHIN = 1.25
 # The hedge is sent after the first gateway's recent p90 latency, within these bounds; a
 # gateway not measured yet gets UNKNOWN_P90_S.
 HEDGE_FLOOR_S = 0.05
@@ -134,16 +135,27 @@ class GatewayPool:
         self._health: dict[str, GatewayHealth] = {}
         self._read_at: dict[str, float] = {}
         self._pending: dict[str, _Pending] = {}
+        self._first: dict[tuple[str, ...], str] = {}  # the first choice of each gateway list
         self._lock = threading.Lock()
         # One thread re-reads; the others go on with what is known (as RateLimitedHosts does).
         self._refreshing = threading.Lock()
 
     def order(self, candidates: Sequence[FetchableUrl]) -> list[FetchableUrl]:
-        """The candidates, healthiest first; near-equal ones keep the configured order."""
+        """The candidates, healthiest first (equal ones in the configured order), except that
+        the one first last time stays first while it is nearly as healthy as the best."""
         hosts = [gateway_host(c) for c in candidates]
         health = self.health(hosts)
-        ranks = [-math.floor(health[host].score / HEALTH_STEP) for host in hosts]
-        return [c for _, _, c in sorted(zip(ranks, range(len(hosts)), candidates, strict=True))]
+        ranked = sorted(range(len(hosts)), key=lambda i: -health[hosts[i]].score)
+        key = tuple(hosts)
+        with self._lock:
+            kept = self._first.get(key)
+            best = hosts[ranked[0]]
+            if kept in hosts and health[kept].score * STAY_FIRST_WITHIN >= health[best].score:
+                ranked.remove(hosts.index(kept))
+                ranked.insert(0, hosts.index(kept))
+            else:
+                self._first[key] = best
+        return [candidates[i] for i in ranked]
 
     def hedge_after_s(self, host: str) -> float:
         """How long the gateway may take before a second one is asked too: its p90 latency."""
@@ -182,6 +194,8 @@ class GatewayPool:
     def _note(self, host: str, latency_s: float | None, *, failed: bool) -> None:
         now = time.monotonic()
         with self._lock:
+            if failed:  # a gateway that fails keeps its place no longer than its health does
+                self._first = {k: v for k, v in self._first.items() if v != host}
             pending = self._pending.setdefault(host, _Pending(since=now))
             if failed:
                 pending.errors += 1
