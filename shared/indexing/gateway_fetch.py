@@ -10,8 +10,10 @@ every chunk and at least once a second: it ends within a second, releasing its s
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from threading import Event
@@ -36,6 +38,31 @@ from shared.metadata.uris import FetchableUrl
 # Another gateway may serve what this one could not: try the next on these.
 _FAILOVER = (RetryableJobError, MetadataTimeoutError, MetadataHttpError)
 MAX_IN_FLIGHT = 2
+# Hedges a process may send: this share of its gateway requests, saved up to HEDGE_BURST. A
+# busy worker makes its own latency tail; hedging all of it would add load where it hurts.
+HEDGE_SHARE = 0.05
+HEDGE_BURST = 10.0
+
+
+class HedgeBudget:
+    """A token bucket: each document earns HEDGE_SHARE of a hedge, each hedge spends one."""
+
+    def __init__(self, share: float = HEDGE_SHARE, burst: float = HEDGE_BURST) -> None:
+        self.share = share
+        self.burst = burst
+        self._tokens = burst
+        self._lock = threading.Lock()
+
+    def earn(self) -> None:
+        with self._lock:
+            self._tokens = min(self.burst, self._tokens + self.share)
+
+    def spend(self) -> bool:
+        with self._lock:
+            if self._tokens < 1.0:
+                return False
+            self._tokens -= 1.0
+            return True
 
 
 @dataclass
@@ -55,11 +82,13 @@ class GatewayFetcher:
         rate_limits: RateLimitedHosts | None,
         host_slots: HostSlots | None,
         threads: int = 32,
+        hedges: HedgeBudget | None = None,
     ) -> None:
         self.fetcher = fetcher
         self.pool = pool
         self.rate_limits = rate_limits
         self.host_slots = host_slots
+        self.hedges = hedges or HedgeBudget()
         self._threads = ThreadPoolExecutor(threads, thread_name_prefix="gateway")
 
     def fetch(
@@ -149,36 +178,41 @@ class _Race:
         self.max_bytes = max_bytes
         self.wait_s = wait_s
         self.running: dict[Future[bytes], _Attempt] = {}
+        self.ended: queue.SimpleQueue[Future[bytes]] = queue.SimpleQueue()
+        self.may_hedge = True
         self.tried = 0
         self.errors: list[Exception] = []
         self.not_found: list[str] = []  # gateways that answered 4xx: at fault if another served
 
     def run(self) -> bytes:
+        self.owner.hedges.earn()
         self._launch()
         while self.running:
-            done, _ = wait(self.running, self._hedge_in(), return_when=FIRST_COMPLETED)
-            if not done:  # the first is slower than usual: ask the next one too
-                self._launch()
+            try:
+                future = self.ended.get(timeout=self._hedge_in())
+            except queue.Empty:  # the first is slower than usual: ask the next one too
+                self.may_hedge = self.owner.hedges.spend()
+                if self.may_hedge:
+                    self._launch()
                 continue
-            for future in done:
-                attempt = self.running.pop(future)
-                try:
-                    body = future.result()
-                except _FAILOVER as exc:
-                    self._failed(attempt, exc)
-                    continue
-                except BaseException:
-                    self._cancel_rest()
-                    raise
+            attempt = self.running.pop(future)
+            try:
+                body = future.result()
+            except _FAILOVER as exc:
+                self._failed(attempt, exc)
+                continue
+            except BaseException:
                 self._cancel_rest()
-                for host in self.not_found:
-                    self.owner.pool.blame(host)
-                return body
+                raise
+            self._cancel_rest()
+            for host in self.not_found:
+                self.owner.pool.blame(host)
+            return body
         raise self._error()
 
     def _hedge_in(self) -> float | None:
         """Seconds until the running request's hedge is due; None when none may be sent."""
-        if len(self.running) != 1 or self.tried >= len(self.order):
+        if not self.may_hedge or len(self.running) != 1 or self.tried >= len(self.order):
             return None
         (attempt,) = self.running.values()
         due = attempt.started + self.owner.pool.hedge_after_s(gateway_host(attempt.target))
@@ -196,6 +230,7 @@ class _Race:
             self.owner._attempt, attempt, self.max_bytes, wait_s, grant
         )
         self.running[future] = attempt
+        future.add_done_callback(self.ended.put)
 
     def _failed(self, attempt: _Attempt, exc: Exception) -> None:
         self.errors.append(exc)
