@@ -30,7 +30,7 @@ from shared.metadata.fetch import FetchLimits, MetadataFetcher
 from shared.metadata.gateways import HEALTH_PREFIX, GatewayPool
 from shared.metadata.netguard import NetGuard
 from shared.metadata.uris import FetchableUrl, GatewaySettings, fetchable_url
-from shared.wiring import host_slots
+from shared.wiring import build_image_cacher, host_slots
 
 CID = "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi"
 PATH = f"/ipfs/{CID}/1.json"
@@ -253,3 +253,14 @@ def test_a_token_waits_for_the_healthiest_gateway_that_is_not_rate_limited(
     rate_limits.note(ADDRESSES[1], 30)
     with pytest.raises(RetryableJobError):
         service.host_to_wait_for(f"ipfs://{CID}/{{id}}.json", 1)
+
+
+def test_an_image_download_fails_over_too(client, gateways, settings, sessions, tmp_path) -> None:
+    a, b, _ = gateways
+    a.route(PATH, Reply(500, b"oops"))
+    many = replace(
+        settings, public_gateway_ipfs=f"{a.url},{b.url}", image_cache_local_dir=str(tmp_path)
+    )
+    cacher = build_image_cacher(many, sessions)
+    assert cacher.download(fetchable_url(f"ipfs://{CID}/1.json", cacher.gateways)) == DOC
+    assert (a.hits[PATH], b.hits[PATH]) == (1, 1)
