@@ -145,12 +145,13 @@ class GatewayPool:
         the one first last time stays first while it is nearly as healthy as the best."""
         hosts = [gateway_host(c) for c in candidates]
         health = self.health(hosts)
-        ranked = sorted(range(len(hosts)), key=lambda i: -health[hosts[i]].score)
+        scores = _scores(health)
+        ranked = sorted(range(len(hosts)), key=lambda i: -scores[hosts[i]])
         key = tuple(hosts)
         with self._lock:
             kept = self._first.get(key)
             best = hosts[ranked[0]]
-            if kept in hosts and health[kept].score * STAY_FIRST_WITHIN >= health[best].score:
+            if kept in hosts and scores[kept] * STAY_FIRST_WITHIN >= scores[best]:
                 ranked.remove(hosts.index(kept))
                 ranked.insert(0, hosts.index(kept))
             else:
@@ -254,6 +255,17 @@ class GatewayPool:
                 self._read_at[host] = time.monotonic()
         for host, health in read.items():
             GATEWAY_HEALTH.labels(host).set(health.score)
+
+
+def _scores(health: dict[str, GatewayHealth]) -> dict[str, float]:
+    """Each gateway's score; one not measured yet counts as good as the best measured one,
+    so it is tried through failovers and hedges rather than taking every first request."""
+    known = [h.score for h in health.values() if h.latency_ms is not None or h.error_rate]
+    unknown = max(known, default=1.0)
+    return {
+        host: h.score if h.latency_ms is not None or h.error_rate else unknown
+        for host, h in health.items()
+    }
 
 
 def _health(row: list[bytes | str | None], now: float) -> GatewayHealth:
