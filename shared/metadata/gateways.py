@@ -35,7 +35,7 @@ LATENCY_SCALE_MS = 250.0
 # The gateway asked first stays first until another one's health is better than its own by
 # more than this factor, so near-equal gateways do not swap places (and connections, and
 # their adaptive limits' warm-up) on every bit of noise.
-STAY_FIRST_WITHIN = 1.25
+STAY_FIRST_WITHIN = 1.5
 # The hedge is sent after the first gateway's recent p90 latency, within these bounds; a
 # gateway not measured yet gets UNKNOWN_P90_S.
 HEDGE_FLOOR_S = 0.05
