@@ -94,7 +94,8 @@ class GatewayFetcher:
     def fetch(
         self, target: FetchableUrl, max_bytes: int | None = None, wait_s: float = 0.0
     ) -> bytes:
-        """The body of the first good answer; with one gateway, exactly `polite_fetch`."""
+        """The body of the first good answer; with one gateway, one `polite_fetch` on this
+        thread (counted in the gateway's metrics and health)."""
         if not target.other_gateways:
             return self._direct(target, max_bytes, wait_s)
         return _Race(self, self._ordered(target), max_bytes, wait_s).run()
