@@ -142,7 +142,7 @@ class Settings:
         if self.stacks_node_rpc_url:
             _require_url("STACKS_NODE_RPC_URL", self.stacks_node_rpc_url, ("http", "https"))
         for name in ("public_gateway_ipfs", "public_gateway_arweave"):
-            _require_url(name.upper(), getattr(self, name), ("http", "https"))
+            _require_gateway_urls(name.upper(), getattr(self, name))
         if not 0 < self.api_port < 65536:
             raise ConfigError(f"API_PORT must be a TCP port, got {self.api_port}")
         for name in ("api_workers", "api_threads"):
@@ -284,6 +284,26 @@ def _require_url(name: str, value: str, schemes: tuple[str, ...]) -> None:
     parts = urlsplit(value)
     if parts.scheme not in schemes or not (parts.netloc or parts.scheme == "unix"):
         raise ConfigError(f"{name} must be a {'/'.join(schemes)} URL, got {value!r}")
+
+
+def _require_gateway_urls(name: str, value: str) -> None:
+    """One or more http(s) base URLs, comma-separated, each on its own host (a gateway's
+    health and slots are kept by host name: docs/gateways.md)."""
+    bases = [part.strip() for part in value.split(",") if part.strip()]
+    if not bases:
+        raise ConfigError(f"{name} must list at least one http/https URL, got {value!r}")
+    hosts: set[str] = set()
+    for base in bases:
+        try:
+            parts = urlsplit(base)
+            host = (parts.hostname or "").lower()
+        except ValueError:
+            host = ""
+        if not host or parts.scheme not in ("http", "https"):
+            raise ConfigError(f"{name} has {base!r}, which is not an http/https URL")
+        if host in hosts:
+            raise ConfigError(f"{name} lists the host {host} twice")
+        hosts.add(host)
 
 
 def load_settings() -> Settings:

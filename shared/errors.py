@@ -139,6 +139,11 @@ class MetadataConnectionError(MetadataHttpError):
     """No answer at all: the name did not resolve, or the connection failed or broke."""
 
 
+class FetchCancelledError(Exception):
+    """A fetch whose answer is no longer wanted (another gateway answered first) was stopped;
+    never a job's outcome."""
+
+
 class SmartContractClarityError(UserError):
     reason = InvalidReason.TOKEN_CONTRACT_CLARITY_ERROR
 

@@ -9,7 +9,6 @@ slots and rate-limited hosts.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from urllib.parse import urlsplit
 
 import redis
 from sqlalchemy.orm import Session, sessionmaker
@@ -17,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from shared.config import ConfigError, Settings
 from shared.images.processing import DEFAULT_MAX_IMAGE_BYTES, ImageCacher
 from shared.images.storage import build_storage
+from shared.indexing.gateway_fetch import GatewayFetcher
 from shared.indexing.host_slots import HostSlots
 from shared.indexing.polite_fetch import MetadataService
 from shared.indexing.processing import Processor
@@ -25,8 +25,9 @@ from shared.jobs.leases import LeaseKeeper
 from shared.jobs.runner import JobContext
 from shared.jobs.turns import TokenTurns
 from shared.metadata.fetch import FetchLimits, MetadataFetcher
+from shared.metadata.gateways import GatewayPool
 from shared.metadata.netguard import NetGuard
-from shared.metadata.uris import GatewaySettings
+from shared.metadata.uris import GatewaySettings, gateway_hosts
 from shared.queues import Enqueue
 from shared.stacks.api_db import StacksApiDatabase
 from shared.stacks.node import StacksNodeClient
@@ -74,23 +75,25 @@ def build_image_cacher(
     """An image cacher with its own fetcher, capped at the image size; the host slots and
     rate-limited hosts are best shared with the process's metadata fetches."""
     max_bytes = settings.image_cache_max_byte_size or DEFAULT_MAX_IMAGE_BYTES
+    image_fetcher = fetcher(settings, max_bytes)
+    rate_limits = rate_limits or RateLimitedHosts(
+        sessions, settings.metadata_rate_limited_host_retry_after
+    )
     return ImageCacher(
         settings,
         sessions,
-        fetcher(settings, max_bytes),
+        image_fetcher,
         gateway_settings(settings),
         build_storage(settings),
-        rate_limits or RateLimitedHosts(sessions, settings.metadata_rate_limited_host_retry_after),
+        rate_limits,
         slots,
+        gateway_fetcher(settings, image_fetcher, rate_limits, slots),
     )
 
 
 def host_slots(settings: Settings, client: redis.Redis | None = None) -> HostSlots:
     """Per-host fetch caps shared through Redis; the gateways get their own, larger cap."""
-    gateways = (
-        urlsplit(settings.public_gateway_ipfs).hostname or "",
-        urlsplit(settings.public_gateway_arweave).hostname or "",
-    )
+    gateways = gateway_hosts(gateway_settings(settings))
     longest_fetch_s = settings.metadata_fetch_timeout_ms / 1000 * 2  # FetchLimits' total
     hold_s = longest_fetch_s + HOLD_MARGIN_S
     return HostSlots(
@@ -113,13 +116,30 @@ def metadata_service(
     rate_limits: RateLimitedHosts | None = None,
     slots: HostSlots | None = None,
 ) -> MetadataService:
+    metadata_fetcher = fetcher(settings, settings.metadata_max_payload_byte_size)
     return MetadataService(
-        fetcher(settings, settings.metadata_max_payload_byte_size),
+        metadata_fetcher,
         gateway_settings(settings),
         settings.metadata_max_immediate_uri_retries,
         rate_limits,
         slots,
+        gateway_fetcher(settings, metadata_fetcher, rate_limits, slots),
     )
+
+
+def gateway_fetcher(
+    settings: Settings,
+    guarded: MetadataFetcher,
+    rate_limits: RateLimitedHosts | None,
+    slots: HostSlots | None,
+) -> GatewayFetcher:
+    """Fetches of ipfs:// and ar:// documents through the configured gateways, their health
+    shared through Redis; a request and its hedge each need a thread."""
+    pool = GatewayPool(
+        slots.client if slots is not None else redis.Redis.from_url(settings.redis_url)
+    )
+    threads = 2 * settings.worker_fetch_concurrency
+    return GatewayFetcher(guarded, pool, rate_limits, slots, threads)
 
 
 def fetcher(settings: Settings, max_bytes: int) -> MetadataFetcher:

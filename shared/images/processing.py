@@ -44,6 +44,7 @@ from shared.images.render import RenderedImage, render_image
 from shared.images.storage import ImageStorage, public_url
 from shared.indexing.fetch_counts import counted_fetch
 from shared.indexing.fetch_history import IMAGE, Answer, FetchRecorder, attempt_rows, write_attempts
+from shared.indexing.gateway_fetch import GatewayFetcher
 from shared.indexing.host_slots import HostSlots
 from shared.indexing.polite_fetch import polite_fetch
 from shared.indexing.rate_limits import RateLimitedHosts, remember_rate_limited_host
@@ -79,6 +80,8 @@ class ImageCacher:
     storage: ImageStorage
     rate_limits: RateLimitedHosts | None = None
     host_slots: HostSlots | None = None
+    # Several gateways configured: fail over and hedge between them (docs/gateways.md).
+    gateway_fetcher: GatewayFetcher | None = None
     # A decoded frame may take IMAGE_CACHE_MAX_PIXELS x 4 bytes: few at once per process.
     decoding: threading.Semaphore = field(
         default_factory=lambda: threading.BoundedSemaphore(CONCURRENT_DECODES)
@@ -163,9 +166,12 @@ class ImageCacher:
     def download(self, target: FetchableUrl, answer: Answer | None = None) -> bytes:
         """The image's bytes, fetched like metadata is (status and size noted in `answer`)."""
         try:
-            fetched = polite_fetch(
-                self.fetcher, target, self.rate_limits, self.host_slots, self.max_bytes
-            )
+            if self.gateway_fetcher is not None:
+                fetched = self.gateway_fetcher.fetch(target, self.max_bytes)
+            else:
+                fetched = polite_fetch(
+                    self.fetcher, target, self.rate_limits, self.host_slots, self.max_bytes
+                )
         except MetadataSizeExceededError as exc:
             raise ImageTooLargeError(str(exc)) from exc
         except MetadataTimeoutError as exc:

@@ -332,6 +332,10 @@ class HostSlots:
         finally:
             held.pop(grant.key, None)
 
+    def held_on_this_thread(self, host: str) -> Grant | None:
+        """The slot of `host` a `holding` on this thread lends, if any."""
+        return self._held_here().get(KEY_PREFIX + host.lower())
+
     def _held_here(self) -> dict[str, Grant]:
         held: dict[str, Grant] | None = getattr(self._local, "held", None)
         if held is None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from shared.deadline import check_deadline
@@ -42,6 +43,9 @@ from shared.metadata.uris import (
     token_specific_uri,
 )
 
+if TYPE_CHECKING:  # it fetches through polite_fetch: a runtime import would be circular
+    from shared.indexing.gateway_fetch import GatewayFetcher
+
 log = logging.getLogger(__name__)
 
 _RETRIED_AT_ONCE = (MetadataTimeoutError, MetadataParseError)
@@ -65,12 +69,15 @@ class MetadataService:
         attempts: int,
         rate_limits: RateLimitedHosts | None = None,
         host_slots: HostSlots | None = None,
+        gateway_fetcher: GatewayFetcher | None = None,
     ) -> None:
         self.fetcher = fetcher
         self.gateways = gateways
         self.attempts = max(1, attempts)
         self.rate_limits = rate_limits
         self.host_slots = host_slots
+        # Several gateways configured: fail over and hedge between them (docs/gateways.md).
+        self.gateway_fetcher = gateway_fetcher
 
     def host_to_wait_for(self, uri: str, token_number: int) -> str | None:
         """The host a token's first document comes from, when fetches there take slots
@@ -83,9 +90,15 @@ class MetadataService:
             if is_data_uri(token_uri):
                 return None
             target = fetchable_url(token_uri, self.gateways)
-            hostname = urlsplit(target.url).hostname
         except (JobError, ValueError):
             return None  # the fetch reports it properly
+        if target.other_gateways and self.gateway_fetcher is not None:
+            try:  # the healthiest gateway not rate limited
+                target = self.gateway_fetcher.first_choice(target)
+            except RetryableJobError as exc:  # every one is: counted as the fetch would be
+                count_fetch("metadata", host_class(target), exc)
+                raise
+        hostname = urlsplit(target.url).hostname
         if hostname and self.rate_limits is not None:
             try:
                 self.rate_limits.check(hostname)
@@ -152,9 +165,12 @@ class MetadataService:
 
     def _fetch_document(self, uri: str, target: FetchableUrl, answer: Answer) -> dict[str, Any]:
         wait_s = self.host_slots.max_wait_s if self.host_slots is not None else 0.0
-        fetched = polite_fetch(
-            self.fetcher, target, self.rate_limits, self.host_slots, wait_s=wait_s
-        )
+        if self.gateway_fetcher is not None:
+            fetched = self.gateway_fetcher.fetch(target, wait_s=wait_s)
+        else:
+            fetched = polite_fetch(
+                self.fetcher, target, self.rate_limits, self.host_slots, wait_s=wait_s
+            )
         answer.http_status, answer.bytes = fetched.status, len(fetched.body)
         return parse_metadata_json(fetched.body.decode("utf-8-sig", errors="replace"), uri)
 
@@ -167,10 +183,12 @@ def polite_fetch(
     max_bytes: int | None = None,
     *,
     wait_s: float = 0.0,
+    cancelled: threading.Event | None = None,
 ) -> Fetched:
     """Fetch `target` unless its host is rate limited, holding one of the host's slots (this
     thread waits up to `wait_s` for one, unless it already holds one of that host); a
-    429 makes this process skip the host at once (the job records it for the others)."""
+    429 makes this process skip the host at once (the job records it for the others).
+    Setting `cancelled` stops the fetch (FetchCancelledError)."""
     hostname = urlsplit(target.url).hostname or ""
     if rate_limits is not None and hostname:
         rate_limits.check(hostname)
@@ -179,7 +197,7 @@ def polite_fetch(
     try:
         with slot:
             started = time.monotonic()
-            fetched = fetcher.fetch(target.url, target.headers, max_bytes)
+            fetched = fetcher.fetch(target.url, target.headers, max_bytes, cancelled)
     except TooManyRequestsError as exc:
         if limits is not None:
             limits.overloaded(hostname, "429")

@@ -25,6 +25,7 @@ import pycurl
 
 from shared.curl_handles import ThreadHandles, error_parts
 from shared.errors import (
+    FetchCancelledError,
     MetadataConnectionError,
     MetadataHttpError,
     MetadataServerError,
@@ -87,13 +88,23 @@ class MetadataFetcher:
         self._resolved_lock = threading.Lock()
 
     def fetch_bytes(
-        self, url: str, headers: Mapping[str, str] | None = None, max_bytes: int | None = None
+        self,
+        url: str,
+        headers: Mapping[str, str] | None = None,
+        max_bytes: int | None = None,
+        cancelled: threading.Event | None = None,
     ) -> bytes:
-        """The body of a URL, mapping every failure to the domain error that ends the job."""
-        return self.fetch(url, headers, max_bytes).body
+        """The body of a URL, mapping every failure to the domain error that ends the job.
+        Setting `cancelled` (from another thread) stops the fetch with FetchCancelledError;
+        libcurl looks at it at least once a second, and on every chunk."""
+        return self.fetch(url, headers, max_bytes, cancelled).body
 
     def fetch(
-        self, url: str, headers: Mapping[str, str] | None = None, max_bytes: int | None = None
+        self,
+        url: str,
+        headers: Mapping[str, str] | None = None,
+        max_bytes: int | None = None,
+        cancelled: threading.Event | None = None,
     ) -> Fetched:
         """`fetch_bytes`, with the answer's status."""
         limit = self._limits.max_bytes if max_bytes is None else max_bytes
@@ -102,7 +113,7 @@ class MetadataFetcher:
         current = url
         sent_headers = dict(headers or {})
         for _ in range(self._limits.max_redirects + 1):
-            answer = self._get(current, sent_headers, limit, deadline)
+            answer = self._get(current, sent_headers, limit, deadline, cancelled=cancelled)
             target = _redirect_target(answer, current)
             if target is None:
                 _check_status(answer, url, current)
@@ -152,9 +163,12 @@ class MetadataFetcher:
         max_bytes: int,
         deadline: float,
         payload: bytes | None = None,
+        cancelled: threading.Event | None = None,
     ) -> _Answer:
         """One GET (a POST of `payload` when given), no longer than the time left before
         `deadline`."""
+        if cancelled is not None and cancelled.is_set():
+            raise FetchCancelledError(url)
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise MetadataTimeoutError(f"Timed out fetching {url}")
@@ -171,6 +185,7 @@ class MetadataFetcher:
         exchange = _Exchange(
             url, host, self._guard, addresses, connect_timeout, max_bytes, self._limits
         )
+        exchange.cancelled = cancelled
         handle = self._handles.get()
         handle.setopt(pycurl.URL, url)
         if ":" not in host:  # an IPv6 literal is not looked up; the callback checks it anyway
@@ -186,6 +201,10 @@ class MetadataFetcher:
         handle.setopt(pycurl.OPENSOCKETFUNCTION, exchange.open_socket)
         handle.setopt(pycurl.HEADERFUNCTION, exchange.on_header)
         handle.setopt(pycurl.WRITEFUNCTION, exchange.on_body)
+        # The progress callback costs a Python call per chunk: only a cancellable fetch has it.
+        handle.setopt(pycurl.NOPROGRESS, 0 if cancelled is not None else 1)
+        if cancelled is not None:
+            handle.setopt(pycurl.XFERINFOFUNCTION, exchange.on_progress)
         if payload is not None:
             handle.setopt(pycurl.POSTFIELDSIZE, len(payload))
             handle.setopt(pycurl.COPYPOSTFIELDS, payload)
@@ -196,6 +215,8 @@ class MetadataFetcher:
         finally:
             # Drop the callbacks' references to this exchange.
             handle.setopt(pycurl.OPENSOCKETFUNCTION, _no_socket)
+            if cancelled is not None:
+                handle.setopt(pycurl.XFERINFOFUNCTION, _keep_going)
             exchange.close_sockets()
             if payload is not None:
                 handle.setopt(pycurl.HTTPGET, 1)  # the handle's next request is a GET again
@@ -246,6 +267,11 @@ class _Exchange:
         self.connect_error: BaseException | None = None
         self.skipped = 0  # body bytes of a redirect or error answer, thrown away
         self.sockets: list[socket.socket] = []
+        self.cancelled: threading.Event | None = None
+
+    def on_progress(self, *_counts: int) -> int:
+        """Non-zero makes libcurl abort the transfer: the fetch was cancelled."""
+        return 1 if self.cancelled is not None and self.cancelled.is_set() else 0
 
     def open_socket(self, purpose: int, address: Any) -> socket.socket | int:
         """A connection for libcurl, opened by the guard's connector to a checked address."""
@@ -311,6 +337,8 @@ class _Exchange:
         url = self.url
         if self.failure is not None:
             raise self.failure from None
+        if self.cancelled is not None and self.cancelled.is_set():
+            raise FetchCancelledError(url) from None
         if self.skipped > _SKIPPED_BODY_BYTES and code == pycurl.E_WRITE_ERROR:
             return  # the status and headers are all we wanted
         cause = self.connect_error
@@ -329,6 +357,10 @@ class _Exchange:
 
 def _already_connected(fd: int, purpose: int) -> int:
     return int(pycurl.SOCKOPT_ALREADY_CONNECTED)
+
+
+def _keep_going(*_counts: int) -> int:
+    return 0
 
 
 def _no_socket(purpose: int, address: Any) -> int:

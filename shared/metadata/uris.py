@@ -25,7 +25,8 @@ Gateway = Literal["ipfs", "arweave"]
 
 @dataclass(frozen=True)
 class GatewaySettings:
-    """Where ipfs:// and ar:// URIs are fetched from (PUBLIC_GATEWAY_* settings)."""
+    """Where ipfs:// and ar:// URIs are fetched from (PUBLIC_GATEWAY_* settings). `ipfs` and
+    `arweave` may list several gateways, comma-separated (docs/gateways.md)."""
 
     ipfs: str = "https://cloudflare-ipfs.com"
     ipfs_extra_header: str | None = None
@@ -41,11 +42,18 @@ class GatewaySettings:
 
 @dataclass(frozen=True)
 class FetchableUrl:
-    """An http(s) URL to GET, the gateway it goes through and the headers that gateway needs."""
+    """An http(s) URL to GET, the gateway it goes through and the headers that gateway needs;
+    for a gateway URL, the same document through each other configured gateway, in order."""
 
     url: str
     gateway: Gateway | None
     headers: Mapping[str, str]
+    other_gateways: tuple[FetchableUrl, ...] = ()
+
+    def through_every_gateway(self) -> tuple[FetchableUrl, ...]:
+        """This URL and its other gateways' (just this one for a plain http(s) URL)."""
+        first = FetchableUrl(self.url, self.gateway, self.headers)
+        return (first, *self.other_gateways)
 
 
 @dataclass(frozen=True)
@@ -81,13 +89,29 @@ def fetchable_url(uri: str, gateways: GatewaySettings) -> FetchableUrl:
         path = parts.path if parts.netloc.lower() == scheme else f"/{parts.netloc}{parts.path}"
         return _ipfs(gateways, f"/{scheme}{path}", parts.query)
     if scheme == "ar" and parts.netloc:
-        url = _join(gateways.arweave, f"/{parts.netloc}{parts.path}", parts.query)
-        return FetchableUrl(url=url, gateway="arweave", headers={})
+        path = f"/{parts.netloc}{parts.path}"
+        urls = [
+            FetchableUrl(_join(base, path, parts.query), "arweave", {})
+            for base in gateway_bases(gateways.arweave)
+        ]
+        return _with_others(urls)
     raise MetadataParseError(f"Invalid uri: {uri}")
 
 
+def gateway_bases(setting: str) -> tuple[str, ...]:
+    """The gateways a PUBLIC_GATEWAY_* setting lists, comma-separated, in order."""
+    return tuple(part.strip() for part in setting.split(",") if part.strip())
+
+
+def gateway_hosts(gateways: GatewaySettings) -> tuple[str, ...]:
+    """The host name of every configured IPFS and Arweave gateway."""
+    bases = gateway_bases(gateways.ipfs) + gateway_bases(gateways.arweave)
+    return tuple((urlsplit(base).hostname or "").lower() for base in bases)
+
+
 def ipfs_gateway_headers(gateways: GatewaySettings) -> dict[str, str]:
-    """The extra header some private IPFS gateways require, parsed from `Key: Value`."""
+    """The extra header some private IPFS gateways require, parsed from `Key: Value`; only
+    the first IPFS gateway gets it (docs/gateways.md#extra-header)."""
     key, sep, value = (gateways.ipfs_extra_header or "").partition(":")
     if not sep or not key.strip():
         return {}
@@ -129,9 +153,16 @@ def _decode_base64(payload: str, uri: str) -> bytes:
 
 
 def _ipfs(gateways: GatewaySettings, path: str, query: str) -> FetchableUrl:
-    """An IPFS gateway URL with the gateway's extra header."""
-    url = _join(gateways.ipfs, path, query)
-    return FetchableUrl(url=url, gateway="ipfs", headers=ipfs_gateway_headers(gateways))
+    """The IPFS gateways' URLs; the first gateway's carries the extra header."""
+    bases = gateway_bases(gateways.ipfs)
+    first = FetchableUrl(_join(bases[0], path, query), "ipfs", ipfs_gateway_headers(gateways))
+    others = [FetchableUrl(_join(base, path, query), "ipfs", {}) for base in bases[1:]]
+    return _with_others([first, *others])
+
+
+def _with_others(urls: list[FetchableUrl]) -> FetchableUrl:
+    first = urls[0]
+    return FetchableUrl(first.url, first.gateway, first.headers, tuple(urls[1:]))
 
 
 def _join(base: str, path: str, query: str) -> str:

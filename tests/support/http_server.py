@@ -1,4 +1,5 @@
-"""A scripted HTTP server on 127.0.0.1 for metadata-host behaviours tests need."""
+"""A scripted HTTP server on 127.0.0.1 (or another loopback address, to stand for another
+host) for metadata-host behaviours tests need."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ class ScriptedServer:
     POSTs (a webhook receiver) are answered by `script(path, [replies])`, one reply per
     request and the last one for every request after; each is kept in `posts`."""
 
-    def __init__(self) -> None:
+    def __init__(self, address: str = "127.0.0.1") -> None:
         self.routes: dict[str, Reply] = {}
         self.scripts: dict[str, list[Reply]] = {}
         self.posts: list[Posted] = []
@@ -87,9 +88,9 @@ class ScriptedServer:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer((address, 0), Handler)
         self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.url = f"http://{address}:{self.server.server_port}"
 
     def script(self, path: str, replies: list[Reply]) -> str:
         """Answer POSTs to `path` with these replies in turn, then the last one."""

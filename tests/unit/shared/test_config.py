@@ -76,3 +76,28 @@ def test_boolean_and_list_values_are_parsed() -> None:
     assert settings.metadata_fetch_allow_private_networks is True
     assert settings.public_gateway_ipfs_replaced == ("a.example", "b.example")
     assert settings.chain_poll_interval_s == 0.5
+
+
+def test_gateway_settings_take_a_comma_separated_list() -> None:
+    settings = Settings.from_env(
+        {
+            "PUBLIC_GATEWAY_IPFS": "https://a.example, https://b.example/base",
+            "PUBLIC_GATEWAY_ARWEAVE": "https://arweave.net",
+        }
+    )
+    assert settings.public_gateway_ipfs == "https://a.example, https://b.example/base"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "https://a.example,ftp://b.example",
+        "https://a.example,not a url",
+        "https://a.example,https://",
+        " , ",
+        "https://a.example,https://A.example:8443",
+    ],
+)
+def test_a_bad_gateway_in_the_list_names_the_setting(value: str) -> None:
+    with pytest.raises(ConfigError, match="PUBLIC_GATEWAY_IPFS"):
+        Settings.from_env({"PUBLIC_GATEWAY_IPFS": value})

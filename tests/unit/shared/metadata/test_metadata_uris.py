@@ -196,3 +196,32 @@ def test_invalid_utf8_in_a_data_uri_is_replaced_as_in_a_fetched_body() -> None:
 def test_malformed_data_uris_are_parse_errors(uri: str) -> None:
     with pytest.raises(MetadataParseError):
         decode_data_uri(uri)
+
+
+def test_several_ipfs_gateways_give_the_same_path_through_each_and_the_header_to_the_first() -> (
+    None
+):
+    gateways = GatewaySettings(
+        ipfs="https://a.example, https://b.example/base",
+        ipfs_extra_header="Authorization: Bearer 1234567890",
+    )
+    target = fetchable_url(f"ipfs://{CID}/1.json?x=1", gateways)
+    assert target.through_every_gateway() == (
+        FetchableUrl(f"https://a.example/ipfs/{CID}/1.json?x=1", "ipfs", AUTH),
+        FetchableUrl(f"https://b.example/base/ipfs/{CID}/1.json?x=1", "ipfs", {}),
+    )
+
+
+def test_several_arweave_gateways_give_the_same_path_through_each() -> None:
+    gateways = GatewaySettings(arweave="https://arweave.net,https://ar.example")
+    target = fetchable_url(f"ar://{CID}/1.json", gateways)
+    assert [t.url for t in target.through_every_gateway()] == [
+        f"https://arweave.net/{CID}/1.json",
+        f"https://ar.example/{CID}/1.json",
+    ]
+
+
+def test_a_plain_url_has_no_other_gateway() -> None:
+    target = fetchable_url("https://m.example/1.json", GatewaySettings(ipfs="https://a,https://b"))
+    assert target.other_gateways == ()
+    assert target.through_every_gateway() == (target,)

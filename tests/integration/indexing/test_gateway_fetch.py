@@ -1,0 +1,266 @@
+"""Several IPFS gateways on loopback addresses and the real Redis: the healthiest is asked
+first, the next on its failure, a second at once when the first is slow (docs/gateways.md)."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+
+import pytest
+import redis
+from prometheus_client import REGISTRY
+from sqlalchemy.orm import Session, sessionmaker
+from support.http_server import Reply, ScriptedServer
+from support.processes import wait_until
+
+from shared.errors import (
+    MetadataHttpError,
+    MetadataParseError,
+    MetadataSizeExceededError,
+    RetryableJobError,
+)
+from shared.host_slot_keys import KEY_PREFIX, LIMIT_PREFIX
+from shared.indexing.gateway_fetch import GatewayFetcher
+from shared.indexing.host_slots import HostSlots
+from shared.indexing.polite_fetch import MetadataService
+from shared.indexing.rate_limits import RateLimitedHosts
+from shared.metadata.fetch import FetchLimits, MetadataFetcher
+from shared.metadata.gateways import HEALTH_PREFIX, GatewayPool
+from shared.metadata.netguard import NetGuard
+from shared.metadata.uris import FetchableUrl, GatewaySettings, fetchable_url
+from shared.wiring import build_image_cacher, host_slots
+
+CID = "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi"
+PATH = f"/ipfs/{CID}/1.json"
+DOC = b'{"name": "gm"}'
+ADDRESSES = ("127.0.0.21", "127.0.0.22", "127.0.0.23")
+REFUSING = "127.0.0.24"
+
+
+@pytest.fixture
+def client(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url)
+    forget_gateways(client)
+    yield client
+    forget_gateways(client)
+    client.close()
+
+
+def forget_gateways(client: redis.Redis) -> None:
+    for prefix in (HEALTH_PREFIX, KEY_PREFIX, LIMIT_PREFIX):
+        for key in client.scan_iter(prefix + "127.0.0.2*"):
+            client.delete(key)
+
+
+@pytest.fixture
+def gateways() -> Iterator[list[ScriptedServer]]:
+    with (
+        ScriptedServer(ADDRESSES[0]) as a,
+        ScriptedServer(ADDRESSES[1]) as b,
+        ScriptedServer(ADDRESSES[2]) as c,
+    ):
+        for server in (a, b, c):
+            server.route(PATH, Reply(body=DOC))
+        yield [a, b, c]
+
+
+def through(*bases: str) -> FetchableUrl:
+    return fetchable_url(f"ipfs://{CID}/1.json", GatewaySettings(ipfs=",".join(bases)))
+
+
+def urls(servers: list[ScriptedServer]) -> list[str]:
+    return [server.url for server in servers]
+
+
+def pool(client: redis.Redis, unknown_p90_s: float = 0.5) -> GatewayPool:
+    return GatewayPool(client, refresh_s=0.0, flush_every=1, unknown_p90_s=unknown_p90_s)
+
+
+def gateway_fetcher(
+    gateway_pool: GatewayPool, rate_limits: RateLimitedHosts | None = None, timeout_s: float = 5
+) -> GatewayFetcher:
+    limits = FetchLimits(timeout_s=timeout_s, total_timeout_s=timeout_s)
+    fetcher = MetadataFetcher(limits, NetGuard(allow_private=True))
+    return GatewayFetcher(fetcher, gateway_pool, rate_limits, None, threads=4)
+
+
+def requests_counted(gateway: str, outcome: str) -> float:
+    labels = {"gateway": gateway, "outcome": outcome}
+    return REGISTRY.get_sample_value("token_metadata_gateway_requests_total", labels) or 0.0
+
+
+def serving(servers: list[ScriptedServer], target: FetchableUrl) -> ScriptedServer:
+    return next(server for server in servers if target.url.startswith(server.url))
+
+
+def address(server: ScriptedServer) -> str:
+    return server.server.server_address[0]
+
+
+def refused_url() -> str:
+    with socket.socket() as sock:
+        sock.bind((REFUSING, 0))
+        port = sock.getsockname()[1]
+    return f"http://{REFUSING}:{port}"
+
+
+def test_one_gateway_is_asked_once_as_before(client, gateways) -> None:
+    a = gateways[0]
+    target = through(a.url)
+    assert target.other_gateways == ()
+    before = requests_counted(ADDRESSES[0], "ok")
+    assert gateway_fetcher(pool(client)).fetch(target) == DOC
+    assert a.hits[PATH] == 1
+    assert requests_counted(ADDRESSES[0], "ok") == before + 1
+
+
+def test_a_gateway_answering_500_fails_over_to_the_next(client, gateways) -> None:
+    a, b, c = gateways
+    a.route(PATH, Reply(500, b"oops"))
+    before = requests_counted(ADDRESSES[0], "http_error")
+    assert gateway_fetcher(pool(client)).fetch(through(*urls(gateways))) == DOC
+    assert (a.hits[PATH], b.hits[PATH], c.hits[PATH]) == (1, 1, 0)
+    assert requests_counted(ADDRESSES[0], "http_error") == before + 1
+
+
+def test_a_gateway_that_times_out_fails_over_to_the_next(client, gateways) -> None:
+    a, b, _ = gateways
+    a.route(PATH, Reply(body=DOC, delay_s=3.0))
+    fetcher = gateway_fetcher(pool(client, unknown_p90_s=2.0), timeout_s=0.3)  # no hedge first
+    started = time.monotonic()
+    assert fetcher.fetch(through(*urls(gateways))) == DOC
+    assert time.monotonic() - started < 2.0
+    assert b.hits[PATH] == 1
+
+
+def test_a_gateway_refusing_connections_fails_over_to_the_next(client, gateways) -> None:
+    b = gateways[1]
+    assert gateway_fetcher(pool(client)).fetch(through(refused_url(), b.url)) == DOC
+    assert b.hits[PATH] == 1
+
+
+def test_a_rate_limited_gateway_is_skipped_for_the_next(
+    client, gateways, sessions: sessionmaker[Session]
+) -> None:
+    a, b, _ = gateways
+    a.route(PATH, Reply(429, headers={"Retry-After": "30"}))
+    fetcher = gateway_fetcher(pool(client), RateLimitedHosts(sessions))
+    target = through(a.url, b.url)
+    assert fetcher.fetch(target) == DOC
+    assert fetcher.fetch(target) == DOC  # A is now known rate limited: no request to it
+    assert (a.hits[PATH], b.hits[PATH]) == (1, 2)
+    assert fetcher.first_choice(target).url.startswith(b.url)
+
+
+def test_a_slow_gateway_is_hedged_and_the_faster_answer_wins(client, gateways) -> None:
+    gateway_pool = pool(client)
+    fetcher = gateway_fetcher(gateway_pool)
+    target = through(*urls(gateways))
+    for _ in range(6):  # every gateway measured fast
+        fetcher.fetch(target)
+    asked = sum(server.hits[PATH] for server in gateways)
+    first, second = (
+        serving(gateways, u) for u in gateway_pool.order(target.through_every_gateway())[:2]
+    )
+    first.route(PATH, Reply(body=DOC, delay_s=1.0))
+    host = address(first)
+    cancelled = requests_counted(host, "cancelled")
+    second_hits = second.hits[PATH]
+    started = time.monotonic()
+    assert fetcher.fetch(target) == DOC
+    assert time.monotonic() - started < 0.5
+    assert sum(server.hits[PATH] for server in gateways) == asked + 2
+    assert second.hits[PATH] == second_hits + 1
+    wait_until(lambda: requests_counted(host, "cancelled") > cancelled, 3.0, "the loser cancelled")
+
+
+def test_failures_move_a_gateway_down_for_every_instance(client, gateways) -> None:
+    a, b, _ = gateways
+    a.route(PATH, Reply(503, b"down"))
+    target = through(a.url, b.url)
+    first = gateway_fetcher(pool(client))
+    for _ in range(3):
+        assert first.fetch(target) == DOC
+    assert a.hits[PATH] == 1  # after its first failure A is asked second
+    other_process = pool(client)  # a new instance knows only what Redis holds
+    assert other_process.order(target.through_every_gateway())[0].url.startswith(b.url)
+    assert gateway_fetcher(other_process).fetch(target) == DOC
+    assert a.hits[PATH] == 1
+
+
+def test_a_404_from_one_gateway_tries_the_next_and_counts_against_it(client, gateways) -> None:
+    a, b, _ = gateways
+    a.route(PATH, Reply(404, b"no such cid here"))
+    gateway_pool = pool(client)
+    assert gateway_fetcher(gateway_pool).fetch(through(a.url, b.url)) == DOC
+    assert b.hits[PATH] == 1
+    assert gateway_pool.health([ADDRESSES[0]])[ADDRESSES[0]].error_rate > 0
+
+
+def test_a_404_from_every_gateway_is_the_tokens_error(client, gateways) -> None:
+    for server in gateways:
+        server.route(PATH, Reply(404, b"no"))
+    with pytest.raises(MetadataHttpError) as raised:
+        gateway_fetcher(pool(client)).fetch(through(*urls(gateways)))
+    assert raised.value.status == 404
+    assert all(server.hits[PATH] == 1 for server in gateways)
+
+
+def test_a_document_too_large_does_not_fail_over(client, gateways) -> None:
+    with pytest.raises(MetadataSizeExceededError):
+        gateway_fetcher(pool(client)).fetch(through(*urls(gateways)), max_bytes=4)
+    assert sum(server.hits[PATH] for server in gateways) == 1
+
+
+def test_a_document_that_does_not_parse_does_not_fail_over(client, gateways) -> None:
+    for server in gateways:
+        server.route(PATH, Reply(body=b"not json at all {"))
+    settings = GatewaySettings(ipfs=",".join(urls(gateways)))
+    gateway_pool = pool(client)
+    fetcher = gateway_fetcher(gateway_pool)
+    service = MetadataService(fetcher.fetcher, settings, 1, gateway_fetcher=fetcher)
+    with pytest.raises(MetadataParseError):
+        service.load(f"ipfs://{CID}/1.json", 1)
+    assert sum(server.hits[PATH] for server in gateways) == 1
+
+
+def test_every_configured_gateway_gets_the_gateway_cap(settings) -> None:
+    many = replace(
+        settings,
+        public_gateway_ipfs="http://127.0.0.21:1,http://127.0.0.22:1",
+        public_gateway_arweave="http://127.0.0.23:1,http://127.0.0.25:1",
+        metadata_host_concurrency_limit=3,
+        public_gateway_concurrency_limit=7,
+    )
+    slots = host_slots(many)
+    assert [slots.cap_for(a) for a in (*ADDRESSES, "127.0.0.25")] == [7, 7, 7, 7]
+    assert slots.cap_for("127.0.0.1") == 3
+
+
+def test_a_token_waits_for_the_healthiest_gateway_that_is_not_rate_limited(
+    client, gateways, sessions: sessionmaker[Session]
+) -> None:
+    a, b, _ = gateways
+    rate_limits = RateLimitedHosts(sessions)
+    rate_limits.note(ADDRESSES[0], 30)
+    slots = HostSlots(client, 16, 64, ADDRESSES, 30)
+    fetcher = gateway_fetcher(pool(client), rate_limits)
+    settings = GatewaySettings(ipfs=f"{a.url},{b.url}")
+    service = MetadataService(fetcher.fetcher, settings, 1, rate_limits, slots, fetcher)
+    assert service.host_to_wait_for(f"ipfs://{CID}/{{id}}.json", 1) == ADDRESSES[1]
+    rate_limits.note(ADDRESSES[1], 30)
+    with pytest.raises(RetryableJobError):
+        service.host_to_wait_for(f"ipfs://{CID}/{{id}}.json", 1)
+
+
+def test_an_image_download_fails_over_too(client, gateways, settings, sessions, tmp_path) -> None:
+    a, b, _ = gateways
+    a.route(PATH, Reply(500, b"oops"))
+    many = replace(
+        settings, public_gateway_ipfs=f"{a.url},{b.url}", image_cache_local_dir=str(tmp_path)
+    )
+    cacher = build_image_cacher(many, sessions)
+    assert cacher.download(fetchable_url(f"ipfs://{CID}/1.json", cacher.gateways)) == DOC
+    assert (a.hits[PATH], b.hits[PATH]) == (1, 1)
