@@ -111,7 +111,7 @@ def test_one_gateway_is_asked_once_as_before(client, gateways) -> None:
     target = through(a.url)
     assert target.other_gateways == ()
     before = requests_counted(ADDRESSES[0], "ok")
-    assert gateway_fetcher(pool(client)).fetch(target) == DOC
+    assert gateway_fetcher(pool(client)).fetch(target).body == DOC
     assert a.hits[PATH] == 1
     assert requests_counted(ADDRESSES[0], "ok") == before + 1
 
@@ -120,7 +120,7 @@ def test_a_gateway_answering_500_fails_over_to_the_next(client, gateways) -> Non
     a, b, c = gateways
     a.route(PATH, Reply(500, b"oops"))
     before = requests_counted(ADDRESSES[0], "http_error")
-    assert gateway_fetcher(pool(client)).fetch(through(*urls(gateways))) == DOC
+    assert gateway_fetcher(pool(client)).fetch(through(*urls(gateways))).body == DOC
     assert (a.hits[PATH], b.hits[PATH], c.hits[PATH]) == (1, 1, 0)
     assert requests_counted(ADDRESSES[0], "http_error") == before + 1
 
@@ -130,14 +130,14 @@ def test_a_gateway_that_times_out_fails_over_to_the_next(client, gateways) -> No
     a.route(PATH, Reply(body=DOC, delay_s=3.0))
     fetcher = gateway_fetcher(pool(client, unknown_p90_s=2.0), timeout_s=0.3)  # no hedge first
     started = time.monotonic()
-    assert fetcher.fetch(through(*urls(gateways))) == DOC
+    assert fetcher.fetch(through(*urls(gateways))).body == DOC
     assert time.monotonic() - started < 2.0
     assert b.hits[PATH] == 1
 
 
 def test_a_gateway_refusing_connections_fails_over_to_the_next(client, gateways) -> None:
     b = gateways[1]
-    assert gateway_fetcher(pool(client)).fetch(through(refused_url(), b.url)) == DOC
+    assert gateway_fetcher(pool(client)).fetch(through(refused_url(), b.url)).body == DOC
     assert b.hits[PATH] == 1
 
 
@@ -148,8 +148,8 @@ def test_a_rate_limited_gateway_is_skipped_for_the_next(
     a.route(PATH, Reply(429, headers={"Retry-After": "30"}))
     fetcher = gateway_fetcher(pool(client), RateLimitedHosts(sessions))
     target = through(a.url, b.url)
-    assert fetcher.fetch(target) == DOC
-    assert fetcher.fetch(target) == DOC  # A is now known rate limited: no request to it
+    assert fetcher.fetch(target).body == DOC
+    assert fetcher.fetch(target).body == DOC  # A is now known rate limited: no request to it
     assert (a.hits[PATH], b.hits[PATH]) == (1, 2)
     assert fetcher.first_choice(target).url.startswith(b.url)
 
@@ -169,7 +169,7 @@ def test_a_slow_gateway_is_hedged_and_the_faster_answer_wins(client, gateways) -
     cancelled = requests_counted(host, "cancelled")
     second_hits = second.hits[PATH]
     started = time.monotonic()
-    assert fetcher.fetch(target) == DOC
+    assert fetcher.fetch(target).body == DOC
     assert time.monotonic() - started < 0.5
     assert sum(server.hits[PATH] for server in gateways) == asked + 2
     assert second.hits[PATH] == second_hits + 1
@@ -182,11 +182,11 @@ def test_failures_move_a_gateway_down_for_every_instance(client, gateways) -> No
     target = through(a.url, b.url)
     first = gateway_fetcher(pool(client))
     for _ in range(3):
-        assert first.fetch(target) == DOC
+        assert first.fetch(target).body == DOC
     assert a.hits[PATH] == 1  # after its first failure A is asked second
     other_process = pool(client)  # a new instance knows only what Redis holds
     assert other_process.order(target.through_every_gateway())[0].url.startswith(b.url)
-    assert gateway_fetcher(other_process).fetch(target) == DOC
+    assert gateway_fetcher(other_process).fetch(target).body == DOC
     assert a.hits[PATH] == 1
 
 
@@ -194,7 +194,7 @@ def test_a_404_from_one_gateway_tries_the_next_and_counts_against_it(client, gat
     a, b, _ = gateways
     a.route(PATH, Reply(404, b"no such cid here"))
     gateway_pool = pool(client)
-    assert gateway_fetcher(gateway_pool).fetch(through(a.url, b.url)) == DOC
+    assert gateway_fetcher(gateway_pool).fetch(through(a.url, b.url)).body == DOC
     assert b.hits[PATH] == 1
     assert gateway_pool.health([ADDRESSES[0]])[ADDRESSES[0]].error_rate > 0
 

@@ -30,11 +30,11 @@ def _busy_after_429() -> HostBusyError:
     [
         (MetadataTimeoutError("slow"), True),
         (MetadataConnectionError("refused"), True),
-        (MetadataHttpError("HTTP 502", 502), True),
+        (MetadataHttpError("HTTP 502", status=502), True),
         (TooManyRequestsError("u", "gw.example", 30.0), True),
         (_busy_after_429(), True),
         (BlockedAddressError("gw.example", "10.0.0.1", "private"), True),
-        (MetadataHttpError("HTTP 404", 404), False),
+        (MetadataHttpError("HTTP 404", status=404), False),
         (MetadataSizeExceededError("too big"), False),
         (HostBusyError("gw.example"), False),
         (RetryableJobError("skipping fetch to rate-limited hostname gw.example"), False),
