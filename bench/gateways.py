@@ -26,7 +26,6 @@ import contextlib
 import json
 import re
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -40,24 +39,15 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from indexing_run import index_scenario  # noqa: E402 - bench/indexing_run.py
 from run import cpu_check_ms, machine_facts  # noqa: E402 - bench/run.py
-from sqlalchemy import create_engine, text  # noqa: E402
-from support.processes import process_env, procfile_command, running, wait_until  # noqa: E402
-from webhook_latency import databases, redis_db  # noqa: E402 - bench/webhook_latency.py
 
-from devnet import chain_db  # noqa: E402
 from devnet.scenario import Scenario, nft_collection  # noqa: E402
-from devnet.server import Devnet  # noqa: E402
 
 CID = "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi"
 ADDRESSES = ("127.0.0.31", "127.0.0.32", "127.0.0.33")
 SETUPS = ("one", "three-good", "one-slow")
 DOCUMENT = re.compile(rf"^/ipfs/{CID}/(\d+)\.json$")
-DONE = text(
-    "SELECT COUNT(*) FILTER (WHERE status = 'done') AS done, COUNT(*) AS total, "
-    "COUNT(*) FILTER (WHERE status NOT IN ('done', 'pending', 'queued')) AS other "
-    "FROM jobs WHERE token_id IS NOT NULL"
-)
 
 
 class SimulatedGateway:
@@ -120,53 +110,11 @@ def run_setup(setup: str, args: argparse.Namespace) -> tuple[float, list[int], i
     scenario = Scenario.build(
         [nft_collection("gateway-monkeys", args.tokens, 2, token_uri=uri)], chain_tip_height=3
     )
-    with (
-        databases() as (url, chain_url),
-        redis_db() as redis_url,
-        tempfile.TemporaryDirectory() as tmp,
-        gateways[0].serving(),
-        gateways[1].serving(),
-        gateways[2].serving(),
-    ):
-        with chain_db.connect(chain_url, autocommit=True) as conn:
-            chain_db.seed(conn, scenario)
-        with Devnet(scenario) as net:
-            env = process_env(
-                {
-                    "DATABASE_URL": url,
-                    "REDIS_URL": redis_url,
-                    "STACKS_API_DATABASE_URL": chain_url,
-                    "STACKS_NODE_RPC_URL": net.node_url,
-                    "METADATA_FETCH_ALLOW_PRIVATE_NETWORKS": "true",
-                    "PUBLIC_GATEWAY_IPFS": ",".join(g.url for g in used),
-                    "CELERY_BEAT_SCHEDULE": str(Path(tmp) / "beat-schedule"),
-                    "LOG_LEVEL": "WARNING",
-                    "WORKER_METRICS_PORT": "0",
-                }
-            )
-            engine = create_engine(url)
-            with (
-                running("worker", procfile_command("worker"), env, Path(tmp)),
-                running("beat", procfile_command("beat"), env, Path(tmp)),
-            ):
-                started = time.monotonic()
-                first_done: list[float] = []
-                last: list[int] = [0]
-
-                def finished() -> bool:
-                    with engine.connect() as conn:
-                        row = conn.execute(DONE).one()
-                    if row.done and not first_done:
-                        first_done.append(time.monotonic())
-                    last[0] = row.other
-                    settled = row.done + row.other
-                    return bool(row.total) and settled == row.total == args.tokens
-
-                wait_until(finished, args.timeout, f"every token ({setup})", interval=0.2)
-                elapsed = time.monotonic() - (first_done[0] if first_done else started)
-            engine.dispose()
+    settings = {"PUBLIC_GATEWAY_IPFS": ",".join(g.url for g in used)}
+    with gateways[0].serving(), gateways[1].serving(), gateways[2].serving():
+        run = index_scenario(scenario, args.tokens, settings, args.timeout)
     served = [g.requests["documents"] for g in gateways]
-    return args.tokens / elapsed, served, last[0]
+    return args.tokens / run.elapsed_s, served, run.not_done
 
 
 def main() -> None:

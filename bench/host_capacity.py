@@ -21,35 +21,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run import cpu_check_ms, machine_facts  # noqa: E402 - bench/run.py
-from sqlalchemy import create_engine, text  # noqa: E402
-from support.processes import process_env, procfile_command, running, wait_until  # noqa: E402
-from webhook_latency import databases, redis_db  # noqa: E402 - bench/webhook_latency.py
+from indexing_run import index_scenario
+from run import cpu_check_ms, machine_facts
 
-from devnet import chain_db  # noqa: E402
-from devnet.scenario import Scenario, nft_collection  # noqa: E402
-from devnet.server import Devnet  # noqa: E402
+from devnet.scenario import Scenario, nft_collection
+from devnet.server import Devnet
 
-# Tokens stored in each second of the run, for the steadiest stretch of it.
-PER_SECOND = text(
-    "SELECT COUNT(*) AS n FROM tokens t JOIN jobs j ON j.token_id = t.id "
-    "WHERE j.status = 'done' GROUP BY date_trunc('second', t.updated_at) "
-    "ORDER BY date_trunc('second', t.updated_at)"
-)
 STEADY_S = 5
-DONE = text(
-    "SELECT COUNT(*) FILTER (WHERE status = 'done') AS done, COUNT(*) AS total "
-    "FROM jobs WHERE token_id IS NOT NULL"
-)
 
 
 def main() -> None:
@@ -70,56 +52,29 @@ def main() -> None:
         metadata_latency_ms=args.latency_ms,
         metadata_capacity=args.capacity,
     )
-    with (
-        databases() as (url, chain_url),
-        redis_db() as redis_url,
-        tempfile.TemporaryDirectory() as tmp,
-    ):
-        with chain_db.connect(chain_url, autocommit=True) as conn:
-            chain_db.seed(conn, scenario)
-        with Devnet(scenario) as net:
-            env = process_env(
-                {
-                    "DATABASE_URL": url,
-                    "REDIS_URL": redis_url,
-                    "STACKS_API_DATABASE_URL": chain_url,
-                    "STACKS_NODE_RPC_URL": net.node_url,
-                    "METADATA_FETCH_ALLOW_PRIVATE_NETWORKS": "true",
-                    "CELERY_BEAT_SCHEDULE": str(Path(tmp) / "beat-schedule"),
-                    "LOG_LEVEL": "WARNING",
-                    "WORKER_METRICS_PORT": "0",
-                    **changed,
-                }
-            )
-            engine = create_engine(url)
-            with (
-                running("worker", procfile_command("worker"), env, Path(tmp)),
-                running("beat", procfile_command("beat"), env, Path(tmp)),
-            ):
-                started = time.monotonic()
-                first_done: list[float] = []
+    host: dict[str, int] = {}
 
-                def finished() -> bool:
-                    with engine.connect() as conn:
-                        row = conn.execute(DONE).one()
-                    if row.done and not first_done:
-                        first_done.append(time.monotonic())
-                    return bool(row.total) and row.done == row.total == args.tokens
+    def note_host(net: Devnet) -> None:
+        counts = net.metadata_host.request_counts()
+        host["served"] = sum(n for path, n in counts.items() if path.endswith(".json"))
+        host["refused"] = net.metadata_host.app.refused
+        host["peak"] = net.metadata_host.peak_in_flight()
 
-                wait_until(finished, args.timeout, "every token", interval=0.2)
-                elapsed = time.monotonic() - (first_done[0] if first_done else started)
-            with engine.connect() as conn:
-                per_second = [row.n for row in conn.execute(PER_SECOND)]
-            engine.dispose()
-            host = net.metadata_host
-            served = sum(n for path, n in host.request_counts().items() if path.endswith(".json"))
-            refused = host.app.refused
-            peak = host.peak_in_flight()
+    run = index_scenario(scenario, args.tokens, changed, args.timeout, before_stop=note_host)
     steady = max(
-        (sum(per_second[i : i + STEADY_S]) / STEADY_S for i in range(len(per_second))),
+        (sum(run.per_second[i : i + STEADY_S]) / STEADY_S for i in range(len(run.per_second))),
         default=0.0,
     )
-    report(args, changed, elapsed, steady, served, refused, peak, [cpu_before, cpu_check_ms()])
+    report(
+        args,
+        changed,
+        run.elapsed_s,
+        steady,
+        host["served"],
+        host["refused"],
+        host["peak"],
+        [cpu_before, cpu_check_ms()],
+    )
 
 
 def report(

@@ -110,7 +110,7 @@ redis.call('EXPIRE', KEYS[1], tonumber(ARGV[10]))
 return math.floor(limit)
 """.replace("INITIAL_LIMIT", str(INITIAL_LIMIT))
 
-LIMIT_CHANGES = Counter(
+LIMIT_REPORTS = Counter(
     "token_metadata_host_limit_reports",
     "Reports of fetch ends to the adaptive host limits, by what they were (ok, overload)",
     ["kind"],
@@ -250,5 +250,5 @@ class AdaptiveLimits:
             )
         except redis.RedisError:
             return  # the limit stays where it was; slots keep working on the cap
-        LIMIT_CHANGES.labels("overload" if overloads else "ok").inc()
+        LIMIT_REPORTS.labels("overload" if overloads else "ok").inc()
         self.learn(host, int(limit))

@@ -65,14 +65,23 @@ def _iso(epoch: str | None) -> str | None:
 
 def read_limits(client: redis.Redis, max_hosts: int = 500) -> list[dict[str, str]]:
     """Every host with a limit in Redis (at most `max_hosts`), as stored."""
-    hosts: list[dict[str, str]] = []
+    keys = []
     for key in client.scan_iter(match=LIMIT_PREFIX + "*", count=500):
-        entry = {_text(k): _text(v) for k, v in client.hgetall(key).items()}
-        if entry:
-            hosts.append({"host": _text(key).removeprefix(LIMIT_PREFIX), **entry})
-        if len(hosts) >= max_hosts:
+        keys.append(key)
+        if len(keys) >= max_hosts:
             break
-    return hosts
+    with client.pipeline(transaction=False) as pipe:  # one round trip, not one per host
+        for key in keys:
+            pipe.hgetall(key)
+        stored = pipe.execute()
+    return [
+        {
+            "host": _text(key).removeprefix(LIMIT_PREFIX),
+            **{_text(k): _text(v) for k, v in e.items()},
+        }
+        for key, e in zip(keys, stored, strict=True)
+        if e  # expired between the scan and the read
+    ]
 
 
 def _text(value: bytes | str) -> str:

@@ -1,0 +1,103 @@
+"""One indexing run for the benchmarks that measure how the service treats its hosts
+(`bench/host_capacity.py`, `bench/gateways.py`): fresh databases and a Redis DB of its own,
+the simulated network in process, the Procfile's real `worker` and `beat` at the defaults
+(with the given settings on top), until every token job has settled.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from sqlalchemy import create_engine, text  # noqa: E402
+from support.processes import process_env, procfile_command, running, wait_until  # noqa: E402
+from webhook_latency import databases, redis_db  # noqa: E402 - bench/webhook_latency.py
+
+from devnet import chain_db  # noqa: E402
+from devnet.scenario import Scenario  # noqa: E402
+from devnet.server import Devnet  # noqa: E402
+
+SETTLED = text(
+    "SELECT COUNT(*) FILTER (WHERE status = 'done') AS done, COUNT(*) AS total, "
+    "COUNT(*) FILTER (WHERE status NOT IN ('done', 'pending', 'queued')) AS other "
+    "FROM jobs WHERE token_id IS NOT NULL"
+)
+# Tokens stored in each second of the run, for its steadiest stretch.
+PER_SECOND = text(
+    "SELECT COUNT(*) AS n FROM tokens t JOIN jobs j ON j.token_id = t.id "
+    "WHERE j.status = 'done' GROUP BY date_trunc('second', t.updated_at) "
+    "ORDER BY date_trunc('second', t.updated_at)"
+)
+
+
+@dataclass(frozen=True)
+class IndexRun:
+    elapsed_s: float  # from the first token done to the last job settled
+    not_done: int  # token jobs that ended otherwise (failed, invalid): should be 0
+    per_second: list[int]  # tokens stored in each second, in order
+
+
+def index_scenario(
+    scenario: Scenario,
+    tokens: int,
+    settings: Mapping[str, str],
+    timeout_s: float,
+    *,
+    before_stop: Callable[[Devnet], None] = lambda _net: None,
+) -> IndexRun:
+    """Index `scenario` (`tokens` token jobs) with a worker and beat; `before_stop` sees the
+    simulated network once every job has settled, before it stops."""
+    with (
+        databases() as (url, chain_url),
+        redis_db() as redis_url,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        with chain_db.connect(chain_url, autocommit=True) as conn:
+            chain_db.seed(conn, scenario)
+        with Devnet(scenario) as net:
+            env = process_env(
+                {
+                    "DATABASE_URL": url,
+                    "REDIS_URL": redis_url,
+                    "STACKS_API_DATABASE_URL": chain_url,
+                    "STACKS_NODE_RPC_URL": net.node_url,
+                    "METADATA_FETCH_ALLOW_PRIVATE_NETWORKS": "true",
+                    "CELERY_BEAT_SCHEDULE": str(Path(tmp) / "beat-schedule"),
+                    "LOG_LEVEL": "WARNING",
+                    "WORKER_METRICS_PORT": "0",
+                    **settings,
+                }
+            )
+            engine = create_engine(url)
+            with (
+                running("worker", procfile_command("worker"), env, Path(tmp)),
+                running("beat", procfile_command("beat"), env, Path(tmp)),
+            ):
+                started = time.monotonic()
+                first_done: list[float] = []
+                other = [0]
+
+                def settled() -> bool:
+                    with engine.connect() as conn:
+                        row = conn.execute(SETTLED).one()
+                    if row.done and not first_done:
+                        first_done.append(time.monotonic())
+                    other[0] = row.other
+                    return bool(row.total) and row.done + row.other == row.total == tokens
+
+                wait_until(settled, timeout_s, "every token job to settle", interval=0.2)
+                elapsed = time.monotonic() - (first_done[0] if first_done else started)
+            with engine.connect() as conn:
+                per_second = [row.n for row in conn.execute(PER_SECOND)]
+            engine.dispose()
+            before_stop(net)
+    return IndexRun(elapsed, other[0], per_second)
