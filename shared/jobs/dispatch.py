@@ -28,6 +28,7 @@ from shared.jobs.recovery import (
     forget_dispatches,
     reap_stranded_jobs,
     recover_interrupted_dispatches,
+    recover_lost_messages,
     sending,
 )
 from shared.jobs.transitions import queue_due_jobs
@@ -78,6 +79,7 @@ def dispatch_due(dispatcher: Dispatcher) -> Dispatched:
             grace_s = dispatcher.in_flight_grace_s
             interrupted, records = recover_interrupted_dispatches(session, client, grace_s)
             reaped = reap_stranded_jobs(session, broker_reset, dispatcher.stale_after)
+            nowhere = 0 if broker_reset else recover_lost_messages(session, client)
             messages = queue_due_jobs(session, dispatcher.batch_size)
             image_ids: list[int] = []
             if dispatcher.images_enabled:
@@ -91,7 +93,7 @@ def dispatch_due(dispatcher: Dispatcher) -> Dispatched:
             len(messages),
             len(image_ids),
             reaped.expired_leases,
-            reaped.lost_messages,
+            reaped.lost_messages + nowhere,
             interrupted,
             broker_reset,
         )

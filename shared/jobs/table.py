@@ -262,20 +262,37 @@ class JobTable:
                 and_(self.c.locked_until.is_not(None), self.c.locked_until < func.now())
             )
         )
-        unclaimed: ColumnElement[bool] = self.c.locked_until.is_(None)
-        if not broker_reset:
-            last_touched = func.coalesce(self.c.updated_at, self.c.created_at)
-            unclaimed = and_(unclaimed, last_touched < func.now() - stale_after)
+        unclaimed = self._unclaimed(None if broker_reset else stale_after)
         lost = session.execute(self._back_to_pending(unclaimed))
         return Reaped(_count(expired), _count(lost))
 
-    def unqueue_unclaimed(self, session: Session, job_ids: Sequence[int]) -> int:
+    def unclaimed_for(self, session: Session, older_than: timedelta, limit: int) -> list[int]:
+        """Queued jobs nobody claimed since `older_than` ago (at most `limit`, oldest first)."""
+        last_touched = func.coalesce(self.c.updated_at, self.c.created_at)
+        query = (
+            select(self.c.id)
+            .where(self.c.status == JobStatus.QUEUED, self._unclaimed(older_than))
+            .order_by(last_touched)
+            .limit(limit)
+        )
+        return list(session.scalars(query))
+
+    def unqueue_unclaimed(
+        self, session: Session, job_ids: Sequence[int], older_than: timedelta | None = None
+    ) -> int:
         """queued -> pending for those of `job_ids` no worker has claimed (their message may
-        never have been sent)."""
+        never have been sent, or was lost), and still untouched since `older_than` ago."""
         if not job_ids:
             return 0
-        unclaimed = and_(self.ids_in(job_ids), self.c.locked_until.is_(None))
+        unclaimed = and_(self.ids_in(job_ids), self._unclaimed(older_than))
         return _count(session.execute(self._back_to_pending(unclaimed)))
+
+    def _unclaimed(self, older_than: timedelta | None) -> ColumnElement[bool]:
+        unclaimed: ColumnElement[bool] = self.c.locked_until.is_(None)
+        if older_than is None:
+            return unclaimed
+        last_touched = func.coalesce(self.c.updated_at, self.c.created_at)
+        return and_(unclaimed, last_touched < func.now() - older_than)
 
     def _back_to_pending(self, which: ColumnElement[bool]) -> Any:
         return (
