@@ -4,21 +4,23 @@ A page of 100 token items is about 150 KB of JSON and 17 KB gzipped. Sent plain,
 size over a connection that was idle waits for the client's TCP acknowledgements (delayed by
 up to 40 ms each) before the kernel lets the rest out: on 50 keep-alive connections a page
 took 150 ms where a 15 KB one took 5 ms. Answers of `MIN_BYTES` or more are compressed (level
-1: 0.4 ms for 150 KB, within 20 % of the best ratio); smaller ones, most token answers, are
+1, within 20 % of the best ratio); smaller ones, most token answers, are
 sent as they are. A compressed answer's ETag becomes weak (`W/"..."`): it names the content,
 no longer these bytes. The WSGI layer sits in front of both the fast path and Flask, and
 leaves every other answer (images, small bodies, clients without gzip) untouched.
 
-The standard library's gzip suffices: the middleware only decides when to use it.
+The compressor is ISA-L's gzip (python-isal), whose level 1 gives zlib's level-1 ratio in a
+fifth of the CPU: a 100-token batch's 159 KB took 0.57 ms with the standard library's gzip,
+a third of the API's CPU for the request, and takes 0.10 ms. Its output is plain gzip.
 """
 
 from __future__ import annotations
 
-import gzip
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from flask import Flask
+from isal import igzip
 
 MIN_BYTES = 16 * 1024
 LEVEL = 1
@@ -69,7 +71,7 @@ class GzipLargeJson:
             close = getattr(body, "close", None)
             if close is not None:
                 close()
-        compressed = gzip.compress(data, compresslevel=LEVEL, mtime=0)
+        compressed = igzip.compress(data, compresslevel=LEVEL, mtime=0)
         start_response(status, _compressed_headers(headers, len(compressed)), exc_info)
         return [compressed]
 
