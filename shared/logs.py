@@ -18,6 +18,12 @@ from contextvars import ContextVar
 from typing import IO, Any
 
 from shared.config import Settings
+from shared.queues import (
+    DISPATCH_JOBS_TASK,
+    DISPATCH_WEBHOOKS_TASK,
+    MONITOR_CHAIN_TASK,
+    PRUNE_CHANGES_TASK,
+)
 
 # None outside any `log_context` block; a fresh dict inside one (never mutated in place).
 _context: ContextVar[dict[str, Any] | None] = ContextVar("log_context", default=None)
@@ -102,6 +108,27 @@ class TextFormatter(logging.Formatter):
         return f"{first} [{pairs}]{newline}{rest}"
 
 
+# Beat's housekeeping tasks run every 0.5-2 s: at INFO, Celery's "sending", "received" and
+# "succeeded" lines for them would be most of a quiet service's log. Their failures still show,
+# and LOG_LEVEL=DEBUG shows every line.
+HOUSEKEEPING_TASKS = (
+    DISPATCH_JOBS_TASK,
+    DISPATCH_WEBHOOKS_TASK,
+    MONITOR_CHAIN_TASK,
+    PRUNE_CHANGES_TASK,
+)
+
+
+class HousekeepingNoiseFilter(logging.Filter):
+    """Drops Celery's INFO lines about the housekeeping tasks' routine runs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.INFO or not record.name.startswith("celery."):
+            return True
+        message = record.getMessage()
+        return not any(task in message for task in HOUSEKEEPING_TASKS)
+
+
 def make_formatter(log_format: str) -> logging.Formatter:
     return JsonFormatter() if log_format == "json" else TextFormatter()
 
@@ -123,6 +150,8 @@ def configure_logging(
     root.addHandler(handler)
     if level is not None:
         root.setLevel(level.upper() if isinstance(level, str) else level)
+    if root.getEffectiveLevel() > logging.DEBUG:
+        handler.addFilter(HousekeepingNoiseFilter())
     return handler
 
 

@@ -161,3 +161,72 @@ def test_configure_logging_replaces_its_own_handler_only() -> None:
     finally:
         root.removeHandler(second)
         root.setLevel(level)
+
+
+def celery_line(logger_name: str, level: int, message: str, *args: object) -> logging.LogRecord:
+    return logging.LogRecord(logger_name, level, __file__, 1, message, args or None, None)
+
+
+def handler_at(level: str) -> logging.Handler:
+    root = logging.getLogger()
+    before = root.level
+    handler = configure_logging(Settings(), level=level, stream=io.StringIO())
+    root.removeHandler(handler)
+    root.setLevel(before)
+    return handler
+
+
+def test_routine_runs_of_housekeeping_tasks_are_not_logged_at_info() -> None:
+    handler = handler_at("info")
+    quiet = [
+        celery_line(
+            "celery.beat",
+            logging.INFO,
+            "Scheduler: Sending due task %s (%s)",
+            "dispatch-webhooks",
+            "token_metadata.dispatch_webhooks",
+        ),
+        celery_line(
+            "celery.worker.strategy",
+            logging.INFO,
+            "Task %(name)s[%(id)s] received",
+            {"name": "token_metadata.dispatch_jobs", "id": "a"},
+        ),
+        celery_line(
+            "celery.app.trace",
+            logging.INFO,
+            "Task %(name)s[%(id)s] succeeded in %(runtime)ss: %(return_value)s",
+            {"name": "token_metadata.monitor_chain", "id": "b", "runtime": 0.01, "return_value": 0},
+        ),
+    ]
+    kept = [
+        # the same task failing
+        celery_line(
+            "celery.app.trace",
+            logging.ERROR,
+            "Task %(name)s[%(id)s] raised unexpected: %(exc)s",
+            {"name": "token_metadata.dispatch_jobs", "id": "c", "exc": "boom"},
+        ),
+        # a job's task, and a line of our own naming a housekeeping task
+        celery_line(
+            "celery.app.trace",
+            logging.INFO,
+            "Task %(name)s[%(id)s] succeeded in %(runtime)ss: %(return_value)s",
+            {"name": "token_metadata.process_tokens", "id": "d", "runtime": 0.2, "return_value": 0},
+        ),
+        celery_line("shared.jobs.dispatch", logging.INFO, "token_metadata.dispatch_jobs ran"),
+    ]
+    assert [handler.filter(line) for line in quiet] == [False] * 3
+    assert [bool(handler.filter(line)) for line in kept] == [True] * 3
+
+
+def test_log_level_debug_shows_every_housekeeping_line() -> None:
+    handler = handler_at("debug")
+    line = celery_line(
+        "celery.beat",
+        logging.INFO,
+        "Scheduler: Sending due task %s (%s)",
+        "dispatch-jobs",
+        "token_metadata.dispatch_jobs",
+    )
+    assert handler.filter(line)
