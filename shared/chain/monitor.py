@@ -6,9 +6,10 @@ notifications, NFT mints, SFT mints, FT supply: Hiro's API's order; NFT owners a
 mints), remember the blocks, move the checkpoint, re-pend due dynamic tokens; the caller
 commits, then dispatches the jobs. Before the blocks, queued collections get their owners
 as of the checkpoint, read from the same snapshot. When the block we stopped at is no longer
-canonical, the same transaction first rewinds to the fork point. Before anything is
-remembered (cold start) a step is a batch of the history import instead. The whole story:
-docs/chain-monitor.md.
+canonical, the same transaction first rewinds to the fork point; when the SBA database has no
+row for it at all (re-synced or restored), the step waits for it instead (swap.py). Before
+anything is remembered (cold start) a step is a batch of the history import instead. The
+whole story: docs/chain-monitor.md.
 """
 
 from __future__ import annotations
