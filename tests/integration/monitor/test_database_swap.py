@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from api.metrics import _Gauges
 from devnet import chain_db
@@ -205,6 +206,42 @@ def test_a_replay_behind_the_checkpoint_neither_duplicates_nor_loses_tokens(
     assert ChangeKind.ROLLED_BACK not in {kind for _, kind in after["changes"]}
     assert sorted(db.tokens(nft)) == [1, 2, 3, 4, 5]
     assert sorted(db.tokens(FRESH.contract_id)) == [1]
+    assert owners(db, nft) == {1: BOB, 2: None, 3: ALICE, 4: BOB, 5: ALICE}
+
+
+def test_the_database_dropped_and_created_again_under_the_monitor(
+    postgres, stacks_api_database_url, chain, monitor, db, following, caplog
+) -> None:
+    """DROP DATABASE and CREATE DATABASE, as a re-sync from scratch does: the monitor's pooled
+    connection dies with the old database (one run fails on it and the pool reconnects),
+    then it waits and resumes as above."""
+    nft = db.contract(tokens=0)
+    script = history(nft)
+    write(chain, script, 6)
+    monitor.run()
+    before = snapshot(db)
+    caplog.set_level(logging.INFO, logger="shared.chain")
+
+    chain.writer.conn.close()
+    name = stacks_api_database_url.rsplit("/", 1)[1]
+    postgres.drop(name)
+    postgres.create(name)
+    with chain_db.connect(stacks_api_database_url, autocommit=True) as conn:
+        chain_db.create_schema(conn)
+        replay = type(chain)(conn)
+        write(replay, script, 4)
+        try:
+            monitor.run()
+        except OperationalError:  # the connection of the dropped database
+            monitor.run()
+        assert waiting_gauge(db) == 1
+        assert snapshot(db) == before
+        write(replay, script, 8)
+        assert monitor.run().blocks == 2
+    assert waiting_gauge(db) == 0
+    assert (said(caplog, WAITING), said(caplog, CAUGHT_UP)) == (1, 1)
+    assert snapshot(db)["tokens"][: len(before["tokens"])] == before["tokens"]
+    assert sorted(db.tokens(nft)) == [1, 2, 3, 4, 5]
     assert owners(db, nft) == {1: BOB, 2: None, 3: ALICE, 4: BOB, 5: ALICE}
 
 
