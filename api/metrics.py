@@ -45,6 +45,12 @@ class _Gauges(Collector):
         )
         height.add_metric([], self.counts.block_height)
         yield height
+        yield GaugeMetricFamily(
+            "token_metadata_chain_checkpoint_unknown",
+            "1 while the Stacks API database has no row for the block the chain monitor stopped"
+            " at (re-synced or restored, behind): the monitor waits for it",
+            value=int(self.counts.checkpoint_unknown),
+        )
         described = {
             "type": ("token_metadata_token_count", "Number of tokens by type"),
             "sip": ("token_metadata_smart_contract_count", "Number of token contracts by SIP"),

@@ -35,6 +35,11 @@ class Settings:
     api_threads: int = 4
     api_access_log: str = "-"
     chain_poll_interval_s: float = 5.0
+    # Not in Hiro's API: what the chain monitor does when the Stacks API database has no row
+    # for the block it stopped at (re-synced or restored): "resume" waits for it and goes on
+    # from the highest block both agree on, "reimport" imports its history again
+    # (docs/chain-monitor.md#database-swap).
+    chain_database_swap_policy: str = "resume"
     stacks_node_timeout_s: float = 10.0
 
     job_queue_strict_mode: bool = False
@@ -154,6 +159,11 @@ class Settings:
             raise ConfigError(f"LOG_LEVEL must be one of {choices}, got {self.log_level!r}")
         if self.chain_poll_interval_s <= 0:
             raise ConfigError("CHAIN_POLL_INTERVAL_S must be positive")
+        if self.chain_database_swap_policy not in ("resume", "reimport"):
+            policy = self.chain_database_swap_policy
+            raise ConfigError(
+                f"CHAIN_DATABASE_SWAP_POLICY must be resume or reimport, got {policy!r}"
+            )
         if self.worker_fetch_concurrency < 1:
             raise ConfigError("WORKER_FETCH_CONCURRENCY must be at least 1")
         if self.image_cache_storage not in ("local", "s3"):

@@ -4,6 +4,7 @@ import and the monitor, the lock that keeps a single writer, and the remembered 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
@@ -43,6 +44,27 @@ def move_checkpoint(session: Session, block: ChainBlock) -> None:
             updated_at=func.now(),
         )
     )
+
+
+def mark_checkpoint_unknown(session: Session) -> bool:
+    """Note that the Stacks API database has no row for the checkpoint's block; True when it
+    had one until now (the transition the monitor reports once)."""
+    marked = session.execute(
+        update(ChainTip)
+        .where(ChainTip.checkpoint_unknown_since.is_(None))
+        .values(checkpoint_unknown_since=func.now())
+        .returning(ChainTip.id)
+    )
+    return marked.first() is not None
+
+
+def clear_checkpoint_unknown(session: Session) -> datetime | None:
+    """The database knows the checkpoint's block again: since when it did not (None: it
+    always did). The caller holds the checkpoint row (`read_checkpoint`)."""
+    since = session.scalar(select(ChainTip.checkpoint_unknown_since))
+    if since is not None:
+        session.execute(update(ChainTip).values(checkpoint_unknown_since=None))
+    return since
 
 
 def is_following(session: Session) -> bool:

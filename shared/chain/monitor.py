@@ -6,9 +6,10 @@ notifications, NFT mints, SFT mints, FT supply: Hiro's API's order; NFT owners a
 mints), remember the blocks, move the checkpoint, re-pend due dynamic tokens; the caller
 commits, then dispatches the jobs. Before the blocks, queued collections get their owners
 as of the checkpoint, read from the same snapshot. When the block we stopped at is no longer
-canonical, the same transaction first rewinds to the fork point. Before anything is
-remembered (cold start) a step is a batch of the history import instead. The whole story:
-docs/chain-monitor.md.
+canonical, the same transaction first rewinds to the fork point; when the SBA database has no
+row for it at all (re-synced or restored), the step waits for it instead (swap.py). Before
+anything is remembered (cold start) a step is a batch of the history import instead. The
+whole story: docs/chain-monitor.md.
 """
 
 from __future__ import annotations
@@ -41,15 +42,30 @@ from shared.chain.ownership import (
     pending_imports,
 )
 from shared.chain.reorg import Rewind, rewind_to_fork_point
+from shared.chain.swap import (
+    SwapPolicy,
+    database_caught_up,
+    forget_chain_position,
+    wait_for_database,
+)
 from shared.config import Settings
 from shared.db import session_scope
 from shared.jobs.runner import JobContext, dispatch
 from shared.models import TokenType
 from shared.stacks.api_db import ChainBlock, StacksApiDatabase
-from shared.stacks.chain_events import BatchLimits, BlockBatch, BlockEvents, read_block_batch
+from shared.stacks.chain_events import (
+    BatchLimits,
+    BlockBatch,
+    BlockEvents,
+    CheckpointState,
+    read_block_batch,
+)
 from shared.stacks.nft_owners import TokenOwner, latest_owners
 
 log = logging.getLogger(__name__)
+
+# The database has no row at all for the checkpoint's block (docs/chain-monitor.md#database-swap).
+_SWAPPED = (CheckpointState.BEHIND, CheckpointState.UNKNOWN)
 
 
 @dataclass(frozen=True)
@@ -61,6 +77,8 @@ class MonitorSettings:
     owner_import_tokens: int = 50_000  # tokens of queued collections imported per step
     dynamic_refresh_interval_s: int = 86_400
     invalid_retry_after: timedelta = timedelta(hours=1)
+    # The database has no row for the checkpoint's block (docs/chain-monitor.md#database-swap).
+    swap_policy: SwapPolicy = SwapPolicy.RESUME
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> MonitorSettings:
@@ -70,6 +88,7 @@ class MonitorSettings:
                 invalid_retry_after=timedelta(
                     milliseconds=settings.job_queue_invalid_retry_after_ms
                 ),
+                swap_policy=SwapPolicy(settings.chain_database_swap_policy),
             ),
             **overrides,
         )
@@ -135,7 +154,20 @@ def _follow(session: Session, chain: StacksApiDatabase, params: MonitorSettings)
     rewind = None
     imports = pending_imports(session, params.owner_import_tokens)
     batch, owners = _read(chain, checkpoint, params.limits, imports)
+    if batch.checkpoint in _SWAPPED and params.swap_policy is SwapPolicy.REIMPORT:
+        job_ids = forget_chain_position(session, checkpoint)
+        return Step(caught_up=False, job_ids=job_ids)
+    if batch.checkpoint is CheckpointState.BEHIND:
+        wait_for_database(session, checkpoint, batch.tip)
+        return Step(checkpoint=checkpoint)
+    database_caught_up(session, checkpoint)
     if not batch.checkpoint_canonical:
+        if batch.checkpoint is CheckpointState.UNKNOWN:
+            log.warning(
+                "the Stacks API database has another block than the checkpoint's at height %d:"
+                " its history differs, rewinding to the highest block both agree on",
+                checkpoint.block_height,
+            )
         rewind = rewind_to_fork_point(session, chain)
         checkpoint = rewind.fork_point
         imports = pending_imports(session, params.owner_import_tokens)

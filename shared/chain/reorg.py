@@ -92,7 +92,11 @@ def find_fork_point(session: Session, chain: StacksApiDatabase) -> ChainBlock:
         below = blocks[-1].block_height
     fallback = chain.block_at(below - 1) if below is not None and below > 1 else None
     if fallback is None:
-        raise DeepReorgError(f"no canonical block below the remembered ones (from {below})")
+        raise DeepReorgError(
+            f"no canonical block below the remembered ones (from {below}): a database of"
+            " another chain? CHAIN_DATABASE_SWAP_POLICY=reimport imports its history"
+            " (docs/chain-monitor.md#database-swap)"
+        )
     log.error("re-org deeper than the remembered blocks: rewinding to %d", fallback.block_height)
     return fallback
 

@@ -31,6 +31,9 @@ class ChainTip(Base):
     # Ours: NULL until the first import; lets a re-org be noticed at the checkpoint.
     index_block_hash: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Since when the Stacks API database has had no row at all for the checkpoint's block (a
+    # re-synced or restored database, still behind); NULL while it knows the block.
+    checkpoint_unknown_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class ProcessedBlock(Base):

@@ -24,6 +24,9 @@ _COUNTS_QUERY = text(
     """
     SELECT 'chain_tip' AS kind, 'block_height' AS key, block_height::bigint AS n FROM chain_tip
     UNION ALL
+    SELECT 'chain_tip', 'checkpoint_unknown', (checkpoint_unknown_since IS NOT NULL)::int
+    FROM chain_tip
+    UNION ALL
     SELECT 'tokens', type::text, COUNT(*) FROM tokens GROUP BY type
     UNION ALL
     SELECT 'token_contracts', sip::text, COUNT(*) FROM smart_contracts GROUP BY sip
@@ -46,6 +49,9 @@ class IndexCounts:
     """Rows per token type, contract SIP and job status; only values present are keys."""
 
     block_height: int = 1
+    # The Stacks API database has no row for the checkpoint's block: the monitor waits for it
+    # (docs/chain-monitor.md#database-swap).
+    checkpoint_unknown: bool = False
     tokens: dict[str, int] = field(default_factory=dict)
     token_contracts: dict[str, int] = field(default_factory=dict)
     job_queue: dict[str, int] = field(default_factory=dict)
@@ -74,13 +80,17 @@ def chain_tip_etag(session: Session) -> str:
 def count_index(session: Session) -> IndexCounts:
     """All the counts (and the chain tip height) in one query."""
     groups: dict[str, dict[str, int]] = {"tokens": {}, "token_contracts": {}, "job_queue": {}}
-    block_height = 1
+    tip = {"block_height": 1, "checkpoint_unknown": 0}
     for kind, key, n in session.execute(_COUNTS_QUERY).all():
         if kind == "chain_tip":
-            block_height = int(n)
+            tip[key] = int(n)
         else:
             groups[kind][key] = int(n)
-    return IndexCounts(block_height=block_height, **groups)
+    return IndexCounts(
+        block_height=tip["block_height"],
+        checkpoint_unknown=bool(tip["checkpoint_unknown"]),
+        **groups,
+    )
 
 
 class CountsCache:

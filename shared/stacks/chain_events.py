@@ -5,6 +5,7 @@ SIP-019 notifications, NFT and SFT mints, NFT transfers and burns and FT supply 
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ from sqlalchemy import Connection, text
 from shared.stacks.api_db import (
     ChainBlock,
     DeployedContract,
+    block_at,
     bytes_of,
     chain_tip,
     deployments,
@@ -91,11 +93,27 @@ class BatchLimits:
     max_txs: int = 5000
 
 
+class CheckpointState(enum.Enum):
+    """What the SBA database says of the block we stopped at."""
+
+    CANONICAL = "canonical"
+    ORPHANED = "orphaned"  # a re-org: its row is there, no longer canonical
+    # No row at all (docs/chain-monitor.md#database-swap): a re-synced or restored database
+    # that has not written it yet (BEHIND: no canonical block at its height yet), or one whose
+    # block at that height is another (UNKNOWN: its history differs).
+    BEHIND = "behind"
+    UNKNOWN = "unknown"
+
+
 @dataclass(frozen=True)
 class BlockBatch:
     tip: ChainBlock | None  # the SBA's chain tip; None while it has none
-    checkpoint_canonical: bool  # False: a re-org orphaned the last block we applied
+    checkpoint: CheckpointState
     blocks: list[BlockEvents]
+
+    @property
+    def checkpoint_canonical(self) -> bool:
+        return self.checkpoint is CheckpointState.CANONICAL
 
 
 _IS_CANONICAL = text("SELECT canonical FROM blocks WHERE index_block_hash = :hash")
@@ -153,14 +171,14 @@ _SUPPLY_DELTAS = text(
 def read_block_batch(conn: Connection, checkpoint: ChainBlock, limits: BatchLimits) -> BlockBatch:
     """The next blocks after `checkpoint` with their events (call inside one snapshot)."""
     tip = chain_tip(conn)
+    state = checkpoint_state(conn, tip, checkpoint)
+    if state is not CheckpointState.CANONICAL:
+        return BlockBatch(tip, state, [])
     if tip is None:
-        return BlockBatch(None, True, [])
-    canonical = conn.execute(_IS_CANONICAL, {"hash": bytes_of(checkpoint.index_block_hash)})
-    if not canonical.scalar():
-        return BlockBatch(tip, False, [])
+        return BlockBatch(None, state, [])
     blocks = _next_blocks(conn, checkpoint.block_height, tip.block_height, limits)
     if not blocks:
-        return BlockBatch(tip, True, [])
+        return BlockBatch(tip, state, [])
     by_height = {block.block_height: BlockEvents(block) for block in blocks}
     span = {"after": checkpoint.block_height, "upto": blocks[-1].block_height}
     for deployment in deployments(conn, span["after"], span["upto"]):
@@ -173,7 +191,22 @@ def read_block_batch(conn: Connection, checkpoint: ChainBlock, limits: BatchLimi
         events = _events(by_height, row.block_height, hex_of(row.index_block_hash))
         if events is not None and row.delta:
             events.supply_deltas[row.contract_id] = int(row.delta)
-    return BlockBatch(tip, True, list(by_height.values()))
+    return BlockBatch(tip, state, list(by_height.values()))
+
+
+def checkpoint_state(
+    conn: Connection, tip: ChainBlock | None, checkpoint: ChainBlock
+) -> CheckpointState:
+    canonical = conn.execute(_IS_CANONICAL, {"hash": bytes_of(checkpoint.index_block_hash)})
+    match canonical.scalar():
+        case True:
+            return CheckpointState.CANONICAL
+        case False:
+            return CheckpointState.ORPHANED
+    height = checkpoint.block_height
+    if tip is None or tip.block_height < height or block_at(conn, height) is None:
+        return CheckpointState.BEHIND
+    return CheckpointState.UNKNOWN
 
 
 def _next_blocks(conn: Connection, after: int, upto: int, limits: BatchLimits) -> list[ChainBlock]:

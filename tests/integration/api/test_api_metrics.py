@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from integration.api.conftest import counted_queries
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import update
+from sqlalchemy import func, update
 from support.builders import add_contract, add_token
 
 from shared.models import ChainTip, JobStatus, Sip
@@ -26,9 +26,14 @@ def test_gauges_count_the_index(client, db) -> None:
         contract = add_contract(s, sip=Sip.SIP_009)
         add_token(s, contract, 1)
         add_token(s, contract, 2, job_status=JobStatus.PENDING)
-        s.execute(update(ChainTip).values(block_height=321, index_block_hash="0x01"))
+        s.execute(
+            update(ChainTip).values(
+                block_height=321, index_block_hash="0x01", checkpoint_unknown_since=func.now()
+            )
+        )
     found = samples(client)
     assert found["token_metadata_block_height", ()] == 321
+    assert found["token_metadata_chain_checkpoint_unknown", ()] == 1
     assert found["token_metadata_token_count", (("type", "nft"),)] == 2
     assert found["token_metadata_token_count", (("type", "ft"),)] == 0
     assert found["token_metadata_smart_contract_count", (("sip", "sip-009"),)] == 1

@@ -206,6 +206,7 @@ def test_the_inventory_covers_every_part() -> None:
     assert {
         "flask_http_request_duration_seconds",
         "token_metadata_block_height",
+        "token_metadata_chain_checkpoint_unknown",
         "token_metadata_tasks",
         "token_metadata_queue_length",
         "token_metadata_fetch_outcomes",
