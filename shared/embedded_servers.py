@@ -69,16 +69,13 @@ def address(url: str) -> str:
 
 
 def postgres_answers(url: str, timeout_s: float = 3.0) -> bool:
-    """Whether a PostgreSQL server answers at `url`, as pg_isready judges it: a refused
-    login or a missing database is still an answer; no connection is not."""
-    target = make_url(normalize_database_url(url)).set(drivername="postgresql")
-    try:
-        with psycopg.connect(
-            target.render_as_string(hide_password=False), connect_timeout=max(1, int(timeout_s))
-        ):
-            return True
-    except psycopg.OperationalError as exc:
-        return exc.sqlstate is not None  # the server said why it refused: it is there
+    """Whether a PostgreSQL server answers at `url`, as pg_isready judges it (libpq's
+    PQping): a server that refuses the login, or is starting, still answers."""
+    target = make_url(normalize_database_url(url)).set(
+        drivername="postgresql", query={"connect_timeout": str(max(1, int(timeout_s)))}
+    )
+    conninfo = target.render_as_string(hide_password=False).encode()
+    return psycopg.pq.PGconn.ping(conninfo) in (psycopg.pq.Ping.OK, psycopg.pq.Ping.REJECT)
 
 
 def redis_answers(url: str, timeout_s: float = 3.0) -> bool:
