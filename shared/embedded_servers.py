@@ -131,16 +131,16 @@ def configured_postgres(env: Mapping[str, str]) -> tuple[str, str] | None:
 
 
 def choose_postgres(
-    env: Mapping[str, str], answers: Callable[[str], bool] = postgres_answers
+    env: Mapping[str, str], answers: Callable[[str], bool] | None = None
 ) -> Choice:
     default = env.get(DEFAULT_DATABASE_URL_VAR) or DEFAULT_DATABASE_URL
-    return choose(POSTGRES, configured_postgres(env), default, answers)
+    return choose(POSTGRES, configured_postgres(env), default, answers or postgres_answers)
 
 
-def choose_redis(env: Mapping[str, str], answers: Callable[[str], bool] = redis_answers) -> Choice:
+def choose_redis(env: Mapping[str, str], answers: Callable[[str], bool] | None = None) -> Choice:
     configured = ("REDIS_URL", env["REDIS_URL"]) if env.get("REDIS_URL") else None
     default = env.get(DEFAULT_REDIS_URL_VAR) or DEFAULT_REDIS_URL
-    return choose(REDIS, configured, default, answers)
+    return choose(REDIS, configured, default, answers or redis_answers)
 
 
 def free_port() -> int:
