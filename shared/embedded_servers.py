@@ -130,9 +130,7 @@ def configured_postgres(env: Mapping[str, str]) -> tuple[str, str] | None:
     return "/".join(named), url.render_as_string(hide_password=False)
 
 
-def choose_postgres(
-    env: Mapping[str, str], answers: Callable[[str], bool] | None = None
-) -> Choice:
+def choose_postgres(env: Mapping[str, str], answers: Callable[[str], bool] | None = None) -> Choice:
     default = env.get(DEFAULT_DATABASE_URL_VAR) or DEFAULT_DATABASE_URL
     return choose(POSTGRES, configured_postgres(env), default, answers or postgres_answers)
 
