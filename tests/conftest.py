@@ -140,7 +140,8 @@ def _connect_admin(server_url: str) -> tuple[str, Engine]:
     """The server URL with a user that can log in, and an engine on its maintenance database.
     The default server is tried as `postgres`, then `root`; a configured one as its user."""
     server = make_url(server_url)
-    users = [server.username] if os.environ.get("DATABASE_URL") else ["postgres", "root"]
+    configured = embedded_servers.configured_postgres(os.environ) is not None
+    users = [server.username] if configured else ["postgres", "root"]
     errors = []
     for user in users:
         as_user = server._replace(username=user).render_as_string(hide_password=False)
