@@ -149,7 +149,7 @@ def free_port() -> int:
 
 
 def _run(argv: list[str], **kwargs: Any) -> str:
-    """Run one of the wheels' binaries with our own arguments; its standard output."""
+    """Run one of the wheels' binaries (or `ps`) with our own arguments; its standard output."""
     done = subprocess.run(argv, check=True, capture_output=True, text=True, **kwargs)  # noqa: S603
     return str(done.stdout)
 
@@ -397,11 +397,19 @@ class EmbeddedRedis:
         return self.port
 
     def _pid(self) -> int | None:
+        """The pid in the pid file if that process is still a valkey-server (after a reboot
+        the number may belong to anything)."""
         try:
             pid = int(self.pid_path.read_text().strip())
         except (OSError, ValueError):
             return None
-        return pid if _pid_alive(pid) else None
+        if not _pid_alive(pid):
+            return None
+        try:
+            command = _run(["ps", "-o", "command=", "-p", str(pid)])  # POSIX: Linux and macOS
+        except subprocess.CalledProcessError:
+            return None  # gone meanwhile
+        return pid if "valkey-server" in command else None
 
     def running(self) -> bool:
         return self._pid() is not None

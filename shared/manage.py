@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import subprocess
 import sys
 from pathlib import Path
 
@@ -44,6 +45,10 @@ def start_servers(run_dir: Path) -> int:
         )
     except embedded_servers.ServerNotAnswering as exc:
         print(exc, file=sys.stderr)
+        return 1
+    except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:
+        detail = exc.stderr.strip() if isinstance(exc, subprocess.CalledProcessError) else ""
+        print(f"could not start an embedded server: {exc} {detail}".rstrip(), file=sys.stderr)
         return 1
     for name, value in (
         ("DATABASE_URL", servers.database_url),
