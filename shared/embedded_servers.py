@@ -406,7 +406,7 @@ class EmbeddedRedis:
         if not _pid_alive(pid):
             return None
         try:
-            command = _run(["ps", "-o", "command=", "-p", str(pid)])  # POSIX: Linux and macOS
+            command = _run(["ps", "-ww", "-o", "command=", "-p", str(pid)])  # Linux and macOS
         except subprocess.CalledProcessError:
             return None  # gone meanwhile
         return pid if "valkey-server" in command else None
