@@ -33,7 +33,8 @@ POSTGRES = "PostgreSQL"
 REDIS = "Redis"
 PG_VARIABLES = ("PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE")
 # Where to look when nothing is configured. Overridable so that a machine whose servers do
-# answer at the defaults can still try the embedded path (docs/embedded-servers.md#trying-it-where-servers-run).
+# answer at the defaults can still try the embedded path
+# (docs/embedded-servers.md#trying-it-where-servers-run).
 DEFAULT_DATABASE_URL_VAR = "DEFAULT_DATABASE_URL"
 DEFAULT_REDIS_URL_VAR = "DEFAULT_REDIS_URL"
 # Postgres refuses to run as root; as root the embedded server runs as this account, the
