@@ -181,12 +181,14 @@ def no_orphans_of_killed_runs() -> None:
         print(f"\nkilled {len(reaped)} processes left running by an earlier, killed test run")
 
 
-def _remove_data_of_killed_runs() -> None:
-    """Data directories of embedded servers whose run was killed (`reap_orphans` has
-    stopped the servers: they carry the run's OWNER_VAR)."""
+def _stop_servers_of_killed_runs() -> None:
+    """Embedded servers whose run was killed, and their data. (`reap_orphans` cannot tell
+    them: both servers rewrite their process title over the environment it reads.)"""
     for path in TEST_SERVERS_DIR.glob("*-*"):
         owner = path.name.split("-")[0]
         if owner.isdigit() and not Path(f"/proc/{owner}").exists():
+            with contextlib.suppress(Exception):
+                embedded_servers.stop_embedded(path)
             shutil.rmtree(path, ignore_errors=True)
 
 
@@ -196,7 +198,7 @@ def servers(
 ) -> Iterator[embedded_servers.Servers]:
     """The run's PostgreSQL and Redis (see the module docstring); embedded ones started here
     are stopped, and their data removed, when the run ends."""
-    _remove_data_of_killed_runs()
+    _stop_servers_of_killed_runs()
     run_dir = TEST_SERVERS_DIR / f"{os.getpid()}-{RUN_ID}"
     started: list[str] = []
     try:
@@ -204,7 +206,7 @@ def servers(
             os.environ,
             run_dir,
             durable=False,
-            server_env=process_env({}),  # OWNER_VAR: a later run reaps them if this one dies
+            server_env=process_env({}),
             say=started.append,
         )
     except embedded_servers.ServerNotAnswering as exc:

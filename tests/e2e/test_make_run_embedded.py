@@ -18,7 +18,7 @@ import requests
 from support.processes import ROOT, Running, free_port, process_env, running, wait_until
 
 from devnet.scenario import NFT, Scenario
-from shared.embedded_servers import postgres_answers, redis_answers
+from shared.embedded_servers import postgres_answers, redis_answers, stop_embedded
 
 pytestmark = pytest.mark.e2e
 DEADLINE_S = 180
@@ -36,6 +36,7 @@ def get(url: str) -> requests.Response | None:
 def run_dir() -> Iterator[Path]:
     path = ROOT / ".run" / "test-servers" / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
     yield path
+    stop_embedded(path)  # those a failed test left running
     shutil.rmtree(path, ignore_errors=True)
 
 

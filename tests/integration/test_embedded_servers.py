@@ -25,6 +25,7 @@ from shared.embedded_servers import (
     EmbeddedRedis,
     postgres_answers,
     redis_answers,
+    stop_embedded,
 )
 
 
@@ -34,6 +35,7 @@ def data_dir() -> Iterator[Path]:
     killed run is removed by the next one)."""
     path = ROOT / ".run" / "test-servers" / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
     yield path
+    stop_embedded(path)  # those a failed test left running
     shutil.rmtree(path, ignore_errors=True)
 
 
