@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# `make run`: set up the databases, start the simulated Stacks network when no real node is
-# configured, then run api, stream, worker, beat and flower from the Procfile in the foreground
-# (Ctrl-C stops all).
+# `make run`: use the configured PostgreSQL and Redis, or those at the default addresses, or
+# start embedded ones (docs/embedded-servers.md); set up the databases, start the simulated
+# Stacks network when no real node is configured, then run api, stream, worker, beat and
+# flower from the Procfile in the foreground (Ctrl-C stops all, then the embedded servers).
+# RUN_DIR (default .run) holds the generated Procfile, the local admin token and the
+# embedded servers' data.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
@@ -9,19 +12,29 @@ export PATH="$PWD/.venv/bin:$PATH"
 if [ -f .env ]; then set -a; . ./.env; set +a; fi
 export API_PORT="${API_PORT:-3000}"
 export STREAM_PORT="${STREAM_PORT:-3001}"
+run_dir="${RUN_DIR:-.run}"
+mkdir -p "$run_dir"
+
+# One line per server on standard error; DATABASE_URL, DATABASE_SERVER_URL and REDIS_URL
+# exported for everything below. A configured server that does not answer stops here.
+servers="$(python -m shared.manage servers start "$run_dir")"
+eval "$servers"
+stop_servers() { python -m shared.manage servers stop "$run_dir"; }
+trap stop_servers EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 python -m shared.manage ensure-database
 alembic upgrade head
 
-mkdir -p .run
 . deploy/local-admin-token.sh  # ADMIN_API_TOKEN, generated for local use when unset
-grep -E '^(api|stream|worker|beat|flower):' Procfile > .run/Procfile
+grep -E '^(api|stream|worker|beat|flower):' Procfile > "$run_dir/Procfile"
 
 node_configured="${STACKS_NODE_RPC_URL:-${STACKS_NODE_RPC_HOST:-}}"
 if [ -z "$node_configured" ] || [ -z "${STACKS_API_DATABASE_URL:-}" ]; then
   node_port="${DEVNET_NODE_PORT:-20443}"
   metadata_port="${DEVNET_METADATA_PORT:-8999}"
-  export STACKS_API_DATABASE_URL="${DEVNET_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/stacks_api_devnet}"
+  export STACKS_API_DATABASE_URL="${DEVNET_DATABASE_URL:-${DATABASE_SERVER_URL}/stacks_api_devnet}"
   export STACKS_NODE_RPC_URL="http://127.0.0.1:${node_port}"
   unset STACKS_NODE_RPC_HOST STACKS_NODE_RPC_PORT
   # The simulated metadata host lives on loopback, which the fetcher refuses by default.
@@ -32,7 +45,7 @@ if [ -z "$node_configured" ] || [ -z "${STACKS_API_DATABASE_URL:-}" ]; then
   scenario_arg=""
   if [ -n "${DEVNET_SCENARIO:-}" ]; then scenario_arg="--scenario $(realpath "$DEVNET_SCENARIO")"; fi
   python -m devnet seed --database-url "$STACKS_API_DATABASE_URL" $scenario_arg
-  echo "devnet: python -m devnet serve --node-port ${node_port} --metadata-port ${metadata_port} $scenario_arg" >> .run/Procfile
+  echo "devnet: python -m devnet serve --node-port ${node_port} --metadata-port ${metadata_port} $scenario_arg" >> "$run_dir/Procfile"
 fi
 
 cat <<MSG
@@ -51,4 +64,5 @@ cat <<MSG
   Ctrl-C stops everything.
 
 MSG
-exec honcho --procfile .run/Procfile --app-root . start
+# Not exec'd: the servers are stopped (the EXIT trap) after honcho has stopped the processes.
+honcho --procfile "$run_dir/Procfile" --app-root . start

@@ -1,14 +1,19 @@
-"""Operator commands: `python -m shared.manage ensure-database | local-admin-token FILE`."""
+"""Operator commands: `python -m shared.manage ensure-database | local-admin-token FILE |
+servers start|stop RUN_DIR`."""
 
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
+import subprocess
 import sys
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from shared import embedded_servers
 from shared.config import load_settings, normalize_database_url
 from shared.local_admin_token import ensure_local_admin_token
 
@@ -31,6 +36,35 @@ def ensure_database(url: str) -> bool:
         admin.dispose()
 
 
+def start_servers(run_dir: Path) -> int:
+    """`make run`'s servers (docs/embedded-servers.md): one line each on standard error, and
+    on standard output the `export` lines that point the Procfile processes at them."""
+    try:
+        servers = embedded_servers.provide(
+            os.environ, run_dir, say=lambda line: print(line, file=sys.stderr)
+        )
+    except embedded_servers.ServerNotAnswering as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:
+        detail = exc.stderr.strip() if isinstance(exc, subprocess.CalledProcessError) else ""
+        print(f"could not start an embedded server: {exc} {detail}".rstrip(), file=sys.stderr)
+        return 1
+    for name, value in (
+        ("DATABASE_URL", servers.database_url),
+        ("DATABASE_SERVER_URL", servers.database_server_url()),
+        ("REDIS_URL", servers.redis_url),
+    ):
+        print(f"export {name}={shlex.quote(value)}")
+    return 0
+
+
+def stop_servers(run_dir: Path) -> int:
+    for name in embedded_servers.stop_embedded(run_dir):
+        print(f"{name}: stopped the embedded server", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m shared.manage")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -40,7 +74,16 @@ def main(argv: list[str] | None = None) -> int:
         "local-admin-token", help="print the admin token kept in FILE, made first if missing"
     )
     local_token.add_argument("file", type=Path, help="e.g. .run/admin-token (made mode 0600)")
+    servers = sub.add_parser(
+        "servers",
+        help="start: use the configured or default PostgreSQL and Redis, else start embedded "
+        "ones with their data in RUN_DIR (prints `export` lines); stop: stop those",
+    )
+    servers.add_argument("action", choices=("start", "stop"))
+    servers.add_argument("run_dir", type=Path, help="e.g. .run")
     args = parser.parse_args(argv)
+    if args.command == "servers":
+        return start_servers(args.run_dir) if args.action == "start" else stop_servers(args.run_dir)
     if args.command == "local-admin-token":
         print(ensure_local_admin_token(args.file))
     if args.command == "ensure-database":

@@ -1,4 +1,8 @@
-"""Fixtures on the real services: Postgres at 127.0.0.1:5432 and Redis at 127.0.0.1:6379.
+"""Fixtures on real servers: PostgreSQL and Redis, those `DATABASE_URL` and `REDIS_URL` name
+(which must answer), else those at the default addresses (127.0.0.1:5432, trust auth for user
+`postgres`, and 127.0.0.1:6379), else embedded ones started for the run with their data under
+`.run/test-servers/` (docs/embedded-servers.md). The database and DB number in those URLs are
+not used: the run makes its own.
 
 Every run migrates one template database with Alembic; each test that needs a database gets
 its own copy (CREATE DATABASE ... TEMPLATE) and it is dropped afterwards. A copy takes about
@@ -10,42 +14,46 @@ Redis DB number of its own and flushes it at the end.
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
+import shutil
 import sys
 import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import redis
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
-from support.processes import reap_orphans
+from support.processes import ROOT, process_env, reap_orphans
 
+from shared import embedded_servers
 from shared.config import Settings
 from shared.db import make_engine
 
-PG = "127.0.0.1:5432"
-REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 RUN_ID = uuid.uuid4().hex[:8]
+TEST_SERVERS_DIR = ROOT / ".run" / "test-servers"
 RUN_LOCK_KEY = "stacks-token-metadata:test-run-lock"
 
 
 class Postgres:
     """Creates and drops the test run's databases through the maintenance database."""
 
-    def __init__(self, user: str, admin: Engine) -> None:
-        self.user = user
+    def __init__(self, server_url: str, admin: Engine) -> None:
+        self.server_url = server_url  # with the user that could log in, without a database
         self.admin = admin
         self.created: list[str] = []
         self._lock = threading.Lock()  # `created` is also changed by TemplateCopies' thread
 
     def url(self, name: str) -> str:
-        return f"postgresql+psycopg://{self.user}@{PG}/{name}"
+        return f"{self.server_url}/{name}"
 
     def create(self, name: str, template: str | None = None) -> str:
         clause = f' TEMPLATE "{template}"' if template else ""
@@ -128,25 +136,30 @@ class TemplateCopies:
                 self.postgres.drop(name)
 
 
-def _connect_admin() -> tuple[str, Engine]:
+def _connect_admin(server_url: str) -> tuple[str, Engine]:
+    """The server URL with a user that can log in, and an engine on its maintenance database.
+    The default server is tried as `postgres`, then `root`; a configured one as its user."""
+    server = make_url(server_url)
+    configured = embedded_servers.configured_postgres(os.environ) is not None
+    users = [server.username] if configured else ["postgres", "root"]
     errors = []
-    for user in ("postgres", "root"):
+    for user in users:
+        as_user = server._replace(username=user).render_as_string(hide_password=False)
         engine = create_engine(
-            f"postgresql+psycopg://{user}@{PG}/postgres",
+            f"{as_user}/postgres",
             isolation_level="AUTOCOMMIT",
             pool_pre_ping=True,  # survives the Postgres restart of the fault-tolerance test
         )
         try:
             with engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
-            return user, engine
+            return as_user, engine
         except Exception as exc:
             errors.append(f"{user}: {exc}")
             engine.dispose()
     pytest.fail(
-        f"Postgres is not reachable at {PG} (trust auth, user postgres or root): "
-        + "; ".join(errors)
-        + " -- start it (see .ci/run) and run the tests again",
+        f"cannot log in to PostgreSQL at {embedded_servers.address(server_url)} (trust auth, "
+        f"user {' or '.join(str(u) for u in users)}): " + "; ".join(errors),
         pytrace=False,
     )
 
@@ -168,10 +181,50 @@ def no_orphans_of_killed_runs() -> None:
         print(f"\nkilled {len(reaped)} processes left running by an earlier, killed test run")
 
 
+def _stop_servers_of_killed_runs() -> None:
+    """Embedded servers whose run was killed, and their data. (`reap_orphans` cannot tell
+    them: both servers rewrite their process title over the environment it reads.)"""
+    for path in TEST_SERVERS_DIR.glob("*-*"):
+        owner = path.name.split("-")[0]
+        if owner.isdigit() and not Path(f"/proc/{owner}").exists():
+            with contextlib.suppress(Exception):
+                embedded_servers.stop_embedded(path)
+            shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
-def postgres() -> Iterator[Postgres]:
-    user, admin = _connect_admin()
-    pg = Postgres(user, admin)
+def servers(
+    request: pytest.FixtureRequest, no_orphans_of_killed_runs: None
+) -> Iterator[embedded_servers.Servers]:
+    """The run's PostgreSQL and Redis (see the module docstring); embedded ones started here
+    are stopped, and their data removed, when the run ends."""
+    _stop_servers_of_killed_runs()
+    run_dir = TEST_SERVERS_DIR / f"{os.getpid()}-{RUN_ID}"
+    started: list[str] = []
+    try:
+        found = embedded_servers.provide(
+            os.environ,
+            run_dir,
+            durable=False,
+            server_env=process_env({}),
+            say=started.append,
+        )
+    except embedded_servers.ServerNotAnswering as exc:
+        pytest.fail(str(exc), pytrace=False)
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+    with capture.global_and_fixture_disabled():
+        for line in started:
+            if "embedded" in line:
+                print(f"\n{line}", end="", flush=True)
+    yield found
+    found.stop()
+    shutil.rmtree(run_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres(servers: embedded_servers.Servers) -> Iterator[Postgres]:
+    server_url, admin = _connect_admin(servers.database_server_url())
+    pg = Postgres(server_url, admin)
     yield pg
     for name in list(pg.created):
         pg.drop(name)
@@ -216,21 +269,21 @@ def stacks_api_database_url(postgres: Postgres) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
+def redis_url(servers: embedded_servers.Servers) -> Iterator[str]:
     """A Redis DB number no other test run holds (claimed with a lock key), flushed after."""
     lock_key = RUN_LOCK_KEY
+    parts = urlsplit(servers.redis_url)
+    server = f"{parts.scheme}://{parts.netloc}"
     for db in range(1, 16):
-        client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=db)
+        client = redis.Redis.from_url(f"{server}/{db}")
         try:
             claimed = client.set(lock_key, RUN_ID, nx=True, ex=3600)
         except redis.ConnectionError as exc:
-            pytest.fail(
-                f"Redis is not reachable at {REDIS_HOST}:{REDIS_PORT}: {exc}", pytrace=False
-            )
+            pytest.fail(f"Redis is not reachable at {parts.netloc}: {exc}", pytrace=False)
         if claimed:
             client.flushdb()  # leftovers of a crashed run whose lock expired
             client.set(lock_key, RUN_ID, ex=3600)
-            yield f"redis://{REDIS_HOST}:{REDIS_PORT}/{db}"
+            yield f"{server}/{db}"
             client.flushdb()
             client.close()
             return

@@ -6,7 +6,7 @@ import itertools
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 import pytest
@@ -18,15 +18,23 @@ from devnet.nft_history import BURN, MINT, TRANSFER, holder_address
 from devnet.scenario import Scenario, nft_collection
 from shared.stacks.prints import nft_token_id
 
-SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
+if TYPE_CHECKING:
+    from conftest import Postgres
+
 E2E = Scenario.packaged("e2e-200")
 E2E_PATH = Path(__file__).parents[3] / "devnet" / "scenarios" / "e2e-200.json"
 
 
 @pytest.fixture(scope="module")
-def database_url() -> Iterator[str]:
+def server(postgres: Postgres) -> str:
+    """The test run's PostgreSQL server (tests/conftest.py), without a database."""
+    return postgres.server_url
+
+
+@pytest.fixture(scope="module")
+def database_url(server: str) -> Iterator[str]:
     """A database of our own, seeded with e2e-200, dropped when the module is done."""
-    url = f"{SERVER}/devnet_test_{uuid.uuid4().hex[:8]}"
+    url = f"{server}/devnet_test_{uuid.uuid4().hex[:8]}"
     chain_db.ensure_database(url)
     try:
         with chain_db.connect(url) as conn:
@@ -199,8 +207,8 @@ def test_a_fork_block_gets_new_hashes_and_the_canonical_parent(
     assert writer.append_block().height == height + 1
 
 
-def test_cli_seed_creates_and_fills_a_database() -> None:
-    url = f"{SERVER}/devnet_test_{uuid.uuid4().hex[:8]}"
+def test_cli_seed_creates_and_fills_a_database(server: str) -> None:
+    url = f"{server}/devnet_test_{uuid.uuid4().hex[:8]}"
     try:
         assert main(["seed", "--database-url", url, "--scenario", str(E2E_PATH)]) == 0
         assert main(["seed", "--database-url", url]) == 0  # reseeding replaces the tables

@@ -77,7 +77,7 @@ def test_flower_listens_on_loopback_unless_told_otherwise(tmp_path: Path) -> Non
 
 def test_make_run_starts_api_stream_worker_beat_and_flower_but_not_the_release() -> None:
     script = (ROOT / "deploy" / "run-local.sh").read_text()
-    pattern = re.search(r"grep -E '([^']+)' Procfile > \.run/Procfile", script)
+    pattern = re.search(r"grep -E '([^']+)' Procfile > \"\$run_dir/Procfile\"", script)
     assert pattern is not None
     names = [line.partition(":")[0] for line in (ROOT / "Procfile").read_text().splitlines()]
     started = [name for name in names if re.match(pattern.group(1), f"{name}:")]
