@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from threading import Event
 
 from shared.errors import (
+    ContentMismatchError,
     FetchCancelledError,
     HostBusyError,
     MetadataConnectionError,
@@ -30,6 +31,7 @@ from shared.errors import (
 from shared.indexing.host_slots import Grant, HostSlots
 from shared.indexing.polite_fetch import polite_fetch
 from shared.indexing.rate_limits import RateLimitedHosts
+from shared.indexing.verified_fetch import MISMATCHED, fetch_checked
 from shared.metadata.fetch import Fetched, MetadataFetcher
 from shared.metadata.gateways import GatewayPool, gateway_host
 from shared.metadata.outcomes import classify_fetch
@@ -83,12 +85,16 @@ class GatewayFetcher:
         host_slots: HostSlots | None,
         threads: int = 32,
         hedges: HedgeBudget | None = None,
+        *,
+        verify: bool = True,
     ) -> None:
         self.fetcher = fetcher
         self.pool = pool
         self.rate_limits = rate_limits
         self.host_slots = host_slots
         self.hedges = hedges or HedgeBudget()
+        # Check ipfs:// content against its CID where one block allows (IPFS_VERIFY_CONTENT).
+        self.verify = verify
         self._threads = ThreadPoolExecutor(threads, thread_name_prefix="gateway")
 
     def fetch(
@@ -146,23 +152,29 @@ class GatewayFetcher:
         host = gateway_host(attempt.target)
         attempt.started = time.monotonic()
         holding = self.host_slots.holding(grant) if self.host_slots and grant else nullcontext()
+
+        def fetch(target: FetchableUrl, limit: int) -> Fetched:
+            return polite_fetch(
+                self.fetcher,
+                target,
+                self.rate_limits,
+                self.host_slots,
+                limit,
+                wait_s=wait_s,
+                cancelled=attempt.cancelled,
+            )
+
+        limit = self.fetcher.max_bytes if max_bytes is None else max_bytes
         try:
             with holding:
-                body = polite_fetch(
-                    self.fetcher,
-                    attempt.target,
-                    self.rate_limits,
-                    self.host_slots,
-                    max_bytes,
-                    wait_s=wait_s,
-                    cancelled=attempt.cancelled,
-                )
+                body = fetch_checked(fetch, attempt.target, limit, verify=self.verify)
         except FetchCancelledError:
             # Slower than another gateway: its wait so far is a (low) latency sample.
             self.pool.record(host, "cancelled", time.monotonic() - attempt.started)
             raise
         except Exception as exc:
-            self.pool.record(host, classify_fetch(exc), failed=gateway_at_fault(exc))
+            outcome = MISMATCHED if isinstance(exc, ContentMismatchError) else classify_fetch(exc)
+            self.pool.record(host, outcome, failed=gateway_at_fault(exc))
             raise
         self.pool.record(host, "ok", time.monotonic() - attempt.started)
         return body
@@ -258,7 +270,10 @@ class _Race:
 
 def gateway_at_fault(exc: BaseException) -> bool:
     """Whether a failed request says the gateway is unwell (timed out, gave no answer, 5xx,
-    429, blocked) rather than the document (4xx, too large) or our own limits (busy, skipped)."""
+    429, blocked, bytes that are not the CID's) rather than the document (4xx, too large) or
+    our own limits (busy, skipped)."""
+    if isinstance(exc, ContentMismatchError):
+        return True
     if isinstance(exc, TooManyRequestsError):
         return True
     if isinstance(exc, HostBusyError):
