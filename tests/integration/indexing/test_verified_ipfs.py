@@ -28,7 +28,7 @@ from shared.metadata.ipfs_blocks import (
 )
 from shared.metadata.netguard import NetGuard
 from shared.metadata.uris import FetchableUrl, GatewaySettings, fetchable_url
-from shared.wiring import build_image_cacher
+from shared.wiring import build_image_cacher, metadata_service
 
 ADDRESSES = ("127.0.0.26", "127.0.0.27")
 DOC = b'{"sip": 16, "name": "Verified Monkey #1"}'
@@ -237,3 +237,14 @@ def test_an_image_comes_verified_from_the_good_gateway(
     serve(b, cid, PNG[:-1] + b"\x01")  # now no gateway has the right bytes
     with pytest.raises(ImageHttpError):
         cacher.download(fetchable_url(f"ipfs://{cid}", cacher.gateways))
+
+
+def test_the_setting_reaches_both_fetchers(settings, sessions) -> None:
+    off = replace(settings, ipfs_verify_content=False)
+    cacher = build_image_cacher(off, sessions)
+    assert cacher.gateway_fetcher is not None
+    assert cacher.gateway_fetcher.verify is False
+    service = metadata_service(off)
+    assert service.gateway_fetcher is not None
+    assert service.gateway_fetcher.verify is False
+    assert metadata_service(settings).gateway_fetcher.verify is True  # type: ignore[union-attr]
