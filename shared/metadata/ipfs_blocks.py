@@ -13,6 +13,7 @@ here so that no generated code is checked in.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -57,8 +58,15 @@ def block_cid(url: str) -> BlockCid | None:
     segments = urlsplit(url).path.split("/")
     if len(segments) < 2 or segments[-2] != "ipfs" or not segments[-1]:
         return None
+    return _block_cid(segments[-1])
+
+
+@functools.lru_cache(maxsize=4096)
+def _block_cid(text: str) -> BlockCid | None:
+    """Cached: the library's parse costs some 70 us, and a CID is read again for each gateway
+    a document is asked of."""
     try:
-        parsed = cids.from_string(segments[-1])
+        parsed = cids.from_string(text)
         hashed = multihash.decode(bytes(parsed.multihash))
         multihash.digest(b"", hashed.code)  # a function the library knows and can compute
     except Exception:  # the libraries raise ValueError, KeyError, TypeError... for a non-CID
@@ -68,7 +76,7 @@ def block_cid(url: str) -> BlockCid | None:
     name = str(hashed.name)
     if name not in IDENTITY_NAMES and not name.startswith(PROVING_HASHES):
         return None
-    return BlockCid(segments[-1], parsed.codec, bytes(parsed.multihash))
+    return BlockCid(text, parsed.codec, bytes(parsed.multihash))
 
 
 def raw_block_url(url: str) -> str:
