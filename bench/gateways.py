@@ -173,7 +173,10 @@ def run_setup(setup: str, args: argparse.Namespace) -> SetupResult:
         uri = f"ipfs://{CID}/{{id}}.json"
         collection = nft_collection("gateway-monkeys", args.tokens, 2, token_uri=uri)
     scenario = Scenario.build([collection], chain_tip_height=3)
-    settings = {"PUBLIC_GATEWAY_IPFS": ",".join(g.url for g in used)}
+    settings = {
+        "PUBLIC_GATEWAY_IPFS": ",".join(g.url for g in used),
+        "IPFS_VERIFY_CONTENT": args.verify_content,
+    }
     with gateways[0].serving(), gateways[1].serving(), gateways[2].serving():
         run = index_scenario(scenario, args.tokens, settings, args.timeout)
     wrong = [n for n in numbers if run.stored_names.get(n) != _name(n)]
@@ -194,6 +197,12 @@ def main() -> None:
     parser.add_argument("--forge-every", type=int, default=4)
     parser.add_argument("--setups", nargs="+", choices=SETUPS, default=list(SETUPS))
     parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument(
+        "--verify-content",
+        choices=("true", "false"),
+        default="true",
+        help="IPFS_VERIFY_CONTENT: false measures the same set-ups without the check",
+    )
     args = parser.parse_args()
     cpu_before = cpu_check_ms()
     results = {setup: run_setup(setup, args) for setup in args.setups}

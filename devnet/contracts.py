@@ -84,8 +84,9 @@ class Contract:
     # Loopback address of the metadata host serving this contract's documents (None: 127.0.0.1).
     metadata_host: str | None = None
     # Each token's own URI (token n's is the n-th), instead of `token_uri` with `{id}`: a
-    # collection whose every document has its own IPFS CID (devnet/ipfs_gateway.py).
-    token_uris: tuple[str, ...] = ()
+    # collection whose every document has its own IPFS CID (devnet/ipfs_gateway.py). Left
+    # out of the hash: the node looks contracts up by hash on every call (`abi_for`).
+    token_uris: tuple[str, ...] = field(default=(), hash=False)
 
     def __post_init__(self) -> None:
         where = f"contract {self.name!r}"

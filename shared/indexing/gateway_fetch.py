@@ -5,9 +5,9 @@ next on the first's failure, and a second at once when the first is slower than 
 Each request is an ordinary `polite_fetch` (the host's rate limit, slot and the guarded
 fetcher; for IPFS, a block checked against its CID where one block holds the file:
 `verified_fetch`) on this fetcher's own threads, so the caller waits only for the first good
-answer. A
-losing request is cancelled through the fetcher's progress callback, which libcurl calls on
-every chunk and at least once a second: it ends within a second, releasing its slot then.
+answer. A losing request is cancelled through the fetcher's progress callback, which libcurl
+calls on every chunk and at least once a second: it ends within a second, releasing its slot
+then.
 """
 
 from __future__ import annotations
