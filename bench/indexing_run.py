@@ -38,12 +38,19 @@ PER_SECOND = text(
     "ORDER BY date_trunc('second', t.updated_at)"
 )
 
+# Each token's stored name (default locale), to check what was stored against what was served.
+STORED_NAMES = text(
+    "SELECT t.token_number, m.name FROM tokens t JOIN metadata m ON m.token_id = t.id "
+    "WHERE m.l10n_default IS NOT FALSE"
+)
+
 
 @dataclass(frozen=True)
 class IndexRun:
     elapsed_s: float  # from the first token done to the last job settled
     not_done: int  # token jobs that ended otherwise (failed, invalid): should be 0
     per_second: list[int]  # tokens stored in each second, in order
+    stored_names: dict[int, str]  # token number -> the stored document's name
 
 
 def index_scenario(
@@ -98,6 +105,7 @@ def index_scenario(
                 elapsed = time.monotonic() - (first_done[0] if first_done else started)
             with engine.connect() as conn:
                 per_second = [row.n for row in conn.execute(PER_SECOND)]
+                names = {int(row.token_number): row.name for row in conn.execute(STORED_NAMES)}
             engine.dispose()
             before_stop(net)
-    return IndexRun(elapsed, other[0], per_second)
+    return IndexRun(elapsed, other[0], per_second, names)

@@ -83,6 +83,10 @@ class Contract:
     collection: Collection = field(default_factory=lambda: Collection("", ""))
     # Loopback address of the metadata host serving this contract's documents (None: 127.0.0.1).
     metadata_host: str | None = None
+    # Each token's own URI (token n's is the n-th), instead of `token_uri` with `{id}`: a
+    # collection whose every document has its own IPFS CID (devnet/ipfs_gateway.py). Left
+    # out of the hash: the node looks contracts up by hash on every call (`abi_for`).
+    token_uris: tuple[str, ...] = field(default=(), hash=False)
 
     def __post_init__(self) -> None:
         where = f"contract {self.name!r}"
@@ -148,6 +152,12 @@ class Contract:
         if self.token_uri is None or not self.token_uri.startswith(METADATA_PLACEHOLDER):
             return None
         return self.token_uri[len(METADATA_PLACEHOLDER) :].split("?", 1)[0]
+
+    def token_uri_of(self, token_id: int, metadata_url: str) -> str | None:
+        """The URI the node returns for one token: its own when `token_uris` has one."""
+        if 1 <= token_id <= len(self.token_uris):
+            return self.token_uris[token_id - 1]
+        return self.resolved_token_uri(metadata_url)
 
     def has_token(self, token_id: int) -> bool:
         """Minted token ids: 1..last_token_id for NFTs, the listed ids for SFTs."""

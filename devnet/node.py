@@ -185,8 +185,10 @@ def _token_id(arguments: list[ClarityValue]) -> int:
     return first.value if isinstance(first, UInt) else 0
 
 
-def _uri(contract: Contract, metadata_url: str, utf8: bool = False) -> ClarityValue:
-    uri = contract.resolved_token_uri(metadata_url)
+def _uri(
+    contract: Contract, metadata_url: str, utf8: bool = False, token_id: int = 0
+) -> ClarityValue:
+    uri = contract.token_uri_of(token_id, metadata_url)
     if uri is None:
         return OptionalNone()
     if utf8 or not uri.isascii():
@@ -195,8 +197,9 @@ def _uri(contract: Contract, metadata_url: str, utf8: bool = False) -> ClarityVa
 
 
 def _minted_uri(contract: Contract, arguments: list[ClarityValue], url: str) -> ClarityValue:
-    minted = contract.has_token(_token_id(arguments))
-    return ResponseOk(_uri(contract, url) if minted else OptionalNone())
+    token_id = _token_id(arguments)
+    minted = contract.has_token(token_id)
+    return ResponseOk(_uri(contract, url, token_id=token_id) if minted else OptionalNone())
 
 
 def _base_uri(contract: Contract, arguments: list[ClarityValue], url: str) -> ClarityValue:

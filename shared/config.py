@@ -70,6 +70,9 @@ class Settings:
     public_gateway_ipfs_extra_header: str | None = None
     public_gateway_ipfs_replaced: tuple[str, ...] = tuple(DEFAULT_IPFS_REPLACED.split(","))
     public_gateway_arweave: str = "https://arweave.net"
+    # Not in Hiro's API: ipfs:// content is asked for as a block and checked against its CID
+    # where one block holds the file (docs/gateways.md#verified-content).
+    ipfs_verify_content: bool = True
 
     image_cache_processor_enabled: bool = False
     image_cache_resize_width: int = 300

@@ -139,6 +139,12 @@ class MetadataConnectionError(MetadataHttpError):
     """No answer at all: the name did not resolve, or the connection failed or broke."""
 
 
+class ContentMismatchError(MetadataHttpError):
+    """An IPFS gateway answered with bytes that are not the block its CID names: that
+    gateway's fault, so the next one is asked; `invalid` 107 when none serves the block
+    (docs/gateways.md#verified-content)."""
+
+
 class FetchCancelledError(Exception):
     """A fetch whose answer is no longer wanted (another gateway answered first) was stopped;
     never a job's outcome."""

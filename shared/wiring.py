@@ -139,7 +139,9 @@ def gateway_fetcher(
         slots.client if slots is not None else redis.Redis.from_url(settings.redis_url)
     )
     threads = 2 * settings.worker_fetch_concurrency
-    return GatewayFetcher(guarded, pool, rate_limits, slots, threads)
+    return GatewayFetcher(
+        guarded, pool, rate_limits, slots, threads, verify=settings.ipfs_verify_content
+    )
 
 
 def fetcher(settings: Settings, max_bytes: int) -> MetadataFetcher:

@@ -3,9 +3,11 @@ next on the first's failure, and a second at once when the first is slower than 
 (hedging); the first good answer wins. See docs/gateways.md.
 
 Each request is an ordinary `polite_fetch` (the host's rate limit, slot and the guarded
-fetcher) on this fetcher's own threads, so the caller waits only for the first good answer. A
-losing request is cancelled through the fetcher's progress callback, which libcurl calls on
-every chunk and at least once a second: it ends within a second, releasing its slot then.
+fetcher; for IPFS, a block checked against its CID where one block holds the file:
+`verified_fetch`) on this fetcher's own threads, so the caller waits only for the first good
+answer. A losing request is cancelled through the fetcher's progress callback, which libcurl
+calls on every chunk and at least once a second: it ends within a second, releasing its slot
+then.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass, field
 from threading import Event
 
 from shared.errors import (
+    ContentMismatchError,
     FetchCancelledError,
     HostBusyError,
     MetadataConnectionError,
@@ -30,6 +33,7 @@ from shared.errors import (
 from shared.indexing.host_slots import Grant, HostSlots
 from shared.indexing.polite_fetch import polite_fetch
 from shared.indexing.rate_limits import RateLimitedHosts
+from shared.indexing.verified_fetch import MISMATCHED, fetch_checked
 from shared.metadata.fetch import Fetched, MetadataFetcher
 from shared.metadata.gateways import GatewayPool, gateway_host
 from shared.metadata.outcomes import classify_fetch
@@ -83,12 +87,16 @@ class GatewayFetcher:
         host_slots: HostSlots | None,
         threads: int = 32,
         hedges: HedgeBudget | None = None,
+        *,
+        verify: bool = True,
     ) -> None:
         self.fetcher = fetcher
         self.pool = pool
         self.rate_limits = rate_limits
         self.host_slots = host_slots
         self.hedges = hedges or HedgeBudget()
+        # Check ipfs:// content against its CID where one block allows (IPFS_VERIFY_CONTENT).
+        self.verify = verify
         self._threads = ThreadPoolExecutor(threads, thread_name_prefix="gateway")
 
     def fetch(
@@ -146,23 +154,29 @@ class GatewayFetcher:
         host = gateway_host(attempt.target)
         attempt.started = time.monotonic()
         holding = self.host_slots.holding(grant) if self.host_slots and grant else nullcontext()
+
+        def fetch(target: FetchableUrl, limit: int) -> Fetched:
+            return polite_fetch(
+                self.fetcher,
+                target,
+                self.rate_limits,
+                self.host_slots,
+                limit,
+                wait_s=wait_s,
+                cancelled=attempt.cancelled,
+            )
+
+        limit = self.fetcher.max_bytes if max_bytes is None else max_bytes
         try:
             with holding:
-                body = polite_fetch(
-                    self.fetcher,
-                    attempt.target,
-                    self.rate_limits,
-                    self.host_slots,
-                    max_bytes,
-                    wait_s=wait_s,
-                    cancelled=attempt.cancelled,
-                )
+                body = fetch_checked(fetch, attempt.target, limit, verify=self.verify)
         except FetchCancelledError:
             # Slower than another gateway: its wait so far is a (low) latency sample.
             self.pool.record(host, "cancelled", time.monotonic() - attempt.started)
             raise
         except Exception as exc:
-            self.pool.record(host, classify_fetch(exc), failed=gateway_at_fault(exc))
+            outcome = MISMATCHED if isinstance(exc, ContentMismatchError) else classify_fetch(exc)
+            self.pool.record(host, outcome, failed=gateway_at_fault(exc))
             raise
         self.pool.record(host, "ok", time.monotonic() - attempt.started)
         return body
@@ -258,7 +272,10 @@ class _Race:
 
 def gateway_at_fault(exc: BaseException) -> bool:
     """Whether a failed request says the gateway is unwell (timed out, gave no answer, 5xx,
-    429, blocked) rather than the document (4xx, too large) or our own limits (busy, skipped)."""
+    429, blocked, bytes that are not the CID's) rather than the document (4xx, too large) or
+    our own limits (busy, skipped)."""
+    if isinstance(exc, ContentMismatchError):
+        return True
     if isinstance(exc, TooManyRequestsError):
         return True
     if isinstance(exc, HostBusyError):

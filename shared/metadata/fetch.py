@@ -57,10 +57,13 @@ class FetchLimits:
 
 @dataclass(frozen=True)
 class Fetched:
-    """A successful GET: the final answer's status and body."""
+    """A successful GET: the final answer's status, body and Content-Type; `verified` when
+    the body is IPFS content checked against its CID (docs/gateways.md#verified-content)."""
 
     status: int
     body: bytes
+    content_type: str | None = None
+    verified: bool = False
 
 
 @dataclass
@@ -86,6 +89,11 @@ class MetadataFetcher:
         self._handles = ThreadHandles(self._configure)
         self._resolved: dict[tuple[str, int], tuple[float, list[str]]] = {}
         self._resolved_lock = threading.Lock()
+
+    @property
+    def max_bytes(self) -> int:
+        """The body size a fetch reads at most unless it asks for another limit."""
+        return self._limits.max_bytes
 
     def fetch_bytes(
         self,
@@ -117,7 +125,7 @@ class MetadataFetcher:
             target = _redirect_target(answer, current)
             if target is None:
                 _check_status(answer, url, current)
-                return Fetched(answer.status, answer.body)
+                return Fetched(answer.status, answer.body, answer.headers.get("content-type"))
             if not _same_origin(current, target):
                 sent_headers = {}  # gateway credentials stay with the gateway
             current = target

@@ -77,7 +77,15 @@ return {tostring(now_state[1] or ''), tostring(now_state[2] or ''), tostring(rat
 GATEWAY_REQUESTS = Counter(
     "token_metadata_gateway_requests",
     "Requests to each configured IPFS or Arweave gateway, by outcome (ok, timeout, "
-    "http_error, rate_limited, deferred: skipped without a request, cancelled: a hedge lost)",
+    "http_error, rate_limited, deferred: skipped without a request, cancelled: a hedge lost, "
+    "mismatched: IPFS bytes that are not the CID's)",
+    ["gateway", "outcome"],
+)
+IPFS_CONTENT = Counter(
+    "token_metadata_ipfs_content",
+    "IPFS documents and images each gateway served, by outcome: verified (the block hashed "
+    "to its CID), unverified (not checkable: a path after the CID, a file of several blocks, "
+    "no raw block support), mismatched (bytes that are not the CID's: the next gateway asked)",
     ["gateway", "outcome"],
 )
 GATEWAY_HEALTH = Gauge(

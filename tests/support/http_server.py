@@ -53,7 +53,10 @@ class ScriptedServer:
                 with server._lock:
                     server.hits[self.path] += 1
                     server.headers[self.path] = dict(self.headers.items())
-                reply = server.routes.get(self.path.split("?", 1)[0], Reply(404, b"not found"))
+                # A route with a query string answers that query only; one without, any.
+                reply = server.routes.get(self.path) or server.routes.get(
+                    self.path.split("?", 1)[0], Reply(404, b"not found")
+                )
                 self.answer(reply)
 
             def do_POST(self) -> None:

@@ -101,3 +101,8 @@ def test_gateway_settings_take_a_comma_separated_list() -> None:
 def test_a_bad_gateway_in_the_list_names_the_setting(value: str) -> None:
     with pytest.raises(ConfigError, match="PUBLIC_GATEWAY_IPFS"):
         Settings.from_env({"PUBLIC_GATEWAY_IPFS": value})
+
+
+def test_ipfs_content_is_verified_unless_switched_off() -> None:
+    assert Settings.from_env({}).ipfs_verify_content is True
+    assert Settings.from_env({"IPFS_VERIFY_CONTENT": "false"}).ipfs_verify_content is False
