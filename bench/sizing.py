@@ -12,7 +12,9 @@ reports per token:
 - rows and bytes: every table's rows and `pg_total_relation_size` (heap, indexes, TOAST) once
   every job has settled;
 - writes: the rows the run's database inserted, updated and deleted (`pg_stat_database`), per
-  token and per second, and the WAL the server wrote meanwhile (`pg_current_wal_lsn()`).
+  token and per second, and the WAL the server wrote meanwhile (`pg_current_wal_lsn()`): on a
+  shared server everyone's, so `--private-postgres` indexes on a server started for the run
+  (initdb), whose WAL and every process are the run's.
 
 Then the API's CPU per request on the main routes, in process: the Flask/WSGI app called
 directly, one request after the other, on the seeded million-token database of
@@ -22,6 +24,7 @@ Postgres backend that served them.
     .venv/bin/python bench/sizing.py                          # one-host, 10,000 NFTs, API
     .venv/bin/python bench/sizing.py --scenario both --write bench/RESULTS.md
     .venv/bin/python bench/sizing.py --skip-api --nft-tokens 20000
+    .venv/bin/python bench/sizing.py --private-postgres --scenario both --skip-api
 
 CPU times are the measure to size with: other work on a shared machine stretches wall-clock
 times (the report gives the load average and the machine's busy share during the run) but adds
@@ -76,6 +79,7 @@ CLIENTS = {
     "bench": "the benchmark's own polling (not counted)",
     "bench-sizing": "this script's own queries (not counted)",
     "?": "ended before it was identified",
+    "": "clients without a name",
 }
 OWN_QUERIES = "bench-sizing"
 NOT_COUNTED = {"bench", OWN_QUERIES}
@@ -474,7 +478,7 @@ def measure_api(database: str, count: int, warmup: int) -> list[RouteCost]:
                     method=method,
                     data=body,
                     content_type="application/json" if body else None,
-                    headers={"Accept-Encoding": "gzip"},
+                    headers=[("Accept-Encoding", "gzip")],
                 ).get_environ()
                 for method, path, body in requests
             ]
@@ -639,51 +643,26 @@ def private_postgres(bindir: Path) -> Iterator[str]:
     run's own. Run as root, the server runs as the `postgres` user (initdb refuses root).
     """
     as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+
+    def tool(name: str, *args: str) -> None:
+        subprocess.run(
+            [*as_postgres, str(bindir / name), *args], stdout=subprocess.DEVNULL, check=True
+        )
+
     with tempfile.TemporaryDirectory(prefix="tm-sizing-pg-") as tmp:
-        data = Path(tmp) / "data"
+        data = str(Path(tmp) / "data")
         if as_postgres:
             shutil.chown(tmp, "postgres")
         port = free_port()
-        quiet = {"stdout": subprocess.DEVNULL, "check": True}
-        subprocess.run(
-            [
-                *as_postgres,
-                str(bindir / "initdb"),
-                "-D",
-                str(data),
-                "-A",
-                "trust",
-                "-U",
-                "postgres",
-                "-E",
-                "UTF8",
-                "--no-instructions",
-            ],
-            **quiet,
+        tool(
+            "initdb", "-D", data, "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-instructions"
         )
         options = f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={tmp}"
-        subprocess.run(
-            [
-                *as_postgres,
-                str(bindir / "pg_ctl"),
-                "-D",
-                str(data),
-                "-o",
-                options,
-                "-w",
-                "-l",
-                str(Path(tmp) / "log"),
-                "start",
-            ],
-            **quiet,
-        )
+        tool("pg_ctl", "-D", data, "-o", options, "-w", "-l", str(Path(tmp) / "log"), "start")
         try:
             yield f"postgresql://postgres@127.0.0.1:{port}"
         finally:
-            subprocess.run(
-                [*as_postgres, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
-                **quiet,
-            )
+            tool("pg_ctl", "-D", data, "-m", "fast", "-w", "stop")
 
 
 @contextmanager
