@@ -134,9 +134,9 @@ def init_db(app: Flask, settings: Settings) -> None:
         settings.database_url, pool_size=10, application_name="tm-api", transaction_pooled=pooled
     )
     read_engine = engine
-    if settings.database_read_url:
+    if settings.reads_url() != settings.database_url:
         read_engine = make_engine(
-            settings.database_read_url,
+            settings.reads_url(),
             pool_size=10,
             application_name="tm-api-reads",
             transaction_pooled=pooled,
