@@ -1,8 +1,9 @@
 """Each host's concurrency limit moves with what the host tells us (docs/host-slots.md#adaptive).
 
 A limit lives in Redis, so every worker uses and moves the same number. It starts low
-(4) and doubles each round trip of clean answers (slow start) up to the host's cap
-(`METADATA_HOST_CONCURRENCY_LIMIT`, or the gateways' cap) or its first overload; then:
+(4) and doubles each round trip of clean answers while it is used (slow start) up to the
+host's cap (`METADATA_HOST_CONCURRENCY_LIMIT`, or the gateways' cap) or its first overload;
+then:
 
 - **Cut** when the host shows it is overloaded: it answers 429 or 5xx, times out, refuses
   the connection, or its latency climbs to several times its usual. The cut is taken from the
@@ -101,8 +102,11 @@ elseif successes > 0 then
   if latency > math.max(base * 4, base + 1000) then
     cut_by(latency_cut, 'latency')
   elseif cut_at == 0 then
-    -- Slow start, until the first overload: one more per clean answer (double a round trip).
-    limit = math.min(cap, limit + successes)
+    -- Slow start, until the first overload: one more per clean answer (double a round trip),
+    -- but only over what is in flight: a limit running ahead of its use would let a burst of
+    -- new fetches reach the host at once.
+    local flight = redis.call('ZCOUNT', KEYS[2], '(' .. now, '+inf')
+    limit = math.min(cap, math.max(limit, flight + successes))
   else
     clean = clean + successes
     if ceiling > 0 and now - cut_at > forget then ceiling = 0 end

@@ -53,9 +53,11 @@ def limits(client: redis.Redis, cap: int = 20, rule: AimdRule = NO_COOLDOWN) -> 
 
 
 def warmed(adaptive: AdaptiveLimits, host: str) -> AdaptiveLimits:
-    """At the cap at the end of slow start: enough clean answers and no overload."""
-    while adaptive.limit(host) < adaptive.cap_for(host):
-        adaptive.succeeded(host, 0.0)  # no usual latency yet: no hold between cuts in tests
+    """At the cap at the end of slow start (no overload yet). Its usual latency is 0 ms: no
+    hold between cuts (two round trips) in tests."""
+    cap = adaptive.cap_for(host)
+    adaptive.client.hset(LIMIT_PREFIX + host, mapping={"limit": cap, "base_ms": 0})
+    adaptive.learn(host, cap)
     return adaptive
 
 
@@ -72,14 +74,41 @@ def past_slow_start(adaptive: AdaptiveLimits, host: str) -> AdaptiveLimits:
 
 
 def test_a_new_host_starts_low_and_doubles_each_round_trip_up_to_its_cap(client, host) -> None:
-    adaptive = limits(client, cap=20)
-    assert adaptive.limit(host) == 4
+    slots = HostSlots(client, 20, 20, [], 30, adaptive=True)
+    assert slots.limits is not None
+    slots.limits.flush_every = 1
+    assert slots.limit_for(host) == 4
+    held = [slots.try_now(host) for _ in range(4)]
     seen = []
-    for _ in range(20):
-        adaptive.succeeded(host, 0.01)
-        seen.append(adaptive.limit(host))
+    while len(seen) < 30:  # a round trip: each slot held answers and is used again at once,
+        for _ in range(len(held)):  # and the room its answer made is taken
+            slots.limits.succeeded(host, 0.01)
+            seen.append(slots.limit_for(host))
+            while (grant := slots.try_now(host)) is not None:
+                held.append(grant)
     assert seen[:4] == [5, 6, 7, 8]  # one more per clean answer: 4 answers double 4
+    assert seen[4:12] == list(range(9, 17))  # the next round trip, 8 answers: 16
     assert max(seen) == 20
+    for grant in held:
+        if grant is not None:
+            slots.release(grant)
+
+
+def test_in_slow_start_the_limit_grows_only_while_it_is_used(client, host) -> None:
+    """A limit far ahead of what is in flight would let a burst of new fetches reach the host
+    at once: each clean answer allows one more than is in flight, not one more than the limit."""
+    slots = HostSlots(client, 20, 20, [], 30, adaptive=True)
+    assert slots.limits is not None
+    slots.limits.flush_every = 1
+    with ExitStack() as held:
+        held.enter_context(slots.slot(host))
+        for _ in range(10):  # one fetch at a time, answered fine
+            slots.limits.succeeded(host, 0.01)
+        assert slots.limit_for(host) == 4  # where it started: 1 in flight + 1 is less
+        for _ in range(3):
+            held.enter_context(slots.slot(host))
+        slots.limits.succeeded(host, 0.01)
+        assert slots.limit_for(host) == 5  # 4 in flight, one answer: one more
 
 
 def test_a_new_host_gets_its_starting_limit_of_slots(client, host) -> None:
@@ -231,7 +260,10 @@ def test_fetches_report_their_ends_and_the_admin_view_reads_them(client) -> None
         polite_fetch(fetcher, FetchableUrl(server.url + "/ok", None, {}), None, slots)
         with pytest.raises(MetadataHttpError):
             polite_fetch(fetcher, FetchableUrl(server.url + "/gone", None, {}), None, slots)
-        assert slots.limit_for("127.0.0.1") == 5  # from 4, one clean answer; a 404 is no signal
+        # Reported: the usual latency is known. The limit stays at 4: one fetch at a time
+        # does not use it (slow start grows a limit in use only); a 404 is no signal.
+        assert client.hget(LIMIT_PREFIX + "127.0.0.1", "base_ms") is not None
+        assert slots.limit_for("127.0.0.1") == 4
         with pytest.raises(MetadataHttpError):
             polite_fetch(fetcher, FetchableUrl(server.url + "/down", None, {}), None, slots)
     assert slots.limit_for("127.0.0.1") == 1  # it failed with only this fetch in flight
@@ -275,31 +307,41 @@ class CountedReports:
 def test_clean_answers_are_reported_in_batches_as_large_as_the_limit_can_use(
     client, host, monkeypatch
 ) -> None:
-    adaptive = AdaptiveLimits(client, lambda _host: 20, NO_COOLDOWN)
+    slots = HostSlots(client, 20, 20, [], 30, adaptive=True)
+    adaptive = slots.limits
+    assert adaptive is not None
     reports = CountedReports(adaptive)
-    for _ in range(16):  # slow start: every two answers, each moving the limit by one
-        adaptive.succeeded(host, 0.01)
-    assert (reports.count, adaptive.limit(host)) == (8, 20)
+    with ExitStack() as held:
+        for _ in range(4):
+            held.enter_context(slots.slot(host))
+        for _ in range(4):  # slow start: every two answers, each moving the limit by one
+            adaptive.succeeded(host, 0.01)
+        assert (reports.count, adaptive.limit(host)) == (2, 6)
+    warmed(adaptive, host)
+    adaptive.succeeded(host, 0.01)
+    adaptive.succeeded(host, 0.01)
+    assert reports.count == 3
     for _ in range(500):  # at the cap nothing can grow: by time only
         adaptive.succeeded(host, 0.01)
-    assert reports.count == 8
+    assert reports.count == 3
     later = time.monotonic() + host_limits.FLUSH_AFTER_S
     monkeypatch.setattr(host_limits.time, "monotonic", lambda: later)
     adaptive.succeeded(host, 0.01)
-    assert reports.count == 9
+    assert reports.count == 4
     adaptive.overloaded(host, "429")  # a failure at once: 20 -> 10
-    assert (reports.count, adaptive.limit(host)) == (10, 10)
+    assert (reports.count, adaptive.limit(host)) == (5, 10)
+    client.hset(LIMIT_PREFIX + host, "cut_at", 1)  # long ago: no waiting for the level that failed
     for _ in range(9):  # below the cap: a limit's worth, as the limit grows by one per that
         adaptive.succeeded(host, 0.01)
-    assert reports.count == 10
+    assert reports.count == 5
     adaptive.succeeded(host, 0.01)
-    assert (reports.count, adaptive.limit(host)) == (11, 11)
+    assert (reports.count, adaptive.limit(host)) == (6, 11)
 
 
 def test_at_the_cap_a_slow_answer_is_reported_at_once(client, host) -> None:
-    adaptive = AdaptiveLimits(client, lambda _host: 20, NO_COOLDOWN)
-    while adaptive.limit(host) < 20:
-        adaptive.succeeded(host, 0.01)
+    adaptive = warmed(AdaptiveLimits(client, lambda _host: 20, NO_COOLDOWN), host)
+    adaptive.succeeded(host, 0.01)
+    adaptive.succeeded(host, 0.01)  # reported: at the cap, by time from now on
     reports = CountedReports(adaptive)
     adaptive.succeeded(host, 0.01)
     assert reports.count == 0
@@ -315,10 +357,9 @@ def test_a_worker_reporting_by_time_at_the_cap_reports_a_limits_worth_once_cut_e
         AdaptiveLimits(client, lambda _host: 20),
         AdaptiveLimits(client, lambda _host: 20),
     )
-    while first.limit(host) < 20:
-        first.succeeded(host, 0.01)
+    warmed(first, host)
     first.succeeded(host, 0.01)
-    first.succeeded(host, 0.01)  # at the cap now: by time only
+    first.succeeded(host, 0.01)  # reported: at the cap, by time from now on
     second.overloaded(host, "429")  # 20 -> 10
     reports = CountedReports(first)
     first.learn(host, 10)  # as its next slot tells it
