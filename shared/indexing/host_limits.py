@@ -42,9 +42,9 @@ from shared.host_slot_keys import KEY_PREFIX, LIMIT_PREFIX
 # doubling each round trip until its first overload (slow start).
 FORGET_AFTER_S = 3600
 INITIAL_LIMIT = 4
-# Successes of one host gathered in this process before they are reported: in slow start
-# (where each moves the limit by one, so a larger batch overshoots the host by as much), and
-# at most this long whatever the batch (at the cap, where nothing grows, only this).
+# Clean answers of one host gathered in this process per report in slow start (each moves
+# the limit by one: a larger batch would overshoot the host by as much), and the longest a
+# report waits whatever the batch (at the cap, where nothing grows, the only rule).
 SLOW_START_BATCH = 2
 FLUSH_AFTER_S = 1.0
 
