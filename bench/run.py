@@ -327,13 +327,12 @@ def run(options: Options, results: Results, tmp: Path) -> None:
     db_name, chain_name = f"tm_bench_{suffix}", f"stacks_api_bench_{suffix}"
     database_url = f"postgresql://postgres@127.0.0.1:5432/{db_name}"
     chain_url = f"postgresql://postgres@127.0.0.1:5432/{chain_name}"
-    redis_url = "redis://127.0.0.1:6379/15"
     scenario_path = tmp / "scenario.json"
     scenario_path.write_text(json.dumps(scenario(options)))
     node_port, metadata_port, api_port = free_port(), free_port(), free_port()
     with ExitStack() as stack:
         stack.callback(drop_databases, db_name, chain_name)
-        redis.Redis.from_url(redis_url).flushdb()
+        redis_url = stack.enter_context(redis_db())
         env = process_env(
             {
                 "DATABASE_URL": database_url,
@@ -407,6 +406,30 @@ def run(options: Options, results: Results, tmp: Path) -> None:
         results.rss_mb.update(
             {k: max(v, results.rss_mb.get(k, 0.0)) for k, v in sampler.peak_mb.items()}
         )
+
+
+# The key test runs and the other benchmarks claim a Redis DB number with (tests/conftest.py).
+REDIS_LOCK_KEY = "stacks-token-metadata:test-run-lock"
+
+
+@contextmanager
+def redis_db() -> Iterator[str]:
+    """A Redis DB number nobody holds, claimed as test runs claim theirs, flushed before and
+    after: a fixed number would be flushed under another benchmark or test run using it."""
+    owner = f"bench-{os.getpid()}-{random.getrandbits(32):08x}"
+    for db in range(15, 0, -1):
+        client = redis.Redis(host="127.0.0.1", port=6379, db=db)
+        if client.set(REDIS_LOCK_KEY, owner, nx=True, ex=3600):
+            try:
+                client.flushdb()  # leftovers of a crashed run whose claim expired
+                client.set(REDIS_LOCK_KEY, owner, ex=3600)
+                yield f"redis://127.0.0.1:6379/{db}"
+            finally:
+                client.flushdb()
+                client.close()
+            return
+        client.close()
+    raise SystemExit("no free Redis DB number (1-15)")
 
 
 def indexing_finished(conn: psycopg.Connection[Any], options: Options) -> bool:

@@ -40,10 +40,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-import redis  # noqa: E402 - after the path set-up above
-from alembic import command  # noqa: E402
+from alembic import command  # noqa: E402 - after the path set-up above
 from alembic.config import Config  # noqa: E402
-from run import cpu_check_ms, machine_facts  # noqa: E402 - bench/run.py
+from run import cpu_check_ms, machine_facts, redis_db  # noqa: E402 - bench/run.py
 from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
 from support.processes import (  # noqa: E402
@@ -64,7 +63,6 @@ from shared.webhooks.subscriptions import create_subscription  # noqa: E402
 
 SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
 # The test runs' claim on a Redis DB number (tests/conftest.py): held, they leave it alone.
-REDIS_LOCK_KEY = "stacks-token-metadata:test-run-lock"
 SECRET = "bench-webhook-secret-0123456789"  # noqa: S105 - a throwaway receiver's
 PRINCIPAL = "SP1BENCH.webhooks"
 SETTINGS = {"METADATA_FETCH_ALLOW_PRIVATE_NETWORKS": "true"}
@@ -106,25 +104,6 @@ def databases() -> Iterator[tuple[str, str]]:
             with admin.connect() as conn:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
-
-
-@contextmanager
-def redis_db() -> Iterator[str]:
-    """A Redis DB number nobody holds, claimed as test runs claim theirs, flushed after."""
-    owner = f"bench-webhook-latency-{uuid.uuid4().hex[:8]}"
-    for db in range(15, 0, -1):
-        client = redis.Redis(host="127.0.0.1", port=6379, db=db)
-        if client.set(REDIS_LOCK_KEY, owner, nx=True, ex=3600):
-            try:
-                client.flushdb()  # leftovers of a crashed run whose claim expired
-                client.set(REDIS_LOCK_KEY, owner, ex=3600)
-                yield f"redis://127.0.0.1:6379/{db}"
-            finally:
-                client.flushdb()
-                client.close()
-            return
-        client.close()
-    raise SystemExit("no free Redis DB number (1-15)")
 
 
 @dataclass

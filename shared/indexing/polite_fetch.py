@@ -197,30 +197,33 @@ def polite_fetch(
     try:
         with slot:
             started = time.monotonic()
-            fetched = fetcher.fetch(target.url, target.headers, max_bytes, cancelled)
+            try:
+                fetched = fetcher.fetch(target.url, target.headers, max_bytes, cancelled)
+            except (TooManyRequestsError, MetadataTimeoutError, MetadataHttpError) as exc:
+                overload = _overload(exc)
+                if limits is not None and overload is not None:
+                    # Reported while this fetch still holds its slot: the cut is taken from
+                    # what the host had in flight, this fetch included.
+                    limits.overloaded(hostname, overload)
+                raise
     except TooManyRequestsError as exc:
-        if limits is not None:
-            limits.overloaded(hostname, "429")
-            if exc.retry_after_s is None:
-                # No time given: too many at once. The cut limit is the answer; the token
-                # comes back in a moment, no retry spent (docs/host-slots.md#adaptive).
-                raise HostBusyError(hostname, retry_after_s=1.0 + random.random()) from exc  # noqa: S311
+        if limits is not None and exc.retry_after_s is None:
+            # No time given: too many at once. The cut limit is the answer; the token
+            # comes back in a moment, no retry spent (docs/host-slots.md#adaptive).
+            raise HostBusyError(hostname, retry_after_s=1.0 + random.random()) from exc  # noqa: S311
         if rate_limits is not None:
             rate_limits.note(exc.hostname, exc.retry_after_s)
-        raise
-    except (MetadataTimeoutError, MetadataHttpError) as exc:
-        overload = _overload(exc)
-        if limits is not None and overload is not None:
-            limits.overloaded(hostname, overload)
         raise
     if limits is not None:
         limits.succeeded(hostname, time.monotonic() - started)
     return fetched
 
 
-def _overload(exc: MetadataTimeoutError | MetadataHttpError) -> str | None:
-    """Whether a failed fetch says its host is overloaded, and how: a timeout, a 5xx answer
-    or no answer at all (refused, reset). A 4xx other than 429 is the token's own problem."""
+def _overload(exc: TooManyRequestsError | MetadataTimeoutError | MetadataHttpError) -> str | None:
+    """Whether a failed fetch says its host is overloaded, and how: a 429, a timeout, a 5xx
+    answer or no answer at all (refused, reset). Another 4xx is the token's own problem."""
+    if isinstance(exc, TooManyRequestsError):
+        return "429"
     if isinstance(exc, MetadataTimeoutError):
         return "timeout"
     if isinstance(exc, MetadataConnectionError):
