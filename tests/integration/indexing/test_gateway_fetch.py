@@ -4,8 +4,9 @@ first, the next on its failure, a second at once when the first is slow (docs/ga
 from __future__ import annotations
 
 import socket
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 
 import pytest
@@ -26,7 +27,7 @@ from shared.indexing.gateway_fetch import GatewayFetcher
 from shared.indexing.host_slots import HostSlots
 from shared.indexing.polite_fetch import MetadataService
 from shared.indexing.rate_limits import RateLimitedHosts
-from shared.metadata.fetch import FetchLimits, MetadataFetcher
+from shared.metadata.fetch import Cancellation, Fetched, FetchLimits, MetadataFetcher
 from shared.metadata.gateways import HEALTH_PREFIX, GatewayPool
 from shared.metadata.netguard import NetGuard
 from shared.metadata.uris import FetchableUrl, GatewaySettings, fetchable_url
@@ -37,6 +38,7 @@ PATH = f"/ipfs/{CID}/1.json"
 DOC = b'{"name": "gm"}'
 ADDRESSES = ("127.0.0.21", "127.0.0.22", "127.0.0.23")
 REFUSING = "127.0.0.24"
+STALLED = "127.0.0.26"
 
 
 @pytest.fixture
@@ -174,6 +176,106 @@ def test_a_slow_gateway_is_hedged_and_the_faster_answer_wins(client, gateways) -
     assert sum(server.hits[PATH] for server in gateways) == asked + 2
     assert second.hits[PATH] == second_hits + 1
     wait_until(lambda: requests_counted(host, "cancelled") > cancelled, 3.0, "the loser cancelled")
+
+
+class ThreadsNoted(MetadataFetcher):
+    """The guarded fetcher, noting which thread made each request."""
+
+    def __init__(self, limits: FetchLimits) -> None:
+        super().__init__(limits, NetGuard(allow_private=True))
+        self.threads: list[int] = []
+
+    def fetch(
+        self,
+        url: str,
+        headers: Mapping[str, str] | None = None,
+        max_bytes: int | None = None,
+        cancelled: Cancellation | None = None,
+    ) -> Fetched:
+        self.threads.append(threading.get_ident())
+        return super().fetch(url, headers, max_bytes, cancelled)
+
+
+def test_the_first_request_runs_on_the_calling_thread_a_hedge_elsewhere(client, gateways) -> None:
+    fetcher = ThreadsNoted(FetchLimits(timeout_s=5, total_timeout_s=5))
+    gateway_fetcher = GatewayFetcher(fetcher, pool(client, unknown_p90_s=0.1), None, None)
+    target = through(*urls(gateways))
+    assert gateway_fetcher.fetch(target).body == DOC
+    assert fetcher.threads == [threading.get_ident()]
+
+    gateways[0].route(PATH, Reply(body=DOC, delay_s=1.0))  # the first is slow: hedged
+    fetcher.threads.clear()
+    assert gateway_fetcher.fetch(target).body == DOC
+    assert fetcher.threads[0] == threading.get_ident()
+    assert len(fetcher.threads) == 2
+    assert fetcher.threads[1] != threading.get_ident()
+
+
+class StalledGateway:
+    """A gateway that accepts connections and never answers; notes when each is closed."""
+
+    def __init__(self, address: str) -> None:
+        self.listener = socket.create_server((address, 0))
+        self.url = f"http://{address}:{self.listener.getsockname()[1]}"
+        self.accepted = 0
+        self.closed = 0
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return  # closed
+            with self._lock:
+                self.accepted += 1
+            threading.Thread(
+                target=self._read_until_closed, args=(connection,), daemon=True
+            ).start()
+
+    def _read_until_closed(self, connection: socket.socket) -> None:
+        with connection:
+            while True:
+                try:
+                    if not connection.recv(65536):
+                        break
+                except OSError:
+                    break
+        with self._lock:
+            self.closed += 1
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_a_winning_hedge_returns_at_once_while_the_first_is_stalled(client, gateways) -> None:
+    stalled = StalledGateway(STALLED)
+    try:
+        b = gateways[1]
+        slots = HostSlots(client, 16, 64, (STALLED, *ADDRESSES), 30)
+        limits = FetchLimits(timeout_s=10, total_timeout_s=10)
+        fetcher = MetadataFetcher(limits, NetGuard(allow_private=True))
+        hedge_after_s = 0.1
+        gateway_pool = pool(client, unknown_p90_s=hedge_after_s)
+        gateway_fetcher = GatewayFetcher(fetcher, gateway_pool, None, slots)
+        target = through(stalled.url, b.url)  # neither measured: the stalled one first
+        cancelled = requests_counted(STALLED, "cancelled")
+
+        started = time.monotonic()
+        assert gateway_fetcher.fetch(target, wait_s=1.0).body == DOC
+        # B answers at once when asked, after the hedge delay: the caller, blocked in the
+        # stalled request, returns well within libcurl's once-a-second progress look.
+        assert time.monotonic() - started < hedge_after_s + 0.4
+        assert (stalled.accepted, b.hits[PATH]) == (1, 1)
+        assert requests_counted(STALLED, "cancelled") == cancelled + 1
+        # The stalled request's connection is closed and its slot given back.
+        wait_until(lambda: stalled.closed == 1, 1.0, "the stalled connection closed", 0.01)
+        assert client.zcard(KEY_PREFIX + STALLED) == 0
+        gateway_fetcher.close()
+        fetcher.close()
+    finally:
+        stalled.close()
 
 
 def test_failures_move_a_gateway_down_for_every_instance(client, gateways) -> None:
