@@ -172,8 +172,7 @@ class GatewayFetcher:
         try:
             body = fetch_checked(fetch, attempt.target, limit, verify=self.verify)
         except FetchCancelledError:
-            # Slower than another gateway: its wait so far is a (low) latency sample.
-            self.pool.record(host, "cancelled", time.monotonic() - attempt.started)
+            self.pool.record(host, "cancelled", _lost_after(attempt))
             raise
         except Exception as exc:
             outcome = MISMATCHED if isinstance(exc, ContentMismatchError) else classify_fetch(exc)
@@ -317,6 +316,17 @@ class _Race:
             if found is not None:
                 return found
         return self.errors[0]
+
+
+def _lost_after(attempt: _Attempt) -> float | None:
+    """The latency sample a cancelled request gives: its wait so far, a lower bound, when it
+    was cancelled for being slower than its gateway's p90 (a first request outrun by its
+    hedge). A hedge cut short because the first answered tells nothing of its own gateway:
+    its few milliseconds would make that gateway look faster than any."""
+    waited = time.monotonic() - attempt.started
+    if attempt.hedge_after_s is None or waited < attempt.hedge_after_s:
+        return None
+    return waited
 
 
 def gateway_at_fault(exc: BaseException) -> bool:

@@ -211,6 +211,21 @@ def test_the_first_request_runs_on_the_calling_thread_a_hedge_elsewhere(client, 
     assert fetcher.threads[1] != threading.get_ident()
 
 
+def test_a_hedge_cut_short_by_the_first_answer_is_no_latency_sample(client, gateways) -> None:
+    a, b, _ = gateways
+    a.route(PATH, Reply(body=DOC, delay_s=0.3))  # answers after its hedge is due
+    b.route(PATH, Reply(body=DOC, delay_s=2.0))  # the hedge: slower still
+    gateway_pool = pool(client, unknown_p90_s=0.05)
+    cancelled = requests_counted(ADDRESSES[1], "cancelled")
+    assert gateway_fetcher(gateway_pool).fetch(through(a.url, b.url)).body == DOC
+    assert b.hits[PATH] == 1
+    assert requests_counted(ADDRESSES[1], "cancelled") == cancelled + 1
+    # Cancelled after some 250 ms, B is no faster for it: it stays unmeasured.
+    health = gateway_pool.health(ADDRESSES[:2])
+    assert health[ADDRESSES[0]].latency_ms is not None
+    assert health[ADDRESSES[1]].latency_ms is None
+
+
 class StalledGateway:
     """A gateway that accepts connections and never answers; notes when each is closed."""
 
