@@ -45,6 +45,8 @@ MAX_IN_FLIGHT = 2
 # busy worker makes its own latency tail; hedging all of it would add load where it hurts.
 HEDGE_SHARE = 0.05
 HEDGE_BURST = 10.0
+# How much longer than its requests may take a caller waits for a race before giving up.
+GIVE_UP_GUARD_S = 5.0
 
 
 class HedgeBudget:
@@ -218,13 +220,26 @@ class _Race:
             self._ended(first, exc)
         else:
             self._ended(first, body)
-        self.decided.wait()  # at once unless the first failed and another is still asked
+        # At once, unless the first failed and another gateway is still being asked.
+        if not self.decided.wait(self._longest_s()):
+            self._give_up()
         if isinstance(self.outcome, BaseException):
             raise self.outcome
         assert self.outcome is not None  # noqa: S101 - decided means an outcome
         for host in self.not_found:
             self.owner.pool.blame(host)
         return self.outcome
+
+    def _longest_s(self) -> float:
+        """Longer than the race can last: each gateway's request in turn, each of two
+        exchanges (a block, then the file) of at most the fetcher's total timeout."""
+        return 2 * self.owner.fetcher.total_timeout_s * len(self.order) + GIVE_UP_GUARD_S
+
+    def _give_up(self) -> None:
+        """A safety net: a request that never reported its end must not hold the token."""
+        with self.lock:
+            if not self.decided.is_set():
+                self._decide(MetadataTimeoutError(f"No gateway answered {self.order[0].url}"))
 
     def _start(self) -> _Attempt:
         """The next gateway's request (not started yet), its hedge scheduled if one may follow."""

@@ -176,6 +176,11 @@ class MetadataFetcher:
         """The body size a fetch reads at most unless it asks for another limit."""
         return self._limits.max_bytes
 
+    @property
+    def total_timeout_s(self) -> float:
+        """The longest one fetch lasts, redirects included."""
+        return self._limits.total_timeout_s
+
     def fetch_bytes(
         self,
         url: str,

@@ -19,7 +19,9 @@ from support.processes import wait_until
 from shared.errors import (
     MetadataHttpError,
     MetadataParseError,
+    MetadataServerError,
     MetadataSizeExceededError,
+    MetadataTimeoutError,
     RetryableJobError,
 )
 from shared.host_slot_keys import KEY_PREFIX, LIMIT_PREFIX
@@ -224,6 +226,41 @@ def test_a_hedge_cut_short_by_the_first_answer_is_no_latency_sample(client, gate
     health = gateway_pool.health(ADDRESSES[:2])
     assert health[ADDRESSES[0]].latency_ms is not None
     assert health[ADDRESSES[1]].latency_ms is None
+
+
+class HangingFailover(MetadataFetcher):
+    """A first gateway answering 500, and a second whose request never ends in time (a
+    request that does not keep to the fetcher's limits)."""
+
+    def __init__(self, first: str) -> None:
+        super().__init__(FetchLimits(timeout_s=0.2, total_timeout_s=0.2), NetGuard())
+        self.first = first
+        self.release = threading.Event()
+
+    def fetch(
+        self,
+        url: str,
+        headers: Mapping[str, str] | None = None,
+        max_bytes: int | None = None,
+        cancelled: Cancellation | None = None,
+    ) -> Fetched:
+        if url.startswith(self.first):
+            raise MetadataServerError(f"HTTP 500 from {url}", status=500)
+        self.release.wait(10.0)
+        return Fetched(200, DOC)
+
+
+def test_a_race_whose_request_never_ends_gives_up_in_time(client, gateways, monkeypatch) -> None:
+    monkeypatch.setattr("shared.indexing.gateway_fetch.GIVE_UP_GUARD_S", 0.1)
+    a, b, _ = gateways
+    fetcher = HangingFailover(a.url)
+    try:
+        started = time.monotonic()
+        with pytest.raises(MetadataTimeoutError):
+            GatewayFetcher(fetcher, pool(client), None, None).fetch(through(a.url, b.url))
+        assert time.monotonic() - started < 2.0  # 2 gateways x 2 x 0.2 s + 0.1 s
+    finally:
+        fetcher.release.set()
 
 
 class StalledGateway:
