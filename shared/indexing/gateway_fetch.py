@@ -77,6 +77,9 @@ class _Attempt:
     started: float = field(default_factory=time.monotonic)
     hedge_after_s: float | None = None  # None: no hedge may follow this one
     hedge: DueTimer | None = None
+    # A request to a gateway not measured yet is not cancelled when another wins: its answer
+    # is how the gateway gets measured.
+    let_finish: bool = False
 
 
 class GatewayFetcher:
@@ -279,6 +282,7 @@ class _Race:
         """Start the next gateway's request on the fetcher's threads: a hedge or a failover
         takes a free slot of its gateway or skips it (HostBusyError)."""
         attempt = self._start()
+        attempt.let_finish = not self.owner.pool.measured(gateway_host(attempt.target))
         self.owner._threads.submit(self._run_elsewhere, attempt)
 
     def _run_elsewhere(self, attempt: _Attempt) -> None:
@@ -313,12 +317,13 @@ class _Race:
             self._launch()
 
     def _decide(self, outcome: Fetched | BaseException) -> None:
-        """The race's outcome; every request still running is cancelled (at once)."""
+        """The race's outcome; every request still running is cancelled (at once), but one
+        that measures a gateway not measured yet."""
         self.outcome = outcome
         for attempt in self.running:
             if attempt.hedge is not None:
                 attempt.hedge.cancel()
-            if attempt.cancelled is not None:
+            if attempt.cancelled is not None and not attempt.let_finish:
                 attempt.cancelled.set()
         self.running.clear()
         self.decided.set()

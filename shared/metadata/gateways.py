@@ -186,6 +186,10 @@ class GatewayPool:
             return self.unknown_p90_s
         return min(HEDGE_CEILING_S, max(HEDGE_FLOOR_S, p90_ms / 1000))
 
+    def measured(self, host: str) -> bool:
+        """Whether the gateway's latency is known (an answer of it has been counted)."""
+        return self.health([host])[host].latency_ms is not None
+
     def health(self, hosts: Sequence[str]) -> dict[str, GatewayHealth]:
         """The hosts' health, re-read from Redis when older than `refresh_s`."""
         now = time.monotonic()

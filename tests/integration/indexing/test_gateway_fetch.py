@@ -218,6 +218,7 @@ def test_a_hedge_cut_short_by_the_first_answer_is_no_latency_sample(client, gate
     a.route(PATH, Reply(body=DOC, delay_s=0.3))  # answers after its hedge is due
     b.route(PATH, Reply(body=DOC, delay_s=2.0))  # the hedge: slower still
     gateway_pool = pool(client, unknown_p90_s=0.05)
+    gateway_pool.record(ADDRESSES[1], "ok", 0.5)  # B measured: its hedge is cancelled
     cancelled = requests_counted(ADDRESSES[1], "cancelled")
     assert gateway_fetcher(gateway_pool).fetch(through(a.url, b.url)).body == DOC
     assert b.hits[PATH] == 1
@@ -228,10 +229,25 @@ def test_a_hedge_cut_short_by_the_first_answer_is_no_latency_sample(client, gate
         "the hedge counted cancelled",
         0.01,
     )
-    # Cancelled after some 250 ms, B is no faster for it: it stays unmeasured.
+    # Cancelled after some 250 ms, B is no faster for it: its latency stays as it was.
     health = gateway_pool.health(ADDRESSES[:2])
     assert health[ADDRESSES[0]].latency_ms is not None
-    assert health[ADDRESSES[1]].latency_ms is None
+    assert health[ADDRESSES[1]].latency_ms == pytest.approx(500.0)
+
+
+def test_a_hedge_to_a_gateway_not_measured_yet_is_let_finish(client, gateways) -> None:
+    a, b, _ = gateways
+    a.route(PATH, Reply(body=DOC, delay_s=0.3))
+    b.route(PATH, Reply(body=DOC, delay_s=0.6))
+    gateway_pool = pool(client, unknown_p90_s=0.05)
+    ok = requests_counted(ADDRESSES[1], "ok")
+    started = time.monotonic()
+    assert gateway_fetcher(gateway_pool).fetch(through(a.url, b.url)).body == DOC
+    assert time.monotonic() - started < 0.6  # A's answer, not B's
+    # B's answer still comes, and measures B (a slower gateway than A).
+    wait_until(lambda: gateway_pool.measured(ADDRESSES[1]), 3.0, "B measured", 0.01)
+    assert requests_counted(ADDRESSES[1], "ok") == ok + 1
+    assert gateway_pool.health([ADDRESSES[1]])[ADDRESSES[1]].latency_ms >= 500
 
 
 class HangingFailover(MetadataFetcher):
