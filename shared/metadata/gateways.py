@@ -78,7 +78,7 @@ return {tostring(now_state[1] or ''), tostring(now_state[2] or ''), tostring(rat
 GATEWAY_REQUESTS = Counter(
     "token_metadata_gateway_requests",
     "Requests to each configured IPFS or Arweave gateway, by outcome (ok, timeout, "
-    "http_error, rate_limited, deferred: skipped without a request, cancelled: a hedge lost, "
+    "http_error, rate_limited, deferred: skipped without a request, cancelled: lost a race, "
     "mismatched: IPFS bytes that are not the CID's)",
     ["gateway", "outcome"],
 )
