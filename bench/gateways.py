@@ -22,8 +22,10 @@ own:
 
 The first three serve one collection whose token URI is `ipfs://<cid>/{id}.json` (a path
 after the CID: fetched unverified, as before). The run reports tokens a second from the first
-token done to the last, the requests each gateway got, and each set-up's speed as a share of
-its yardstick's (one gateway's; verified-good's for slow-and-forging). For the verified
+token done to the last, the worker's CPU time per token over the same stretch (which moves
+far less than tokens a second when other work shares the machine), the requests each gateway
+got, and each set-up's speed as a share of its yardstick's (one gateway's; verified-good's
+for slow-and-forging). For the verified
 set-ups it checks that every token stored the document its CID names, and that every request
 asked for a block (none fell back to an unverified fetch): the forged bytes were all refused.
 Loopback only; databases dropped and Redis DBs flushed after.
@@ -145,6 +147,7 @@ def _name(number: int) -> str:
 @dataclass(frozen=True)
 class SetupResult:
     rate: float  # tokens a second
+    cpu_ms: float  # the worker's CPU time per token
     requests: list[dict[str, int]]  # what each gateway answered, by kind
     not_done: int  # token jobs that ended otherwise: should be 0
     wrong: list[int] | None  # verified set-ups: tokens not storing their CID's document
@@ -182,6 +185,7 @@ def run_setup(setup: str, args: argparse.Namespace) -> SetupResult:
     wrong = [n for n in numbers if run.stored_names.get(n) != _name(n)]
     return SetupResult(
         args.tokens / run.elapsed_s,
+        run.worker_cpu_s * 1000 / args.tokens,
         [dict(sorted(g.requests.items())) for g in gateways],
         run.not_done,
         wrong if verified else None,
@@ -219,7 +223,8 @@ def main() -> None:
         yardstick = results.get(YARDSTICK.get(setup, ""))
         share = f", {result.rate / yardstick.rate:.0%} of {YARDSTICK[setup]}'s" if yardstick else ""
         print(
-            f"{setup:>16}: {result.rate:6.0f} tokens/s{share}; answered by A, B, C: "
+            f"{setup:>16}: {result.rate:6.0f} tokens/s{share}; worker CPU "
+            f"{result.cpu_ms:.2f} ms a token; answered by A, B, C: "
             f"{result.requests}; jobs not done: {result.not_done}"
         )
         if result.wrong is not None:

@@ -6,6 +6,7 @@ the simulated network in process, the Procfile's real `worker` and `beat` at the
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import time
@@ -67,6 +68,7 @@ class IndexRun:
     not_done: int  # token jobs that ended otherwise (failed, invalid): should be 0
     per_second: list[int]  # tokens stored in each second, in order
     stored_names: dict[int, str]  # token number -> the stored document's name
+    worker_cpu_s: float  # the worker's CPU time (user + system) over `elapsed_s`
 
 
 def index_scenario(
@@ -111,6 +113,7 @@ def index_scenario(
             ):
                 started = time.monotonic()
                 first_done: list[float] = []
+                cpu_at_first = [0.0]
                 other = [0]
 
                 def settled() -> bool:
@@ -118,14 +121,25 @@ def index_scenario(
                         row = conn.execute(SETTLED).one()
                     if row.done and not first_done:
                         first_done.append(time.monotonic())
+                        cpu_at_first[0] = process_cpu_s(worker.process.pid)
                     other[0] = row.other
                     return bool(row.total) and row.done + row.other == row.total == tokens
 
                 wait_until(settled, timeout_s, "every token job to settle", interval=0.2)
                 elapsed = time.monotonic() - (first_done[0] if first_done else started)
+                worker_cpu_s = process_cpu_s(worker.process.pid) - cpu_at_first[0]
             with engine.connect() as conn:
                 per_second = [row.n for row in conn.execute(PER_SECOND)]
                 names = {int(row.token_number): row.name for row in conn.execute(STORED_NAMES)}
             engine.dispose()
             before_stop(net)
-    return IndexRun(elapsed, other[0], per_second, names)
+    return IndexRun(elapsed, other[0], per_second, names, worker_cpu_s)
+
+
+def process_cpu_s(pid: int) -> float:
+    """A running process's CPU time so far, user and system, every thread's (Linux /proc):
+    unlike tokens a second, it barely moves with what else the machine is doing."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+    utime, stime = int(fields[11]), int(fields[12])  # the 14th and 15th fields of the line
+    return (utime + stime) / os.sysconf("SC_CLK_TCK")

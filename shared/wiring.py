@@ -134,7 +134,8 @@ def gateway_fetcher(
     slots: HostSlots | None,
 ) -> GatewayFetcher:
     """Fetches of ipfs:// and ar:// documents through the configured gateways, their health
-    shared through Redis; a request and its hedge each need a thread."""
+    shared through Redis. A document's first request runs on the calling thread; hedges and
+    failovers on the fetcher's threads, made as needed up to twice the fetch threads."""
     pool = GatewayPool(
         slots.client if slots is not None else redis.Redis.from_url(settings.redis_url)
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import random
-import threading
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from shared.indexing.fetch_counts import count_fetch, failures_counted
 from shared.indexing.fetch_history import METADATA, Answer, FetchRecorder
 from shared.indexing.host_slots import HostSlots
 from shared.indexing.rate_limits import RateLimitedHosts
-from shared.metadata.fetch import Fetched, MetadataFetcher
+from shared.metadata.fetch import Cancellation, Fetched, MetadataFetcher
 from shared.metadata.outcomes import HostClass, host_class
 from shared.metadata.parse import (
     ParsedMetadata,
@@ -183,7 +182,7 @@ def polite_fetch(
     max_bytes: int | None = None,
     *,
     wait_s: float = 0.0,
-    cancelled: threading.Event | None = None,
+    cancelled: Cancellation | None = None,
 ) -> Fetched:
     """Fetch `target` unless its host is rate limited, holding one of the host's slots (this
     thread waits up to `wait_s` for one, unless it already holds one of that host); a

@@ -5,12 +5,17 @@ The exchanges run on libcurl (see `shared.curl_handles`), but every connection i
 opened by the NetGuard: libcurl is told the host's checked addresses (it never resolves a
 name itself) and asks us for each new socket, which the guard's connector opens. The limits
 and the guard: docs/token-processing.md#limits-and-the-ssrf-guard.
+
+A fetch given a `Cancellation` can be stopped from another thread at once: the sockets libcurl
+holds for the fetching thread are shut down, which wakes libcurl wherever it waits on them
+(docs/gateways.md#hedging).
 """
 
 from __future__ import annotations
 
 import email.utils
 import math
+import os
 import re
 import socket
 import threading
@@ -66,6 +71,81 @@ class Fetched:
     verified: bool = False
 
 
+class Cancellation:
+    """Stops a fetch from another thread (FetchCancelledError), without waiting for libcurl
+    to look: `set()` shuts down the sockets of the handle the fetch runs on (its connection,
+    and the handle's idle kept ones, which libcurl then drops as dead), so a read or write
+    libcurl waits for ends at once; a connection the fetch would open after that is refused.
+    One thread cancels, the fetching thread runs; a cancellation serves one fetch."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._set = False
+        self._connections: _Connections | None = None  # the running exchange's, if any
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def set(self) -> None:
+        with self._lock:
+            self._set = True
+            if self._connections is not None:
+                self._connections.shut_down()
+
+    def _watch(self, connections: _Connections | None) -> None:
+        """The exchange now running uses `connections` (None: it ended). Once this returns
+        with None, `set()` touches the handle no more: its next fetch is not this one's."""
+        with self._lock:
+            self._connections = connections
+
+
+class _Connections:
+    """The sockets libcurl holds open for one handle (the connection in use and the kept
+    ones), by descriptor, so that a cancellation can shut them down from another thread.
+
+    libcurl tells us of each socket (its sockopt callback: after our open-socket callback,
+    with the descriptor it uses) and closes each through us (its close-socket callback), so a
+    descriptor is shut down only while libcurl still holds it: never a number reused since."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open: set[int] = set()
+        self.cancelled: Cancellation | None = None  # the running fetch's, if cancellable
+
+    def opened(self, fd: int, _purpose: int) -> int:
+        """A socket the guard's connector opened (already connected): kept track of, unless
+        the fetch was cancelled meanwhile (then libcurl drops it and fails the fetch)."""
+        with self._lock:
+            self._open.add(fd)
+        cancelled = self.cancelled
+        if cancelled is not None and cancelled.is_set():  # set() may have run before add
+            return int(pycurl.SOCKOPT_ERROR)
+        return int(pycurl.SOCKOPT_ALREADY_CONNECTED)
+
+    def closed(self, fd: int) -> int:
+        with self._lock:  # closed under the lock: `shut_down` never meets a reused number
+            self._open.discard(fd)
+            os.close(fd)
+        return 0
+
+    def shut_down(self) -> None:
+        """Shut down every socket the handle holds: libcurl's poll wakes at once, its read
+        ends (the server is not told to wait: both directions are shut)."""
+        with self._lock:
+            for fd in self._open:
+                _shut_down(fd)
+
+
+def _shut_down(fd: int) -> None:
+    sock = socket.socket(fileno=fd)  # borrowed: detached below, never closed here
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # not connected (any more): nothing to wake
+    finally:
+        sock.detach()
+
+
 @dataclass
 class _Answer:
     status: int
@@ -87,6 +167,7 @@ class MetadataFetcher:
         self._user_agent = user_agent
         # Each fetching thread keeps its own connections (so at most one per host per thread).
         self._handles = ThreadHandles(self._configure)
+        self._connections = threading.local()  # the `_Connections` of this thread's handle
         self._resolved: dict[tuple[str, int], tuple[float, list[str]]] = {}
         self._resolved_lock = threading.Lock()
 
@@ -95,16 +176,21 @@ class MetadataFetcher:
         """The body size a fetch reads at most unless it asks for another limit."""
         return self._limits.max_bytes
 
+    @property
+    def total_timeout_s(self) -> float:
+        """The longest one fetch lasts, redirects included."""
+        return self._limits.total_timeout_s
+
     def fetch_bytes(
         self,
         url: str,
         headers: Mapping[str, str] | None = None,
         max_bytes: int | None = None,
-        cancelled: threading.Event | None = None,
+        cancelled: Cancellation | None = None,
     ) -> bytes:
         """The body of a URL, mapping every failure to the domain error that ends the job.
-        Setting `cancelled` (from another thread) stops the fetch with FetchCancelledError;
-        libcurl looks at it at least once a second, and on every chunk."""
+        Setting `cancelled` (from another thread) stops the fetch at once with
+        FetchCancelledError."""
         return self.fetch(url, headers, max_bytes, cancelled).body
 
     def fetch(
@@ -112,7 +198,7 @@ class MetadataFetcher:
         url: str,
         headers: Mapping[str, str] | None = None,
         max_bytes: int | None = None,
-        cancelled: threading.Event | None = None,
+        cancelled: Cancellation | None = None,
     ) -> Fetched:
         """`fetch_bytes`, with the answer's status."""
         limit = self._limits.max_bytes if max_bytes is None else max_bytes
@@ -155,8 +241,12 @@ class MetadataFetcher:
 
     def _configure(self, handle: pycurl.Curl) -> None:
         handle.setopt(pycurl.USERAGENT, self._user_agent)
-        # The guard's connector hands libcurl a connected socket.
-        handle.setopt(pycurl.SOCKOPTFUNCTION, _already_connected)
+        # The guard's connector hands libcurl a connected socket; libcurl's descriptors are
+        # tracked from then until it closes them, for cancellations.
+        connections = _Connections()
+        handle.setopt(pycurl.SOCKOPTFUNCTION, connections.opened)
+        handle.setopt(pycurl.CLOSESOCKETFUNCTION, connections.closed)
+        self._connections.value = connections
         handle.setopt(pycurl.LOW_SPEED_LIMIT, 1)  # read inactivity, in whole seconds
         handle.setopt(pycurl.LOW_SPEED_TIME, max(1, math.ceil(self._limits.timeout_s)))
         # Ask for every encoding libcurl decodes (gzip, deflate, br) and decode what comes:
@@ -171,12 +261,10 @@ class MetadataFetcher:
         max_bytes: int,
         deadline: float,
         payload: bytes | None = None,
-        cancelled: threading.Event | None = None,
+        cancelled: Cancellation | None = None,
     ) -> _Answer:
         """One GET (a POST of `payload` when given), no longer than the time left before
         `deadline`."""
-        if cancelled is not None and cancelled.is_set():
-            raise FetchCancelledError(url)
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise MetadataTimeoutError(f"Timed out fetching {url}")
@@ -195,6 +283,14 @@ class MetadataFetcher:
         )
         exchange.cancelled = cancelled
         handle = self._handles.get()
+        connections: _Connections = self._connections.value
+        connections.cancelled = cancelled
+        if cancelled is not None:
+            cancelled._watch(connections)
+            if cancelled.is_set():  # set() before the watch: it shut nothing down
+                cancelled._watch(None)
+                connections.cancelled = None
+                raise FetchCancelledError(url)
         handle.setopt(pycurl.URL, url)
         if ":" not in host:  # an IPv6 literal is not looked up; the callback checks it anyway
             pinned = ",".join(map(_bracketed, addresses))
@@ -209,10 +305,6 @@ class MetadataFetcher:
         handle.setopt(pycurl.OPENSOCKETFUNCTION, exchange.open_socket)
         handle.setopt(pycurl.HEADERFUNCTION, exchange.on_header)
         handle.setopt(pycurl.WRITEFUNCTION, exchange.on_body)
-        # The progress callback costs a Python call per chunk: only a cancellable fetch has it.
-        handle.setopt(pycurl.NOPROGRESS, 0 if cancelled is not None else 1)
-        if cancelled is not None:
-            handle.setopt(pycurl.XFERINFOFUNCTION, exchange.on_progress)
         if payload is not None:
             handle.setopt(pycurl.POSTFIELDSIZE, len(payload))
             handle.setopt(pycurl.COPYPOSTFIELDS, payload)
@@ -224,7 +316,8 @@ class MetadataFetcher:
             # Drop the callbacks' references to this exchange.
             handle.setopt(pycurl.OPENSOCKETFUNCTION, _no_socket)
             if cancelled is not None:
-                handle.setopt(pycurl.XFERINFOFUNCTION, _keep_going)
+                cancelled._watch(None)
+            connections.cancelled = None
             exchange.close_sockets()
             if payload is not None:
                 handle.setopt(pycurl.HTTPGET, 1)  # the handle's next request is a GET again
@@ -275,15 +368,13 @@ class _Exchange:
         self.connect_error: BaseException | None = None
         self.skipped = 0  # body bytes of a redirect or error answer, thrown away
         self.sockets: list[socket.socket] = []
-        self.cancelled: threading.Event | None = None
-
-    def on_progress(self, *_counts: int) -> int:
-        """Non-zero makes libcurl abort the transfer: the fetch was cancelled."""
-        return 1 if self.cancelled is not None and self.cancelled.is_set() else 0
+        self.cancelled: Cancellation | None = None
 
     def open_socket(self, purpose: int, address: Any) -> socket.socket | int:
         """A connection for libcurl, opened by the guard's connector to a checked address."""
         ip = str(address.addr[0])
+        if self.cancelled is not None and self.cancelled.is_set():
+            return pycurl.SOCKET_BAD  # e.g. libcurl retrying a kept connection we shut down
         try:
             if ip not in self.addresses:  # libcurl only knows the checked ones; never trust it
                 raise BlockedAddressError(self.host, ip, "unchecked")
@@ -361,14 +452,6 @@ class _Exchange:
         raise MetadataConnectionError(
             f"Could not fetch {url}: {message} (curl error {code})"
         ) from exc
-
-
-def _already_connected(fd: int, purpose: int) -> int:
-    return int(pycurl.SOCKOPT_ALREADY_CONNECTED)
-
-
-def _keep_going(*_counts: int) -> int:
-    return 0
 
 
 def _no_socket(purpose: int, address: Any) -> int:

@@ -9,6 +9,7 @@ a call per several fetches. See docs/gateways.md.
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 import time
@@ -77,7 +78,7 @@ return {tostring(now_state[1] or ''), tostring(now_state[2] or ''), tostring(rat
 GATEWAY_REQUESTS = Counter(
     "token_metadata_gateway_requests",
     "Requests to each configured IPFS or Arweave gateway, by outcome (ok, timeout, "
-    "http_error, rate_limited, deferred: skipped without a request, cancelled: a hedge lost, "
+    "http_error, rate_limited, deferred: skipped without a request, cancelled: lost a race, "
     "mismatched: IPFS bytes that are not the CID's)",
     ["gateway", "outcome"],
 )
@@ -120,7 +121,19 @@ class _Pending:
 
 def gateway_host(target: FetchableUrl) -> str:
     """The gateway's name in health, slots and metrics: its URL's host name."""
-    return (urlsplit(target.url).hostname or "").lower()
+    _scheme, slashes, rest = target.url.partition("://")
+    if not slashes:
+        return (urlsplit(target.url).hostname or "").lower()
+    return _host_of_authority(rest.split("/", 1)[0])
+
+
+@functools.lru_cache(maxsize=256)
+def _host_of_authority(authority: str) -> str:
+    """The host name in a URL's `user@host:port` part (up to its first slash: a query or a
+    fragment without a path is dropped by urlsplit). A document's race asks for its
+    gateways' names a dozen times, and parsing each URL anew cost more than the rest of
+    the race's bookkeeping; a few gateways give a few authorities."""
+    return (urlsplit(f"//{authority}").hostname or "").lower()
 
 
 class GatewayPool:
@@ -172,6 +185,10 @@ class GatewayPool:
         if p90_ms is None:
             return self.unknown_p90_s
         return min(HEDGE_CEILING_S, max(HEDGE_FLOOR_S, p90_ms / 1000))
+
+    def measured(self, host: str) -> bool:
+        """Whether the gateway's latency is known (an answer of it has been counted)."""
+        return self.health([host])[host].latency_ms is not None
 
     def health(self, hosts: Sequence[str]) -> dict[str, GatewayHealth]:
         """The hosts' health, re-read from Redis when older than `refresh_s`."""

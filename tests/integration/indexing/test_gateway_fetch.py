@@ -4,8 +4,9 @@ first, the next on its failure, a second at once when the first is slow (docs/ga
 from __future__ import annotations
 
 import socket
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 
 import pytest
@@ -18,7 +19,9 @@ from support.processes import wait_until
 from shared.errors import (
     MetadataHttpError,
     MetadataParseError,
+    MetadataServerError,
     MetadataSizeExceededError,
+    MetadataTimeoutError,
     RetryableJobError,
 )
 from shared.host_slot_keys import KEY_PREFIX, LIMIT_PREFIX
@@ -26,7 +29,7 @@ from shared.indexing.gateway_fetch import GatewayFetcher
 from shared.indexing.host_slots import HostSlots
 from shared.indexing.polite_fetch import MetadataService
 from shared.indexing.rate_limits import RateLimitedHosts
-from shared.metadata.fetch import FetchLimits, MetadataFetcher
+from shared.metadata.fetch import Cancellation, Fetched, FetchLimits, MetadataFetcher
 from shared.metadata.gateways import HEALTH_PREFIX, GatewayPool
 from shared.metadata.netguard import NetGuard
 from shared.metadata.uris import FetchableUrl, GatewaySettings, fetchable_url
@@ -37,6 +40,7 @@ PATH = f"/ipfs/{CID}/1.json"
 DOC = b'{"name": "gm"}'
 ADDRESSES = ("127.0.0.21", "127.0.0.22", "127.0.0.23")
 REFUSING = "127.0.0.24"
+STALLED = "127.0.0.26"
 
 
 @pytest.fixture
@@ -174,6 +178,178 @@ def test_a_slow_gateway_is_hedged_and_the_faster_answer_wins(client, gateways) -
     assert sum(server.hits[PATH] for server in gateways) == asked + 2
     assert second.hits[PATH] == second_hits + 1
     wait_until(lambda: requests_counted(host, "cancelled") > cancelled, 3.0, "the loser cancelled")
+
+
+class ThreadsNoted(MetadataFetcher):
+    """The guarded fetcher, noting which thread made each request."""
+
+    def __init__(self, limits: FetchLimits) -> None:
+        super().__init__(limits, NetGuard(allow_private=True))
+        self.threads: list[int] = []
+
+    def fetch(
+        self,
+        url: str,
+        headers: Mapping[str, str] | None = None,
+        max_bytes: int | None = None,
+        cancelled: Cancellation | None = None,
+    ) -> Fetched:
+        self.threads.append(threading.get_ident())
+        return super().fetch(url, headers, max_bytes, cancelled)
+
+
+def test_the_first_request_runs_on_the_calling_thread_a_hedge_elsewhere(client, gateways) -> None:
+    fetcher = ThreadsNoted(FetchLimits(timeout_s=5, total_timeout_s=5))
+    gateway_fetcher = GatewayFetcher(fetcher, pool(client, unknown_p90_s=0.1), None, None)
+    target = through(*urls(gateways))
+    assert gateway_fetcher.fetch(target).body == DOC
+    assert fetcher.threads == [threading.get_ident()]
+
+    gateways[0].route(PATH, Reply(body=DOC, delay_s=1.0))  # the first is slow: hedged
+    fetcher.threads.clear()
+    assert gateway_fetcher.fetch(target).body == DOC
+    assert fetcher.threads[0] == threading.get_ident()
+    assert len(fetcher.threads) == 2
+    assert fetcher.threads[1] != threading.get_ident()
+
+
+def test_a_hedge_cut_short_by_the_first_answer_is_no_latency_sample(client, gateways) -> None:
+    a, b, _ = gateways
+    a.route(PATH, Reply(body=DOC, delay_s=0.3))  # answers after its hedge is due
+    b.route(PATH, Reply(body=DOC, delay_s=2.0))  # the hedge: slower still
+    gateway_pool = pool(client, unknown_p90_s=0.05)
+    gateway_pool.record(ADDRESSES[1], "ok", 0.5)  # B measured: its hedge is cancelled
+    cancelled = requests_counted(ADDRESSES[1], "cancelled")
+    assert gateway_fetcher(gateway_pool).fetch(through(a.url, b.url)).body == DOC
+    assert b.hits[PATH] == 1
+    # The hedge's thread counts its end just after the caller returned.
+    wait_until(
+        lambda: requests_counted(ADDRESSES[1], "cancelled") == cancelled + 1,
+        2.0,
+        "the hedge counted cancelled",
+        0.01,
+    )
+    # Cancelled after some 250 ms, B is no faster for it: its latency stays as it was.
+    health = gateway_pool.health(ADDRESSES[:2])
+    assert health[ADDRESSES[0]].latency_ms is not None
+    assert health[ADDRESSES[1]].latency_ms == pytest.approx(500.0)
+
+
+def test_a_hedge_to_a_gateway_not_measured_yet_is_let_finish(client, gateways) -> None:
+    a, b, _ = gateways
+    a.route(PATH, Reply(body=DOC, delay_s=0.3))
+    b.route(PATH, Reply(body=DOC, delay_s=0.6))
+    gateway_pool = pool(client, unknown_p90_s=0.05)
+    ok = requests_counted(ADDRESSES[1], "ok")
+    started = time.monotonic()
+    assert gateway_fetcher(gateway_pool).fetch(through(a.url, b.url)).body == DOC
+    assert time.monotonic() - started < 0.6  # A's answer, not B's
+    # B's answer still comes, and measures B (a slower gateway than A).
+    wait_until(lambda: gateway_pool.measured(ADDRESSES[1]), 3.0, "B measured", 0.01)
+    assert requests_counted(ADDRESSES[1], "ok") == ok + 1
+    assert gateway_pool.health([ADDRESSES[1]])[ADDRESSES[1]].latency_ms >= 500
+
+
+class HangingFailover(MetadataFetcher):
+    """A first gateway answering 500, and a second whose request never ends in time (a
+    request that does not keep to the fetcher's limits)."""
+
+    def __init__(self, first: str) -> None:
+        super().__init__(FetchLimits(timeout_s=0.2, total_timeout_s=0.2), NetGuard())
+        self.first = first
+        self.release = threading.Event()
+
+    def fetch(
+        self,
+        url: str,
+        headers: Mapping[str, str] | None = None,
+        max_bytes: int | None = None,
+        cancelled: Cancellation | None = None,
+    ) -> Fetched:
+        if url.startswith(self.first):
+            raise MetadataServerError(f"HTTP 500 from {url}", status=500)
+        self.release.wait(10.0)
+        return Fetched(200, DOC)
+
+
+def test_a_race_whose_request_never_ends_gives_up_in_time(client, gateways, monkeypatch) -> None:
+    monkeypatch.setattr("shared.indexing.gateway_fetch.GIVE_UP_GUARD_S", 0.1)
+    a, b, _ = gateways
+    fetcher = HangingFailover(a.url)
+    try:
+        started = time.monotonic()
+        with pytest.raises(MetadataTimeoutError):
+            GatewayFetcher(fetcher, pool(client), None, None).fetch(through(a.url, b.url))
+        assert time.monotonic() - started < 2.0  # 2 gateways x 2 x 0.2 s + 0.1 s
+    finally:
+        fetcher.release.set()
+
+
+class StalledGateway:
+    """A gateway that accepts connections and never answers; notes when each is closed."""
+
+    def __init__(self, address: str) -> None:
+        self.listener = socket.create_server((address, 0))
+        self.url = f"http://{address}:{self.listener.getsockname()[1]}"
+        self.accepted = 0
+        self.closed = 0
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return  # closed
+            with self._lock:
+                self.accepted += 1
+            threading.Thread(
+                target=self._read_until_closed, args=(connection,), daemon=True
+            ).start()
+
+    def _read_until_closed(self, connection: socket.socket) -> None:
+        with connection:
+            while True:
+                try:
+                    if not connection.recv(65536):
+                        break
+                except OSError:
+                    break
+        with self._lock:
+            self.closed += 1
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_a_winning_hedge_returns_at_once_while_the_first_is_stalled(client, gateways) -> None:
+    stalled = StalledGateway(STALLED)
+    try:
+        b = gateways[1]
+        slots = HostSlots(client, 16, 64, (STALLED, *ADDRESSES), 30)
+        limits = FetchLimits(timeout_s=10, total_timeout_s=10)
+        fetcher = MetadataFetcher(limits, NetGuard(allow_private=True))
+        hedge_after_s = 0.1
+        gateway_pool = pool(client, unknown_p90_s=hedge_after_s)
+        gateway_fetcher = GatewayFetcher(fetcher, gateway_pool, None, slots)
+        target = through(stalled.url, b.url)  # neither measured: the stalled one first
+        cancelled = requests_counted(STALLED, "cancelled")
+
+        started = time.monotonic()
+        assert gateway_fetcher.fetch(target, wait_s=1.0).body == DOC
+        # B answers at once when asked, after the hedge delay: the caller, blocked in the
+        # stalled request, returns well within libcurl's once-a-second progress look.
+        assert time.monotonic() - started < hedge_after_s + 0.4
+        assert (stalled.accepted, b.hits[PATH]) == (1, 1)
+        assert requests_counted(STALLED, "cancelled") == cancelled + 1
+        # The stalled request's connection is closed and its slot given back.
+        wait_until(lambda: stalled.closed == 1, 1.0, "the stalled connection closed", 0.01)
+        assert client.zcard(KEY_PREFIX + STALLED) == 0
+        gateway_fetcher.close()
+        fetcher.close()
+    finally:
+        stalled.close()
 
 
 def test_failures_move_a_gateway_down_for_every_instance(client, gateways) -> None:

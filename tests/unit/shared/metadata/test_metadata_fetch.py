@@ -20,12 +20,13 @@ from pathlib import Path
 import pytest
 
 from shared.errors import (
+    FetchCancelledError,
     MetadataHttpError,
     MetadataSizeExceededError,
     MetadataTimeoutError,
     TooManyRequestsError,
 )
-from shared.metadata.fetch import FetchLimits, MetadataFetcher, parse_retry_after
+from shared.metadata.fetch import Cancellation, FetchLimits, MetadataFetcher, parse_retry_after
 from shared.metadata.netguard import BlockedAddressError, NetGuard
 
 Route = Callable[["Handler"], None]
@@ -610,6 +611,52 @@ def test_concurrent_fetches_from_several_threads(
         bodies = list(pool.map(lambda _: fetcher.fetch_bytes(server.url("/a")), range(40)))
 
     assert bodies == [b'{"name": "a"}'] * 40
+
+
+# --- cancellation from another thread
+
+
+def test_a_cancellation_stops_a_fetch_stalled_on_a_kept_connection_at_once(
+    server: LocalServer, fetcher: MetadataFetcher
+) -> None:
+    server.routes["/a"] = body(b"a")
+    server.routes["/stall"] = slow_headers  # no answer for 5 s
+    cancellation = Cancellation()
+    with ThreadPoolExecutor(max_workers=1) as one_thread:  # one thread: one handle
+        assert one_thread.submit(fetcher.fetch_bytes, server.url("/a")).result() == b"a"
+        stalled = one_thread.submit(
+            fetcher.fetch_bytes, server.url("/stall"), None, None, cancellation
+        )
+        deadline = time.monotonic() + 2.0
+        while "/stall" not in server.paths():
+            assert time.monotonic() < deadline, "the stalled request never arrived"
+            time.sleep(0.005)
+        cancelled_at = time.monotonic()
+        cancellation.set()
+        with pytest.raises(FetchCancelledError):
+            stalled.result(timeout=2.0)
+        assert time.monotonic() - cancelled_at < 0.2  # not libcurl's once-a-second look
+        # The next fetch on that thread connects anew: the kept connection was shut down.
+        assert one_thread.submit(fetcher.fetch_bytes, server.url("/a")).result() == b"a"
+
+    ports = [client_port for _, _, client_port in server.seen]
+    assert ports[0] == ports[1] != ports[2]
+
+
+def test_a_fetch_cancelled_before_it_starts_opens_no_connection(
+    server: LocalServer, make_fetcher: Callable[..., MetadataFetcher]
+) -> None:
+    internet = LoopbackInternet(server.port)
+    fetcher = make_fetcher(guard=NetGuard(allow_private=True, connector=internet))
+    server.routes["/a"] = body(b"a")
+    cancellation = Cancellation()
+    cancellation.set()
+
+    with pytest.raises(FetchCancelledError):
+        fetcher.fetch_bytes(server.url("/a"), cancelled=cancellation)
+
+    assert internet.calls == []
+    assert server.seen == []
 
 
 # --- the guard on real connections
