@@ -2,20 +2,18 @@
 
 Every cacheable answer is built by `cacheable_answer` (a 304 when the client's If-None-Match
 holds the ETag, else a 200 with ETag and Cache-Control), for both the fast path and the Flask
-views; errors are built by `json_answer` and are never cacheable. `revalidated(etag_of)` is
-for views whose ETag comes from a cheap query of its own, asked before the view runs.
+views; errors are built by `json_answer` and are never cacheable. An ETag is always read with
+(or in the same statement as) the body it describes, on the same server
+(docs/replicas-and-poolers.md#etags-and-counts).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
-from flask import Response, current_app, request
-from sqlalchemy.orm import Session
+from flask import Response, current_app
 
-from api.db import get_session
 from shared.jsonio import dumps
 
 CACHE_CONTROL = "public, no-cache, must-revalidate"
@@ -81,23 +79,3 @@ def to_response(answer: Answer) -> Response:
     """An answer as a Flask response (for the views; the fast path sends it as it is)."""
     status, headers, data = answer
     return current_app.response_class(data, status=status, headers=headers)
-
-
-def revalidated(etag_of: EtagOf) -> Callable[[View], View]:
-    """`etag_of(session, *view_args, **view_kwargs)`: the current ETag, or None for no caching."""
-
-    def decorator(view: View) -> View:
-        @wraps(view)
-        def wrapper(*args: Any, **kwargs: Any) -> Response:
-            session: Session = get_session()
-            etag = etag_of(session, *args, **kwargs)
-            if is_fresh(etag, request.headers.get("If-None-Match")):
-                return to_response(not_modified())
-            response = view(*args, **kwargs)
-            if etag is not None and response.status_code == 200:
-                response.headers.update(cache_headers(etag))
-            return response
-
-        return wrapper
-
-    return decorator

@@ -10,6 +10,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +20,13 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from sqlalchemy import create_engine, text  # noqa: E402
-from support.processes import process_env, procfile_command, running, wait_until  # noqa: E402
+from support.processes import (  # noqa: E402
+    Running,
+    process_env,
+    procfile_command,
+    running,
+    wait_until,
+)
 from webhook_latency import databases, redis_db  # noqa: E402 - bench/webhook_latency.py
 
 from devnet import chain_db  # noqa: E402
@@ -46,6 +53,15 @@ STORED_NAMES = text(
 
 
 @dataclass(frozen=True)
+class Indexing:
+    """What a measurement around the run sees: the databases and the processes by name."""
+
+    database_url: str
+    chain_url: str
+    processes: Mapping[str, Running]  # "worker", "beat"
+
+
+@dataclass(frozen=True)
 class IndexRun:
     elapsed_s: float  # from the first token done to the last job settled
     not_done: int  # token jobs that ended otherwise (failed, invalid): should be 0
@@ -60,9 +76,12 @@ def index_scenario(
     timeout_s: float,
     *,
     before_stop: Callable[[Devnet], None] = lambda _net: None,
+    during: Callable[[Indexing], AbstractContextManager[object]] = lambda _run: nullcontext(),
 ) -> IndexRun:
     """Index `scenario` (`tokens` token jobs) with a worker and beat; `before_stop` sees the
-    simulated network once every job has settled, before it stops."""
+    simulated network once every job has settled and the processes have stopped, before it
+    stops; `during` is entered once the processes have started and left once every job has
+    settled, while they still run (`bench/sizing.py` measures their CPU in it)."""
     with (
         databases() as (url, chain_url),
         redis_db() as redis_url,
@@ -84,10 +103,11 @@ def index_scenario(
                     **settings,
                 }
             )
-            engine = create_engine(url)
+            engine = create_engine(url, connect_args={"application_name": "bench"})
             with (
-                running("worker", procfile_command("worker"), env, Path(tmp)),
-                running("beat", procfile_command("beat"), env, Path(tmp)),
+                running("worker", procfile_command("worker"), env, Path(tmp)) as worker,
+                running("beat", procfile_command("beat"), env, Path(tmp)) as beat,
+                during(Indexing(url, chain_url, {"worker": worker, "beat": beat})),
             ):
                 started = time.monotonic()
                 first_done: list[float] = []

@@ -14,6 +14,15 @@ DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/token_metad
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 DEFAULT_IPFS_REPLACED = "ipfs.io,dweb.link,gateway.pinata.cloud,cloudflare-ipfs.com,infura-ipfs.io"
+# "none": connections straight to Postgres (or a session-mode pooler); "pgbouncer": a pooler
+# in transaction mode (docs/replicas-and-poolers.md#poolers).
+DATABASE_POOLERS = ("none", "pgbouncer")
+DATABASE_URL_SETTINGS = (
+    "database_url",
+    "database_read_url",
+    "database_session_url",
+    "stacks_api_database_url",
+)
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -25,6 +34,16 @@ class ConfigError(ValueError):
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     redis_url: str = DEFAULT_REDIS_URL
+    # The API's public read routes read here when set (a streaming replica); everything
+    # that writes, and every worker, beat and stream, uses DATABASE_URL
+    # (docs/replicas-and-poolers.md#read-replicas).
+    database_read_url: str | None = None
+    # "pgbouncer": DATABASE_URL (and DATABASE_READ_URL) go through a pooler in transaction
+    # mode, so no prepared statements and no session state (docs/replicas-and-poolers.md#poolers).
+    database_pooler: str = "none"
+    # A session-mode or direct connection for what needs a session of its own (the stream's
+    # LISTEN); unset: DATABASE_URL, unless that goes through a transaction-mode pooler.
+    database_session_url: str | None = None
     stacks_api_database_url: str | None = None
     stacks_node_rpc_url: str | None = None
     network: str = "mainnet"
@@ -137,7 +156,7 @@ class Settings:
         node_url = _node_rpc_url(env)
         if node_url is not None:
             values["stacks_node_rpc_url"] = node_url
-        for name in ("database_url", "stacks_api_database_url"):
+        for name in DATABASE_URL_SETTINGS:
             if values.get(name):
                 values[name] = normalize_database_url(values[name], name.upper())
         settings = cls(**values)
@@ -145,6 +164,9 @@ class Settings:
         return settings
 
     def validate(self) -> None:
+        if self.database_pooler not in DATABASE_POOLERS:
+            choices = " or ".join(DATABASE_POOLERS)
+            raise ConfigError(f"DATABASE_POOLER must be {choices}, got {self.database_pooler!r}")
         if self.network not in ("mainnet", "testnet"):
             raise ConfigError(f"NETWORK must be mainnet or testnet, got {self.network!r}")
         _require_url("REDIS_URL", self.redis_url, ("redis", "rediss", "unix"))
@@ -203,6 +225,22 @@ class Settings:
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name.upper()} must be positive, got {getattr(self, name)}")
         self.trusted_proxy_networks()
+
+    @property
+    def transaction_pooled(self) -> bool:
+        """DATABASE_URL goes through a pooler in transaction mode."""
+        return self.database_pooler == "pgbouncer"
+
+    def reads_url(self) -> str:
+        """Where the API's public read routes read: the replica, else the primary."""
+        return self.database_read_url or self.database_url
+
+    def session_url(self) -> str | None:
+        """A connection that keeps its session (LISTEN): DATABASE_SESSION_URL, else
+        DATABASE_URL when no transaction-mode pooler is in between, else None."""
+        if self.database_session_url:
+            return self.database_session_url
+        return None if self.transaction_pooled else self.database_url
 
     def trusted_proxy_networks(self) -> tuple[IpNetwork, ...]:
         """TRUSTED_PROXIES as networks (an address is a network of one); ConfigError names

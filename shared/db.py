@@ -12,13 +12,18 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.config import normalize_database_url
+from shared.pooling import connection_options
 
 # A pooled connection idle for longer than this is pinged before use.
 PING_AFTER_IDLE_S = 2.0
 
 
 def make_engine(
-    url: str, *, pool_size: int = 5, application_name: str = "token-metadata"
+    url: str,
+    *,
+    pool_size: int = 5,
+    application_name: str = "token-metadata",
+    transaction_pooled: bool = False,
 ) -> Engine:
     """A pooled psycopg 3 engine that survives a Postgres restart.
 
@@ -28,13 +33,19 @@ def make_engine(
     invalidates the whole pool (SQLAlchemy's disconnect handling), so every other stale
     connection is replaced before use and the failed unit of work is retried by its caller
     (a job is deferred; an API client gets a 500 once, as with a request in flight).
+
+    `transaction_pooled`: the URL goes through a pooler in transaction mode (`shared.pooling`).
     """
     engine = create_engine(
         normalize_database_url(url),
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_recycle=1800,
-        connect_args={"application_name": application_name, "connect_timeout": 10},
+        connect_args={
+            "application_name": application_name,
+            "connect_timeout": 10,
+            **connection_options(transaction_pooled),
+        },
     )
 
     def ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:

@@ -49,7 +49,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interval", type=float, default=2.0, help="seconds between refreshes")
     parser.add_argument("--contract", help="only this contract principal")
     args = parser.parse_args(argv)
-    engine = make_engine(load_settings().database_url, pool_size=1, application_name="tm-progress")
+    settings = load_settings()
+    engine = make_engine(
+        settings.database_url,
+        pool_size=1,
+        application_name="tm-progress",
+        transaction_pooled=settings.transaction_pooled,
+    )
     sessions = make_session_factory(engine)
     try:
         while True:

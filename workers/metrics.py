@@ -242,7 +242,12 @@ def start_exporter(settings: Settings, address: str = "0.0.0.0") -> MetricsExpor
     first = settings.worker_metrics_port
     if first == 0:
         return None
-    engine = make_engine(settings.database_url, pool_size=1, application_name="tm-worker-metrics")
+    engine = make_engine(
+        settings.database_url,
+        pool_size=1,
+        application_name="tm-worker-metrics",
+        transaction_pooled=settings.transaction_pooled,
+    )
     # A scrape must not hang on an unreachable Redis.
     broker = redis.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
     collector = BacklogCollector(broker, engine)

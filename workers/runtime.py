@@ -56,12 +56,18 @@ def get_runtime(app: Celery) -> Runtime:
 
 
 def build_runtime(settings: Settings, app: Celery) -> Runtime:
-    engine = make_engine(settings.database_url, pool_size=10, application_name="tm-worker")
+    pooled = settings.transaction_pooled
+    engine = make_engine(
+        settings.database_url, pool_size=10, application_name="tm-worker", transaction_pooled=pooled
+    )
     chain = None
     engines: tuple[Engine, ...] = (engine,)
     if settings.stacks_api_database_url:
         chain_engine = make_engine(
-            settings.stacks_api_database_url, pool_size=2, application_name="tm-chain-reader"
+            settings.stacks_api_database_url,
+            pool_size=2,
+            application_name="tm-chain-reader",
+            transaction_pooled=pooled,
         )
         chain = StacksApiDatabase(chain_engine)
         engines = (engine, chain_engine)

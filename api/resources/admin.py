@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api import dashboard_page
 from api.broker import JobSender
-from api.db import ENGINE, get_session
+from api.db import ENGINE, get_session, read_primary
 from api.encoders import json_response
 from api.openapi import PREFIX
 from api.resources import dashboard, hosts, webhooks
@@ -89,7 +89,10 @@ def init_app(app: Flask, settings: Settings) -> None:
     chain = None
     if settings.stacks_api_database_url:
         engine = make_engine(
-            settings.stacks_api_database_url, pool_size=1, application_name="tm-api-admin"
+            settings.stacks_api_database_url,
+            pool_size=1,
+            application_name="tm-api-admin",
+            transaction_pooled=settings.transaction_pooled,
         )
         chain = StacksApiDatabase(engine)
     app.extensions[ADMIN] = AdminServices(
@@ -104,6 +107,7 @@ def init_app(app: Flask, settings: Settings) -> None:
         blp = Blueprint(name, __name__)
         register(blp)
         app.register_blueprint(blp, url_prefix=prefix)
+        read_primary(app, name)
     dashboard_page.install(app, PREFIX)  # the page that shows what GET /admin/dashboard reads
 
 

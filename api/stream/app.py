@@ -69,7 +69,13 @@ HEARTBEAT_S = web.AppKey("heartbeat_s", float)
 
 def make_app(settings: Settings) -> web.Application:
     app = web.Application()
-    app[FEED] = Feed(libpq_url(settings.database_url), settings.stream_poll_s)
+    session_url = settings.session_url()
+    app[FEED] = Feed(
+        libpq_url(settings.database_url),
+        settings.stream_poll_s,
+        listen_conninfo=None if session_url is None else libpq_url(session_url),
+        transaction_pooled=settings.transaction_pooled,
+    )
     app[METRICS] = StreamMetrics.create()
     app[HEARTBEAT_S] = settings.stream_heartbeat_s
     for path in PATHS:

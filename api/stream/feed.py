@@ -5,6 +5,9 @@ One LISTEN connection is woken by the notification every commit that writes entr
 GET /changes's own statement, once for every subscriber, and hands each entry to the
 subscribers whose filters it matches. It also reads every `poll_s` seconds when nothing woke
 it: a notification lost while the LISTEN connection was down loses no entry, only time.
+LISTEN needs a connection that keeps its session: with DATABASE_URL through a transaction-mode
+pooler and no DATABASE_SESSION_URL the feed does not listen and reads every `poll_s` seconds
+(docs/replicas-and-poolers.md#poolers).
 
 A subscriber resuming from an older id first pages through the log on its own (`follow`),
 then joins the fan-out at the id it reached; from then on it is handed only entries above its
@@ -27,6 +30,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from api.stream.sse import EVERYTHING, Filters, event
 from shared.changes import NOTIFY_CHANNEL
+from shared.pooling import connection_options
 from shared.reads.changes import (
     LATEST_ID_SQL,
     MAX_LIMIT,
@@ -87,15 +91,28 @@ class Subscriber:
 class Feed:
     """The reader, its LISTEN connection, the pool, and the subscribers of the fan-out."""
 
-    def __init__(self, conninfo: str, poll_s: float) -> None:
+    def __init__(
+        self,
+        conninfo: str,
+        poll_s: float,
+        listen_conninfo: str | None = None,
+        transaction_pooled: bool = False,
+    ) -> None:
+        """`conninfo` serves the reads; `listen_conninfo` (a connection that keeps its
+        session) the LISTEN, None for none: the reader then only polls."""
         self.conninfo = conninfo
+        self.listen_conninfo = listen_conninfo
         self.poll_s = poll_s
         self.pool = AsyncConnectionPool(
             conninfo,
             min_size=1,
             max_size=POOL_SIZE,
             open=False,
-            kwargs={"autocommit": True, "application_name": APPLICATION_NAME},
+            kwargs={
+                "autocommit": True,
+                "application_name": APPLICATION_NAME,
+                **connection_options(transaction_pooled),
+            },
         )
         self.position = 0  # the last id the reader read
         self.subscribers: set[Subscriber] = set()
@@ -106,10 +123,11 @@ class Feed:
         """Open the pool, start from the latest id, then listen and read."""
         await self.pool.open(wait=True)
         self.position = await self.latest_id()
-        self._tasks = [
-            asyncio.create_task(self._listen(), name="stream-listen"),
-            asyncio.create_task(self._read_loop(), name="stream-read"),
-        ]
+        self._tasks = [asyncio.create_task(self._read_loop(), name="stream-read")]
+        if self.listen_conninfo is None:
+            log.info("stream: no session connection to LISTEN on; reading every %ss", self.poll_s)
+        else:
+            self._tasks.append(asyncio.create_task(self._listen(), name="stream-listen"))
 
     async def stop(self) -> None:
         self.drop_all()
@@ -182,7 +200,9 @@ class Feed:
         while True:
             try:
                 conn = await psycopg.AsyncConnection.connect(
-                    self.conninfo, autocommit=True, application_name=APPLICATION_NAME
+                    self.listen_conninfo or self.conninfo,
+                    autocommit=True,
+                    application_name=APPLICATION_NAME,
                 )
                 async with conn:
                     await conn.execute(f"LISTEN {NOTIFY_CHANNEL}")

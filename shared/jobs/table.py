@@ -267,12 +267,11 @@ class JobTable:
         return Reaped(_count(expired), _count(lost))
 
     def unclaimed_for(self, session: Session, older_than: timedelta, limit: int) -> list[int]:
-        """Queued jobs nobody claimed since `older_than` ago (at most `limit`, oldest first)."""
-        last_touched = func.coalesce(self.c.updated_at, self.c.created_at)
+        """Queued jobs nobody claimed since `older_than` ago (at most `limit`, unordered: the
+        rest are found by the next look)."""
         query = (
             select(self.c.id)
             .where(self.c.status == JobStatus.QUEUED, self._unclaimed(older_than))
-            .order_by(last_touched)
             .limit(limit)
         )
         return list(session.scalars(query))

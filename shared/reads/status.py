@@ -72,11 +72,6 @@ def read_chain_tip(session: Session) -> ChainTipView:
     return ChainTipView(block_height=row.block_height, index_block_hash=row.index_block_hash)
 
 
-def chain_tip_etag(session: Session) -> str:
-    """Hiro's chain-tip ETag: the block height as a decimal string."""
-    return str(read_chain_tip(session).block_height)
-
-
 def count_index(session: Session) -> IndexCounts:
     """All the counts (and the chain tip height) in one query."""
     groups: dict[str, dict[str, int]] = {"tokens": {}, "token_contracts": {}, "job_queue": {}}
@@ -123,9 +118,12 @@ class CountsCache:
         return time.monotonic() - self._loaded_at < self.ttl_s
 
 
-def service_status(session: Session, counts: CountsCache) -> dict[str, Any]:
-    """Chain tip (null until the first import), then the non-empty count groups."""
-    tip = read_chain_tip(session)
+def service_status(
+    session: Session, counts: CountsCache, tip: ChainTipView | None = None
+) -> dict[str, Any]:
+    """Chain tip (null until the first import), then the non-empty count groups; `tip`: the
+    one already read for the ETag, so that the ETag is the body's own block height."""
+    tip = tip or read_chain_tip(session)
     figures = counts.get(lambda: count_index(session))
     status: dict[str, Any] = {
         "chain_tip": None

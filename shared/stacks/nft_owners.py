@@ -26,28 +26,20 @@ class TokenOwner:
     mint_time: int | None  # epoch seconds
 
 
-# `events` is read once (a CTE used twice is materialized) through the (asset_identifier,
-# value) index; both DISTINCT ONs sort only these collections' events.
+# The collections' events are read once through the (asset_identifier, value) index and sorted
+# once for each token's latest event; each token's mint is then one index lookup (LATERAL ...
+# LIMIT 1). Joining two sorted sets of events instead left the join to the planner, which on a
+# table without statistics (a freshly loaded database) estimated one row each and compared
+# every pair: 17 s for 10,000 tokens instead of a fraction of a second.
 _LATEST_OWNERS = text(
     f"""
-    WITH events AS (
-      SELECT asset_identifier, value, asset_event_type_id, recipient, tx_id, index_block_hash,
-             block_height, microblock_sequence, tx_index, event_index
+    WITH latest AS (
+      SELECT DISTINCT ON (asset_identifier, value) asset_identifier, value,
+             asset_event_type_id, recipient
       FROM nft_events
       WHERE asset_identifier = ANY({array_of(":assets", "text")})
         AND canonical AND microblock_canonical
         AND asset_event_type_id IN (1, 2, 3) AND block_height <= :upto
-    ), latest AS (
-      SELECT DISTINCT ON (asset_identifier, value) asset_identifier, value,
-             asset_event_type_id, recipient
-      FROM events
-      ORDER BY asset_identifier, value, block_height DESC, microblock_sequence DESC,
-               tx_index DESC, event_index DESC
-    ), minted AS (
-      SELECT DISTINCT ON (asset_identifier, value) asset_identifier, value, recipient, tx_id,
-             index_block_hash, block_height
-      FROM events
-      WHERE asset_event_type_id = 2
       ORDER BY asset_identifier, value, block_height DESC, microblock_sequence DESC,
                tx_index DESC, event_index DESC
     )
@@ -57,7 +49,16 @@ _LATEST_OWNERS = text(
            m.block_height AS mint_block_height,
            COALESCE(NULLIF(b.block_time, 0), b.burn_block_time) AS mint_time
     FROM latest l
-    LEFT JOIN minted m ON m.asset_identifier = l.asset_identifier AND m.value = l.value
+    LEFT JOIN LATERAL (
+      SELECT e.recipient, e.tx_id, e.index_block_hash, e.block_height
+      FROM nft_events e
+      WHERE e.asset_identifier = l.asset_identifier AND e.value = l.value
+        AND e.canonical AND e.microblock_canonical
+        AND e.asset_event_type_id = 2 AND e.block_height <= :upto
+      ORDER BY e.block_height DESC, e.microblock_sequence DESC, e.tx_index DESC,
+               e.event_index DESC
+      LIMIT 1
+    ) m ON true
     LEFT JOIN blocks b ON b.index_block_hash = m.index_block_hash
     """  # noqa: S608 - composed of constant SQL, values are bound
 )

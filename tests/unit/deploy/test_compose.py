@@ -53,7 +53,45 @@ def test_the_schema_refuses_mistakes(service: str, key: str, bad: object) -> Non
 
 
 def test_the_stack_has_every_process_and_its_stores() -> None:
-    assert set(compose()["services"]) == set(PROCESSES) | {"postgres", "redis"}
+    assert set(compose()["services"]) == set(PROCESSES) | {"postgres", "redis", "postgres-replica"}
+
+
+def test_the_replica_starts_only_with_its_profile() -> None:
+    services = compose()["services"]
+    assert services["postgres-replica"]["profiles"] == ["replica"]
+    # Everything else starts with a plain `up`.
+    assert [name for name, s in services.items() if "profiles" in s] == ["postgres-replica"]
+
+
+def test_the_replica_is_a_base_backup_of_the_primary_that_follows_it() -> None:
+    replica = compose()["services"]["postgres-replica"]
+    assert replica["image"] == compose()["services"]["postgres"]["image"]
+    assert replica["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+    script = replica["command"][-1]
+    # Copied once, on an empty volume; -R makes it a standby of the primary; then Postgres.
+    assert 'if [ ! -s "$$PGDATA/PG_VERSION" ]' in script
+    assert "pg_basebackup -h postgres -U postgres" in script
+    assert " -R " in script
+    assert " -X stream" in script
+    assert script.rstrip().endswith("exec postgres")
+    (volume,) = replica["volumes"]
+    assert volume.split(":")[0] in compose()["volumes"]
+    assert volume.split(":")[0] != "postgres-data"
+
+
+def test_the_primary_serves_replication_with_a_password() -> None:
+    stack = compose()
+    primary = stack["services"]["postgres"]
+    settings = dict(arg.split("=", 1) for arg in primary["command"][1:] if arg != "-c")
+    assert settings["wal_level"] in ("replica", "logical")
+    assert int(settings["max_wal_senders"]) >= 1
+    (config,) = primary["configs"]
+    assert config["target"] == settings["hba_file"]
+    rules = [line.split() for line in stack["configs"][config["source"]]["content"].splitlines()]
+    # From the compose network: replication allowed, and only with a password.
+    remote = [r for r in rules if r[0] == "host" and r[3] == "all"]
+    assert ["host", "replication", "all", "all", "scram-sha-256"] in remote
+    assert all(r[-1] != "trust" for r in remote)
 
 
 def test_every_service_of_ours_runs_a_procfile_process_from_one_image() -> None:

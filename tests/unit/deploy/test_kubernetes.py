@@ -204,3 +204,33 @@ def test_kustomization_applies_every_manifest_but_the_migration_job() -> None:
     manifests = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"}
     assert set(kustomization["resources"]) == manifests - {"migrate-job.yaml"}
     assert [i["name"] for i in kustomization["images"]] == ["stacks-token-metadata"]
+
+
+def test_api_scales_on_cpu_between_bounds_and_owns_its_replica_count() -> None:
+    (autoscaler,) = of_kind("HorizontalPodAutoscaler").values()
+    assert autoscaler["apiVersion"] == "autoscaling/v2"
+    target = autoscaler["spec"]["scaleTargetRef"]
+    assert (target["apiVersion"], target["kind"]) == ("apps/v1", "Deployment")
+    deployment = of_kind("Deployment")[target["name"]]
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert labels["app.kubernetes.io/component"] == "api"
+    # The autoscaler sets the count: a fixed one would be reset by every `kubectl apply`.
+    assert "replicas" not in deployment["spec"]
+    assert 2 <= autoscaler["spec"]["minReplicas"] < autoscaler["spec"]["maxReplicas"]
+    (metric,) = autoscaler["spec"]["metrics"]
+    assert metric["type"] == "Resource"
+    assert metric["resource"]["name"] == "cpu"
+    assert metric["resource"]["target"]["type"] == "Utilization"
+    assert 0 < metric["resource"]["target"]["averageUtilization"] < 100
+    # Utilisation is a share of the CPU request: without one the autoscaler cannot compute it.
+    for container in deployment["spec"]["template"]["spec"]["containers"]:
+        assert container["resources"]["requests"]["cpu"]
+
+
+def test_one_autoscaler_per_deployment_and_none_for_beat() -> None:
+    scaled = [s["spec"]["scaleTargetRef"]["name"] for s in of_kind("ScaledObject").values()]
+    scaled += [
+        h["spec"]["scaleTargetRef"]["name"] for h in of_kind("HorizontalPodAutoscaler").values()
+    ]
+    assert len(scaled) == len(set(scaled))  # KEDA's own autoscaler and ours would fight
+    assert set(scaled) == {"token-metadata-api", "token-metadata-worker"}
