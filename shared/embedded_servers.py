@@ -267,6 +267,16 @@ class EmbeddedPostgres:
         self._pg_ctl(["-w", "-t", str(int(START_TIMEOUT_S)), "-m", "fast", "stop"], self._run_as())
         return True
 
+    def restart(self) -> None:
+        """Stop the server (fast shutdown, as `pg_ctlcluster restart` does) and start it
+        again on the same port and data: the clients' URLs stay valid, their connections
+        break. What the fault-tolerance tests do to the run's server."""
+        if self.port is None:
+            raise RuntimeError("the embedded PostgreSQL is not started")
+        port = self.port
+        self.stop()
+        self.start(port)
+
     def _initdb(self, run_as: dict[str, Any]) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._hand_over(run_as)
@@ -414,6 +424,16 @@ class EmbeddedRedis:
 
     def running(self) -> bool:
         return self._pid() is not None
+
+    def restart(self) -> None:
+        """Stop the server and start it again on the same port: the clients' URLs stay
+        valid, their connections break and every key is gone (nothing is saved), as after
+        `SHUTDOWN NOSAVE` of a Redis and its start."""
+        if self.port is None:
+            raise RuntimeError("the embedded Redis is not started")
+        port = self.port
+        self.stop()
+        self.start(port)
 
     def stop(self) -> bool:
         """Stop the server whose pid is in `data_dir`, if running; True if one was."""

@@ -197,7 +197,8 @@ def servers(
     request: pytest.FixtureRequest, no_orphans_of_killed_runs: None
 ) -> Iterator[embedded_servers.Servers]:
     """The run's PostgreSQL and Redis (see the module docstring); embedded ones started here
-    are stopped, and their data removed, when the run ends."""
+    (`.postgres`, `.redis`: what tests/support/restarts.py restarts) are stopped, and their
+    data removed, when the run ends."""
     _stop_servers_of_killed_runs()
     run_dir = TEST_SERVERS_DIR / f"{os.getpid()}-{RUN_ID}"
     started: list[str] = []

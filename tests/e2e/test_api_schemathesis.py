@@ -61,6 +61,13 @@ def seed(session: Session) -> None:
     )
 
 
+# One schemathesis worker: with two, its threads parse lambdas' source at once (Hypothesis
+# describing a filtered strategy) and CPython 3.11's `ast.parse` is not safe for that
+# ("SystemError: AST constructor recursion depth mismatch", python/cpython#106905): the run
+# failed on it about one time in two here, in the same time.
+WORKERS = "1"
+
+
 @pytest.fixture
 def api_url(tmp_path: Path, database_url: str, redis_url: str) -> Iterator[str]:
     engine = make_engine(database_url, pool_size=1)
@@ -88,7 +95,7 @@ def test_the_reference_document_holds_for_generated_requests(api_url: str, tmp_p
         "--seed",
         "20261123",
         "--workers",
-        "2",
+        WORKERS,
         "--request-timeout",
         "10",
         "--report-dir",
@@ -122,7 +129,7 @@ def test_our_document_holds_for_generated_requests_to_our_own_routes(
         "--seed",
         "20261202",
         "--workers",
-        "2",
+        WORKERS,
         "--request-timeout",
         "10",
         "--report-dir",

@@ -1,6 +1,9 @@
 """No work is lost: real worker and beat processes survive kill -9, a Redis flush, a
 Postgres restart and SIGTERM; two workers never process a token twice; a new contract is not
 stuck behind thousands of token jobs. See docs/job-engine.md.
+
+The restarts are of the servers the run uses (tests/support/restarts.py): the embedded ones
+it started, else the machine's.
 """
 
 from __future__ import annotations
@@ -22,12 +25,14 @@ from sqlalchemy import create_engine, select, text
 from sqlalchemy.orm import sessionmaker
 from support.builders import add_contract
 from support.processes import Running, process_env, procfile_command, running, wait_until
+from support.restarts import restart_postgres, restart_redis
 
 from devnet import chain_db
 from devnet.scenario import Scenario, nft_collection
 from devnet.server import Devnet
 from shared.config import Settings
 from shared.db import session_scope
+from shared.embedded_servers import Servers
 from shared.jobs.recovery import BROKER_MARKER_KEY
 from shared.jobs.transitions import mark_queued
 from shared.models import Job, JobStatus
@@ -206,12 +211,12 @@ def test_flushing_redis_mid_run_loses_no_token(stack, redis_url: str) -> None:
     assert s.metadata_rows_per_token() == {1}
 
 
-def test_restarting_redis_mid_run_loses_no_token(stack, redis_url: str) -> None:
+def test_restarting_redis_mid_run_loses_no_token(stack, redis_url: str, servers: Servers) -> None:
     s = stack()
     s.start("beat")
     s.start("worker")
     wait_until(lambda: s.done() >= TOKENS // 5, DEADLINE_S, "a fifth of the tokens")
-    restart_redis()
+    restart_redis(servers)
     redis.Redis.from_url(redis_url).set(RUN_LOCK_KEY, "restarted", ex=3600)  # lost with the rest
     recovery = s.wait_all_done("every token after a Redis restart")
     print(f"\nRedis restarted mid-run: all {TOKENS} done {recovery:.1f}s later")
@@ -259,12 +264,12 @@ def test_two_workers_together_keep_a_host_to_its_cap(stack) -> None:
     assert 2 <= peak <= 4
 
 
-def test_restarting_postgres_mid_run_loses_no_token(stack) -> None:
+def test_restarting_postgres_mid_run_loses_no_token(stack, servers: Servers) -> None:
     s = stack(latency_ms=10)
     s.start("beat")
     s.start("worker")
     wait_until(lambda: s.done() >= TOKENS // 5, DEADLINE_S, "a fifth of the tokens")
-    restart_postgres()
+    restart_postgres(servers)
     recovery = s.wait_all_done("every token after a Postgres restart")
     print(f"\nPostgres restarted mid-run: all {TOKENS} done {recovery:.1f}s later")
     assert s.metadata_rows_per_token() == {1}
@@ -302,53 +307,3 @@ def test_a_new_contract_starts_within_seconds_behind_5000_token_jobs(
     print(f"\nnew contract done {waited:.2f}s after it was enqueued behind {backlog} token jobs")
     assert backlog >= 1000  # it really was behind thousands of token jobs
     assert waited < 5
-
-
-def restart_redis() -> None:
-    """Stop the machine's Redis (it keeps nothing on disk) and start it as .ci/run does."""
-    subprocess.run(
-        ["redis-cli", "-h", "127.0.0.1", "-p", "6379", "shutdown", "nosave"], check=False
-    )
-    wait_until(lambda: not _redis_up(), 30, "Redis to stop")
-    for folder in ("/var/lib/redis", "/var/log/redis"):
-        os.makedirs(folder, exist_ok=True)
-    subprocess.run(
-        [
-            "redis-server",
-            "--daemonize",
-            "yes",
-            "--bind",
-            "127.0.0.1",
-            "-::1",
-            "--port",
-            "6379",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            "/var/lib/redis",
-            "--logfile",
-            "/var/log/redis/ci.log",
-        ],
-        check=True,
-        timeout=30,
-        start_new_session=True,
-    )
-    wait_until(_redis_up, 30, "Redis to start again")
-
-
-def _redis_up() -> bool:
-    try:
-        return bool(redis.Redis(host="127.0.0.1", port=6379, socket_timeout=1).ping())
-    except redis.RedisError:
-        return False
-
-
-def restart_postgres() -> None:
-    version = sorted(os.listdir("/etc/postgresql"))[0]
-    subprocess.run(
-        ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart"],
-        check=True,
-        timeout=120,
-    )

@@ -43,9 +43,9 @@ def get(url: str) -> requests.Response | None:
 
 
 @pytest.fixture
-def pooler() -> Iterator[Pooler]:
+def pooler(postgres) -> Iterator[Pooler]:
     # Fewer server connections than the worker has threads: they are shared for real.
-    with pgbouncer(pool_size=6) as running_pooler:
+    with pgbouncer(postgres.server_url, pool_size=6) as running_pooler:
         yield running_pooler
 
 

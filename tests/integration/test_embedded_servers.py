@@ -13,16 +13,19 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import psycopg
 import pytest
 import redis
 from sqlalchemy import create_engine, text
+from support import restarts
 from support.processes import ROOT, free_port, process_env, wait_until
 
 from shared.embedded_servers import (
     EmbeddedPostgres,
     EmbeddedRedis,
+    Servers,
     postgres_answers,
     redis_answers,
     stop_embedded,
@@ -213,3 +216,54 @@ def test_servers_start_uses_servers_that_answer_and_starts_nothing(
     ]
     assert f"export DATABASE_URL={embedded_postgres.url('token_metadata')}" in started.stdout
     assert not run_dir.exists()
+
+
+@pytest.fixture
+def no_commands(monkeypatch: pytest.MonkeyPatch) -> None:
+    """tests/support/restarts.py may run no command (`pg_ctlcluster`, `redis-cli`,
+    `redis-server`): the restarts below must not reach the machine's servers."""
+
+    def refuse(argv: list[str], **_: object) -> None:
+        pytest.fail(f"support.restarts ran {argv[0]}")
+
+    monkeypatch.setattr(restarts, "subprocess", SimpleNamespace(run=refuse))
+
+
+def test_a_run_on_embedded_servers_restarts_them_on_their_ports_and_nothing_else(
+    embedded_postgres, embedded_redis, no_commands
+):
+    """What tests/e2e/test_fault_tolerance.py does to a run on embedded servers: both
+    restarted on the same port, Postgres with its data; connections open before break."""
+    servers = Servers(
+        embedded_postgres.url("postgres"), embedded_redis.url(), embedded_postgres, embedded_redis
+    )
+    pg_port, redis_port = embedded_postgres.port, embedded_redis.port
+    client = redis.Redis.from_url(embedded_redis.url())
+    client.set("key", "gone after the restart")
+    with psycopg.connect(libpq(servers.database_url), autocommit=True) as before:
+        before.execute("CREATE TABLE kept AS SELECT 7 AS n")
+        restarts.restart_postgres(servers)
+        with pytest.raises(psycopg.OperationalError):
+            before.execute("SELECT 1")
+    restarts.restart_redis(servers)
+
+    assert (embedded_postgres.port, embedded_redis.port) == (pg_port, redis_port)
+    with psycopg.connect(libpq(servers.database_url)) as after:
+        assert after.execute("SELECT n FROM kept").fetchone() == (7,)
+    assert client.get("key") is None  # nothing saved, as the machine's Redis in CI
+    client.close()
+
+
+@pytest.mark.parametrize(
+    ("restart", "servers"),
+    [
+        (restarts.restart_postgres, Servers("postgresql://u@db.internal/tm", "redis://cache/0")),
+        (restarts.restart_redis, Servers("postgresql://u@db.internal/tm", "redis://cache/0")),
+    ],
+    ids=["postgres", "redis"],
+)
+def test_a_run_on_a_configured_server_elsewhere_fails_to_restart_it_naming_it(
+    restart, servers, no_commands
+):
+    with pytest.raises(pytest.fail.Exception, match=r"cannot restart the \w+ server at (db|cache)"):
+        restart(servers)

@@ -44,8 +44,8 @@ RUNS = 40  # psycopg prepares a statement after 5 runs on a connection
 
 
 @pytest.fixture
-def pooler() -> Iterator[Pooler]:
-    with pgbouncer(pool_size=1) as running:
+def pooler(postgres) -> Iterator[Pooler]:
+    with pgbouncer(postgres.server_url, pool_size=1) as running:
         yield running
 
 

@@ -2,10 +2,12 @@
 replica of it made with pg_basebackup -R, each on a free port with its data in a temporary
 directory, stopped (immediate) and removed at the end.
 
-The machine's shared server is never reconfigured or restarted: the primary is a new
-cluster, so its replication settings (initdb's defaults: wal_level=replica, max_wal_senders
-10, trust for replication from 127.0.0.1) are the test's to rely on. initdb and the server
-refuse to run as root, so as root they run as the `postgres` user.
+The run's server is never reconfigured or restarted: the primary is a new cluster, so its
+replication settings (initdb's defaults: wal_level=replica, max_wal_senders 10, trust for
+replication from 127.0.0.1) are the test's to rely on. The programs are those of the run's
+PostgreSQL (`Programs`): the wheel's when the run's server is embedded (a machine without
+PostgreSQL has no others), else the machine's newest installed version. initdb and the
+server refuse to run as root, so as root they run as the account the run's server runs as.
 """
 
 from __future__ import annotations
@@ -23,14 +25,47 @@ from pathlib import Path
 
 import psycopg
 
+from shared.embedded_servers import UNPRIVILEGED_USER, Servers, postgres_bin_dir
 from support.processes import free_port
 
 SERVER_USER = "postgres"
 START_TIMEOUT_S = 60
 
 
-def server_bin(name: str) -> str:
-    """A server program (initdb, pg_ctl, pg_basebackup) of the newest installed version."""
+@dataclass(frozen=True)
+class Programs:
+    """Where initdb, pg_ctl and pg_basebackup are, and the account they run as when we are
+    root."""
+
+    bin_dir: Path
+    user: str
+
+    def path(self, name: str) -> str:
+        path = self.bin_dir / name
+        if not path.exists():
+            raise RuntimeError(f"{name} is not in {self.bin_dir}")
+        return str(path)
+
+    def run(self, command: list[str]) -> None:
+        as_user = ["runuser", "-u", self.user, "--"] if os.geteuid() == 0 else []
+        done = subprocess.run(
+            [*as_user, *command], capture_output=True, text=True, timeout=120, check=False
+        )
+        if done.returncode != 0:
+            raise RuntimeError(
+                f"{' '.join(command)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
+            )
+
+
+def programs_for(servers: Servers) -> Programs:
+    """The programs of the run's PostgreSQL (see the module docstring)."""
+    if servers.postgres is not None:
+        return Programs(postgres_bin_dir(), UNPRIVILEGED_USER)
+    return Programs(Path(_installed_bin("initdb")).parent, SERVER_USER)
+
+
+def _installed_bin(name: str) -> str:
+    """A server program of the newest version installed on the machine."""
     found = sorted(
         glob.glob(f"/usr/lib/postgresql/*/bin/{name}"),
         key=lambda p: int(Path(p).parts[-3]) if Path(p).parts[-3].isdigit() else 0,
@@ -43,27 +78,11 @@ def server_bin(name: str) -> str:
     return on_path
 
 
-def as_server_user(command: list[str]) -> list[str]:
-    if os.geteuid() != 0:
-        return command
-    return ["runuser", "-u", SERVER_USER, "--", *command]
-
-
-def run(command: list[str]) -> None:
-    done = subprocess.run(
-        as_server_user(command), capture_output=True, text=True, timeout=120, check=False
-    )
-    if done.returncode != 0:
-        raise RuntimeError(
-            f"{' '.join(command)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
-        )
-
-
-def owned_temp_dir(prefix: str) -> Path:
-    """A directory the server user owns (pytest's tmp_path is root's, mode 0700)."""
+def owned_temp_dir(prefix: str, user: str = SERVER_USER) -> Path:
+    """A directory the server's account owns (pytest's tmp_path is root's, mode 0700)."""
     path = Path(tempfile.mkdtemp(prefix=prefix))
     if os.geteuid() == 0:
-        shutil.chown(path, SERVER_USER, SERVER_USER)
+        shutil.chown(path, user, user)
     return path
 
 
@@ -71,6 +90,7 @@ def owned_temp_dir(prefix: str) -> Path:
 class Server:
     data_dir: Path
     port: int
+    programs: Programs
 
     def url(self, database: str = "postgres", driver: str = "postgresql+psycopg") -> str:
         return f"{driver}://postgres@127.0.0.1:{self.port}/{database}"
@@ -81,9 +101,9 @@ class Server:
     def start(self, socket_dir: Path) -> None:
         options = f"-p {self.port} -k {socket_dir} -c listen_addresses=127.0.0.1 -c fsync=off"
         log = self.data_dir.parent / f"{self.data_dir.name}.log"
-        run(
+        self.programs.run(
             [
-                server_bin("pg_ctl"),
+                self.programs.path("pg_ctl"),
                 "-D",
                 str(self.data_dir),
                 "-o",
@@ -99,7 +119,8 @@ class Server:
 
     def stop(self) -> None:
         with contextlib.suppress(Exception):
-            run([server_bin("pg_ctl"), "-D", str(self.data_dir), "-m", "immediate", "stop"])
+            pg_ctl = self.programs.path("pg_ctl")
+            self.programs.run([pg_ctl, "-D", str(self.data_dir), "-m", "immediate", "stop"])
 
 
 @dataclass
@@ -135,14 +156,14 @@ class ReplicatedPair:
 
 
 @contextlib.contextmanager
-def primary_server() -> Iterator[Server]:
+def primary_server(programs: Programs) -> Iterator[Server]:
     """A new cluster of its own, started on a free port."""
-    base = owned_temp_dir("tm-pg-")
-    primary = Server(base / "primary", free_port())
+    base = owned_temp_dir("tm-pg-", programs.user)
+    primary = Server(base / "primary", free_port(), programs)
     try:
-        run(
+        programs.run(
             [
-                server_bin("initdb"),
+                programs.path("initdb"),
                 "-D",
                 str(primary.data_dir),
                 "-U",
@@ -164,12 +185,13 @@ def primary_server() -> Iterator[Server]:
 @contextlib.contextmanager
 def replica_of(primary: Server) -> Iterator[Server]:
     """A streaming replica: pg_basebackup -R of the running primary, started on a free port."""
-    base = owned_temp_dir("tm-pg-replica-")
-    replica = Server(base / "replica", free_port())
+    programs = primary.programs
+    base = owned_temp_dir("tm-pg-replica-", programs.user)
+    replica = Server(base / "replica", free_port(), programs)
     try:
-        run(
+        programs.run(
             [
-                server_bin("pg_basebackup"),
+                programs.path("pg_basebackup"),
                 "-h",
                 "127.0.0.1",
                 "-p",

@@ -1,5 +1,6 @@
 """PgBouncer from the system package (/usr/sbin/pgbouncer), started by a test in transaction
-mode in front of a Postgres server, on a free port with its files in a temporary directory.
+mode in front of the run's PostgreSQL server (the `postgres` fixture's, embedded or not), on
+a free port with its files in a temporary directory.
 
 PgBouncer refuses to run as root: as root it is started with `-u postgres` and its files
 belong to that user. The pool is small on purpose (`pool_size` server connections per
@@ -17,6 +18,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from sqlalchemy.engine import make_url
 
 from support.pg_cluster import SERVER_USER, owned_temp_dir
 from support.processes import free_port
@@ -61,9 +64,8 @@ pidfile = {directory}/pgbouncer.pid
 
 
 @contextlib.contextmanager
-def pgbouncer(
-    server_host: str = "127.0.0.1", server_port: int = 5432, pool_size: int = 4
-) -> Iterator[Pooler]:
+def pgbouncer(server_url: str, pool_size: int = 4) -> Iterator[Pooler]:
+    """PgBouncer in front of the server of `server_url` (its host and port)."""
     if not Path(PGBOUNCER).exists():
         raise RuntimeError(
             f"{PGBOUNCER} is missing: apt-get install pgbouncer (.ci/run installs it)"
@@ -71,7 +73,10 @@ def pgbouncer(
     directory = owned_temp_dir("tm-pgbouncer-")
     port = free_port()
     ini = directory / "pgbouncer.ini"
-    ini.write_text(config(port, directory, server_host, server_port, pool_size))
+    server = make_url(server_url)
+    ini.write_text(
+        config(port, directory, server.host or "127.0.0.1", server.port or 5432, pool_size)
+    )
     (directory / "userlist.txt").write_text('"postgres" ""\n')
     if os.geteuid() == 0:
         for path in (ini, directory / "userlist.txt"):

@@ -24,7 +24,7 @@ from sqlalchemy import func, update
 from sqlalchemy.orm import Session, sessionmaker
 from support.broker import emptied
 from support.builders import add_contract, add_token
-from support.pg_cluster import ReplicatedPair, primary_server, replica_of
+from support.pg_cluster import ReplicatedPair, primary_server, programs_for, replica_of
 
 from api.app import create_app
 from api.db import close_db
@@ -32,6 +32,7 @@ from api.resources.admin import ADMIN
 from api.resources.refresh import REFRESH
 from shared.config import Settings
 from shared.db import make_engine
+from shared.embedded_servers import Servers
 from shared.models import ChainTip, Token
 from shared.queues import WORKER_QUEUES
 
@@ -43,9 +44,10 @@ V1 = "/metadata/v1"
 
 
 @pytest.fixture(scope="module")
-def pair() -> Iterator[ReplicatedPair]:
-    """A migrated template on a new primary, then a replica of it."""
-    with primary_server() as primary:
+def pair(servers: Servers) -> Iterator[ReplicatedPair]:
+    """A migrated template on a new primary, then a replica of it (with the programs of the
+    run's PostgreSQL)."""
+    with primary_server(programs_for(servers)) as primary:
         with primary.connect() as conn:
             conn.execute(f'CREATE DATABASE "{TEMPLATE}"')
         config = Config(str(ROOT / "alembic.ini"))

@@ -8,6 +8,7 @@ a consumer, one was never anywhere."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -84,12 +85,17 @@ def send_batch(app: Any, job_ids: list[int]) -> None:
     app.send_task(PROCESS_TOKENS_TASK, args=[job_ids], queue=TOKENS_QUEUE)
 
 
-def hold_unacknowledged(app: Any) -> None:
-    """Take the tokens queue's oldest message as a worker does (acks_late) and keep it."""
-    channel = app.connection_for_read().default_channel
-    message = channel.basic_get(queue=TOKENS_QUEUE, no_ack=False)
-    assert message is not None
-    assert message.headers["task"] == PROCESS_TOKENS_TASK
+@contextmanager
+def held_unacknowledged(app: Any) -> Iterator[None]:
+    """Take the tokens queue's oldest message as a worker does (acks_late) and keep it until
+    the block ends; closing the connection then puts it back, as a worker's ending does
+    (left open, kombu would do that at the interpreter's exit, when the run's Redis may be
+    gone)."""
+    with app.connection_for_read() as connection:
+        message = connection.default_channel.basic_get(queue=TOKENS_QUEUE, no_ack=False)
+        assert message is not None
+        assert message.headers["task"] == PROCESS_TOKENS_TASK
+        yield
 
 
 def dispatched_jobs(sessions: sessionmaker[Session], client: redis.Redis, count: int) -> list[int]:
@@ -105,16 +111,16 @@ def dispatched_jobs(sessions: sessionmaker[Session], client: redis.Redis, count:
 def test_a_job_whose_message_is_nowhere_is_dispatched_again(sessions, client, app) -> None:
     waiting_a, waiting_b, held, lost = dispatched_jobs(sessions, client, 4)
     send_batch(app, [held])
-    hold_unacknowledged(app)  # a live worker has it: in Redis's unacknowledged set
-    send_batch(app, [waiting_a, waiting_b])  # waits on its queue
-    # `lost`'s message was popped by a worker killed before it recorded it: nowhere.
-    age_queued_jobs(sessions, timedelta(minutes=2))
+    with held_unacknowledged(app):  # a live worker has it: in Redis's unacknowledged set
+        send_batch(app, [waiting_a, waiting_b])  # waits on its queue
+        # `lost`'s message was popped by a worker killed before it recorded it: nowhere.
+        age_queued_jobs(sessions, timedelta(minutes=2))
 
-    sent = Sent()
-    dispatched = dispatch(sessions, client, sent)
-    assert dispatched.lost_messages == 1
-    assert sent.job_ids == [lost]  # pending again, and sent again by the same dispatch
-    assert statuses(sessions, [waiting_a, waiting_b, held, lost]) == [JobStatus.QUEUED] * 4
+        sent = Sent()
+        dispatched = dispatch(sessions, client, sent)
+        assert dispatched.lost_messages == 1
+        assert sent.job_ids == [lost]  # pending again, and sent again by the same dispatch
+        assert statuses(sessions, [waiting_a, waiting_b, held, lost]) == [JobStatus.QUEUED] * 4
 
 
 def test_a_job_queued_less_than_a_minute_ago_is_left_alone(sessions, client) -> None:

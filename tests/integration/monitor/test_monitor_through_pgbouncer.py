@@ -25,8 +25,8 @@ from shared.stacks.api_db import StacksApiDatabase
 
 
 @pytest.fixture
-def pooler() -> Iterator[Pooler]:
-    with pgbouncer(pool_size=2) as running:
+def pooler(postgres) -> Iterator[Pooler]:
+    with pgbouncer(postgres.server_url, pool_size=2) as running:
         yield running
 
 

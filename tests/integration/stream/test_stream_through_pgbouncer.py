@@ -23,8 +23,8 @@ NO_POLL = 600.0  # an entry arriving in the test was brought by its notification
 
 
 @pytest.fixture
-def pooler() -> Iterator[Pooler]:
-    with pgbouncer(pool_size=2) as running:
+def pooler(postgres) -> Iterator[Pooler]:
+    with pgbouncer(postgres.server_url, pool_size=2) as running:
         yield running
 
 
