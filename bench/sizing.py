@@ -62,7 +62,7 @@ import run as bench  # noqa: E402 - bench/run.py: the scenario, the machine fact
 import webhook_latency  # noqa: E402 - bench/webhook_latency.py: where the runs' databases are
 from indexing_run import Indexing, index_scenario  # noqa: E402
 from psycopg import sql  # noqa: E402
-from support.processes import free_port  # noqa: E402
+from support.processes import child_pids, free_port  # noqa: E402
 
 from devnet.scenario import Scenario  # noqa: E402
 
@@ -123,16 +123,6 @@ def postmaster_pid(conn: psycopg.Connection[Any]) -> int:
     return int(stat[1])
 
 
-def children(pid: int) -> list[int]:
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            found += [int(p) for p in (task / "children").read_text().split()]
-        except OSError:
-            continue
-    return found
-
-
 def title_words(pid: int) -> list[str]:
     """A backend's process title: `postgres: 15/main: USER DATABASE HOST(PORT) STATE`."""
     try:
@@ -168,7 +158,7 @@ class BackendCpu:
 
     def sample(self) -> None:
         seen = set()
-        for pid in children(self.postmaster):
+        for pid in child_pids(self.postmaster):
             words = title_words(pid)
             if self.databases is None:
                 database = "the whole server"

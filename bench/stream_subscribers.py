@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,6 +37,7 @@ from sqlalchemy.orm import sessionmaker  # noqa: E402
 
 from shared.changes import entry, record  # noqa: E402
 from shared.db import make_engine  # noqa: E402
+from shared.embedded_servers import free_port  # noqa: E402
 from shared.models import ChangeKind  # noqa: E402
 
 SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
@@ -64,13 +64,6 @@ def main() -> None:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def rss_mb(pid: int) -> float:

@@ -188,7 +188,8 @@ def _run(argv: list[str], **kwargs: Any) -> str:
     return str(done.stdout)
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists (one of another user's included)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -290,7 +291,7 @@ class EmbeddedPostgres:
             pid = int(pid_file.read_text().splitlines()[0])
         except (OSError, ValueError, IndexError):
             return False
-        return _pid_alive(pid)
+        return pid_alive(pid)
 
     def stop(self) -> bool:
         """Stop the server running on this directory, if any (fast shutdown: open sessions
@@ -447,7 +448,7 @@ class EmbeddedRedis:
             pid = int(self.pid_path.read_text().strip())
         except (OSError, ValueError):
             return None
-        if not _pid_alive(pid):
+        if not pid_alive(pid):
             return None
         try:
             command = _run(["ps", "-ww", "-o", "command=", "-p", str(pid)])  # Linux and macOS
@@ -474,7 +475,7 @@ class EmbeddedRedis:
         if pid is None:
             return False
         os.kill(pid, signal.SIGTERM)
-        _wait_for(lambda: not _pid_alive(pid), 30, "the embedded Redis to stop")
+        _wait_for(lambda: not pid_alive(pid), 30, "the embedded Redis to stop")
         self.pid_path.unlink(missing_ok=True)
         return True
 

@@ -65,6 +65,8 @@ def recover_lost_messages(
     """queued -> pending for jobs unclaimed since `older_than` whose message is on no queue and
     held by no worker; the broker is read at most every `every_s` and only when such jobs
     exist. Returns how many."""
+    if client.exists(LOST_MESSAGE_SCAN_KEY):  # read lately: no need to look for suspects
+        return 0
     token_jobs = TOKEN_JOBS.unclaimed_for(session, older_than, MAX_SUSPECTS)
     image_jobs = IMAGE_JOBS.unclaimed_for(session, older_than, MAX_SUSPECTS)
     if not token_jobs and not image_jobs:

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TypeVar
 
-from shared.embedded_servers import free_port
+from shared.embedded_servers import free_port, pid_alive
 
 ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
@@ -71,16 +71,6 @@ class Running:
             self.process.wait(5)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def reap_orphans() -> list[int]:
     """Kill processes that an earlier, killed test run started and left running.
 
@@ -100,7 +90,7 @@ def reap_orphans() -> list[int]:
         if owner is None:
             continue
         owner_pid = int(owner.split(b"=", 1)[1] or 0)
-        if owner_pid == os.getpid() or _alive(owner_pid):
+        if owner_pid == os.getpid() or pid_alive(owner_pid):
             continue
         try:
             os.kill(int(entry.name), signal.SIGKILL)
