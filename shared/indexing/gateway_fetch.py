@@ -183,7 +183,12 @@ class GatewayFetcher:
             outcome = MISMATCHED if isinstance(exc, ContentMismatchError) else classify_fetch(exc)
             self.pool.record(host, outcome, failed=gateway_at_fault(exc))
             raise
-        self.pool.record(host, "ok", time.monotonic() - attempt.started)
+        # The gateway's latency is its answer's time on the wire: a wait for one of its slots
+        # is our own queue (every token starting at once queues on the first choice), and
+        # counting it made the first choice look slow and moved documents to a gateway that
+        # only hedges had measured (docs/gateways.md#health).
+        waited = time.monotonic() - attempt.started
+        self.pool.record(host, "ok", waited if body.elapsed_s is None else body.elapsed_s)
         return body
 
 

@@ -63,12 +63,15 @@ class FetchLimits:
 @dataclass(frozen=True)
 class Fetched:
     """A successful GET: the final answer's status, body and Content-Type; `verified` when
-    the body is IPFS content checked against its CID (docs/gateways.md#verified-content)."""
+    the body is IPFS content checked against its CID (docs/gateways.md#verified-content);
+    `elapsed_s`, how long the request took from being sent to its last byte (redirects
+    included, waits for a host's slot not), when known."""
 
     status: int
     body: bytes
     content_type: str | None = None
     verified: bool = False
+    elapsed_s: float | None = None
 
 
 class Cancellation:
@@ -203,7 +206,8 @@ class MetadataFetcher:
         """`fetch_bytes`, with the answer's status."""
         limit = self._limits.max_bytes if max_bytes is None else max_bytes
         _require_http(url, url)
-        deadline = time.monotonic() + self._limits.total_timeout_s
+        started = time.monotonic()
+        deadline = started + self._limits.total_timeout_s
         current = url
         sent_headers = dict(headers or {})
         for _ in range(self._limits.max_redirects + 1):
@@ -211,7 +215,12 @@ class MetadataFetcher:
             target = _redirect_target(answer, current)
             if target is None:
                 _check_status(answer, url, current)
-                return Fetched(answer.status, answer.body, answer.headers.get("content-type"))
+                return Fetched(
+                    answer.status,
+                    answer.body,
+                    answer.headers.get("content-type"),
+                    elapsed_s=time.monotonic() - started,
+                )
             if not _same_origin(current, target):
                 sent_headers = {}  # gateway credentials stay with the gateway
             current = target

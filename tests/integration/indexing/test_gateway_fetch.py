@@ -366,6 +366,39 @@ def test_failures_move_a_gateway_down_for_every_instance(client, gateways) -> No
     assert a.hits[PATH] == 1
 
 
+def test_a_gateways_latency_is_its_answers_not_the_wait_for_its_slot(client, gateways) -> None:
+    a = gateways[0]
+    slots = HostSlots(client, 1, 1, ADDRESSES, 30)
+    limits = FetchLimits(timeout_s=5, total_timeout_s=5)
+    fetcher = MetadataFetcher(limits, NetGuard(allow_private=True))
+    gateway_pool = pool(client)
+    holding = threading.Event()
+    release = threading.Event()
+
+    def hold_the_only_slot() -> None:
+        with slots.slot(ADDRESSES[0]):
+            holding.set()
+            release.wait(5)
+
+    holder = threading.Thread(target=hold_the_only_slot)
+    holder.start()
+    assert holding.wait(5)
+    threading.Timer(0.4, release.set).start()
+    started = time.monotonic()
+    fetched = GatewayFetcher(fetcher, gateway_pool, None, slots, threads=4).fetch(
+        through(a.url), wait_s=5
+    )
+    took_s = time.monotonic() - started
+    holder.join(5)
+    assert fetched.body == DOC
+    assert took_s >= 0.4  # it did wait for the slot
+    assert fetched.elapsed_s is not None
+    assert fetched.elapsed_s < 0.2
+    latency_ms = GatewayPool(client, refresh_s=0.0).health([ADDRESSES[0]])[ADDRESSES[0]].latency_ms
+    assert latency_ms is not None
+    assert latency_ms < 200
+
+
 def test_a_404_from_one_gateway_tries_the_next_and_counts_against_it(client, gateways) -> None:
     a, b, _ = gateways
     a.route(PATH, Reply(404, b"no such cid here"))
