@@ -6,7 +6,20 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 DATABASE=${BENCH_DATABASE:-tm_bench_api}
-export DATABASE_URL="postgresql+psycopg://postgres@127.0.0.1:5432/${DATABASE}"
+# The API reaches a Postgres on the same host through its Unix socket when there is one, as a
+# same-host deployment should: over loopback TCP a kernel whose congestion control is BBR
+# stalls results of ~100 KB for 40-80 ms (docs/api-server.md#same-host-postgres).
+# BENCH_DATABASE_HOST=127.0.0.1 measures over loopback TCP instead.
+SOCKET_DIR=/var/run/postgresql
+if [[ -z "${BENCH_DATABASE_HOST:-}" && -S "$SOCKET_DIR/.s.PGSQL.5432" ]]; then
+  BENCH_DATABASE_HOST=$SOCKET_DIR
+fi
+BENCH_DATABASE_HOST=${BENCH_DATABASE_HOST:-127.0.0.1}
+if [[ "$BENCH_DATABASE_HOST" == /* ]]; then
+  export DATABASE_URL="postgresql+psycopg://postgres@/${DATABASE}?host=${BENCH_DATABASE_HOST}"
+else
+  export DATABASE_URL="postgresql+psycopg://postgres@${BENCH_DATABASE_HOST}:5432/${DATABASE}"
+fi
 export API_HOST=127.0.0.1 API_PORT=${BENCH_PORT:-3999}
 DURATION=${DURATION:-30s}
 CONNECTIONS=${CONNECTIONS:-50}
@@ -18,6 +31,17 @@ command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install -y wr
 if ! psql -h 127.0.0.1 -U postgres -Atqc "SELECT 1 FROM pg_database WHERE datname = '$DATABASE'" \
     | grep -q 1; then
   .venv/bin/python bench/api/seed.py --database-url "$DATABASE_URL"
+fi
+
+# A serving database has its hot pages in memory; a freshly seeded one on a fresh machine may
+# not (the first runs then read from disk). Read every table and index once, into the
+# operating system's cache (pg_prewarm's `read` mode), when the extension is there.
+if "${PSQL[@]}" -c "CREATE EXTENSION IF NOT EXISTS pg_prewarm" 2>/dev/null; then
+  "${PSQL[@]}" -c "SELECT sum(pg_prewarm(c.oid, 'read')) FROM pg_class c
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind IN ('r', 'i', 't', 'm') AND n.nspname IN ('public', 'pg_toast')" >/dev/null
+else
+  echo "pg_prewarm is not installed: the database may be read from disk in the first runs"
 fi
 
 API_LINE=$(sed -n 's/^api: //p' Procfile)
@@ -36,6 +60,8 @@ ETAG=$(curl -fsI "$BASE$ONE_NFT" | sed -n 's/^ETag: //Ip' | tr -d '\r')
 echo "api: $API_LINE"
 echo "workers=${API_WORKERS:-2} threads=${API_THREADS:-4} connections=$CONNECTIONS duration=$DURATION"
 echo "data: $("${PSQL[@]}" -c "SELECT count(*) FROM tokens") tokens, $FTS FTs"
+echo "postgres: $BENCH_DATABASE_HOST; tcp congestion control:" \
+  "$(cat /proc/sys/net/ipv4/tcp_congestion_control 2>/dev/null || echo unknown)"
 for curl_url in "$ONE_NFT" "/metadata/v1/ft"; do curl -fs "$BASE$curl_url" >/dev/null; done
 
 run() {
