@@ -84,6 +84,7 @@ class SimulatedGateway:
         self.content = content
         self.forged = forged
         self.requests: Counter[str] = Counter()
+        self.asked_at: list[tuple[float, str]] = []  # (time.monotonic(), kind) per request
         self._lock = threading.Lock()
         gateway = self
 
@@ -96,6 +97,7 @@ class SimulatedGateway:
                 )
                 with gateway._lock:
                     gateway.requests[kind] += 1
+                    gateway.asked_at.append((time.monotonic(), kind))
                 time.sleep(gateway.latency_s)  # the simulated gateway's latency
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
@@ -152,6 +154,7 @@ class SetupResult:
     not_done: int  # token jobs that ended otherwise: should be 0
     wrong: list[int] | None  # verified set-ups: tokens not storing their CID's document
     unverified: int  # requests for a file rather than its block
+    timeline: list[str]  # with --timeline: requests to A, B, C per quarter second
 
 
 def run_setup(setup: str, args: argparse.Namespace) -> SetupResult:
@@ -190,7 +193,26 @@ def run_setup(setup: str, args: argparse.Namespace) -> SetupResult:
         run.not_done,
         wrong if verified else None,
         sum(g.requests["files"] for g in gateways),
+        _timeline(gateways) if args.timeline else [],
     )
+
+
+def _timeline(gateways: list[SimulatedGateway], step_s: float = 0.25) -> list[str]:
+    """Requests each gateway got per `step_s` from the first one (forged answers after a +)."""
+    times = [t for g in gateways for t, _ in g.asked_at]
+    if not times:
+        return []
+    start, end = min(times), max(times)
+    lines = []
+    for i in range(int((end - start) / step_s) + 1):
+        low, high = start + i * step_s, start + (i + 1) * step_s
+        counts = []
+        for g in gateways:
+            kinds = [kind for t, kind in g.asked_at if low <= t < high]
+            forged = kinds.count("forged")
+            counts.append(f"{len(kinds) - forged:4d}" + (f"+{forged:<3d}" if forged else "    "))
+        lines.append(f"{i * step_s:5.2f}s " + " ".join(counts))
+    return lines
 
 
 def main() -> None:
@@ -201,6 +223,9 @@ def main() -> None:
     parser.add_argument("--forge-every", type=int, default=4)
     parser.add_argument("--setups", nargs="+", choices=SETUPS, default=list(SETUPS))
     parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument(
+        "--timeline", action="store_true", help="print each gateway's requests per 0.25 s"
+    )
     parser.add_argument(
         "--verify-content",
         choices=("true", "false"),
@@ -232,6 +257,8 @@ def main() -> None:
                 f"{'':>16}  tokens not storing their CID's document: {len(result.wrong)} "
                 f"{result.wrong[:10]}; unverified fetches: {result.unverified}"
             )
+        for line in result.timeline:
+            print(f"{'':>16}  {line}")
 
 
 if __name__ == "__main__":

@@ -139,10 +139,15 @@ class GatewayFetcher:
 
     def _ordered(self, target: FetchableUrl) -> list[FetchableUrl]:
         """Healthiest first, except that a gateway this thread already holds a slot of (the
-        one its token waited for) goes first: the first request runs on this thread, in it."""
+        one its token waited for) goes first while it is still about as healthy as the best:
+        the first request runs on this thread, in that slot. A token that queued for the
+        first choice before its answers showed it slow asks the better one instead (the
+        held slot is given back when the token is done)."""
         ordered = self.pool.order(target.through_every_gateway())
-        held = [c for c in ordered if self._held(c)]
-        return held[:1] + [c for c in ordered if c not in held[:1]]
+        held = [c for c in ordered[1:] if self._held(c)][:1]
+        if held and not self.pool.about_as_healthy(gateway_host(held[0]), gateway_host(ordered[0])):
+            held = []
+        return held + [c for c in ordered if c not in held]
 
     def _held(self, target: FetchableUrl) -> bool:
         if self.host_slots is None:

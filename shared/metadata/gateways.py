@@ -42,6 +42,10 @@ STAY_FIRST_WITHIN = 1.5
 HEDGE_FLOOR_S = 0.05
 HEDGE_CEILING_S = 2.0
 UNKNOWN_P90_S = 0.5
+# A gateway not measured yet is taken to be at least as healthy as one answering in this
+# long without errors: a first choice whose health is under this one's / STAY_FIRST_WITHIN
+# (slower than about 275 ms, or failing) gives way to it.
+UNKNOWN_LATENCY_MS = 100.0
 
 # KEYS: the gateway's health hash. ARGV: answers, errors, successes, mean latency ms of the
 # successes, p90 latency ms of the successes, smoothing, error half-life s, ttl s.
@@ -112,6 +116,9 @@ class GatewayHealth:
         return (1.0 - min(1.0, self.error_rate)) / (1.0 + latency / LATENCY_SCALE_MS)
 
 
+_UNKNOWN_SCORE = GatewayHealth(UNKNOWN_LATENCY_MS).score
+
+
 @dataclass
 class _Pending:
     errors: int = 0
@@ -179,6 +186,12 @@ class GatewayPool:
                 self._first[key] = best
         return [candidates[i] for i in ranked]
 
+    def about_as_healthy(self, host: str, best: str) -> bool:
+        """Whether `host` is healthy enough to stay first instead of `best` (the rule that
+        keeps a first choice first)."""
+        scores = _scores(self.health([host, best]))
+        return scores[host] * STAY_FIRST_WITHIN >= scores[best]
+
     def hedge_after_s(self, host: str) -> float:
         """How long the gateway may take before a second one is asked too: its p90 latency."""
         p90_ms = self.health([host])[host].p90_ms
@@ -228,7 +241,16 @@ class GatewayPool:
             else:
                 pending.latencies_ms.append((latency_s or 0.0) * 1000)
             answers = pending.errors + len(pending.latencies_ms)
-            due = failed or answers >= self.flush_every or now - pending.since >= FLUSH_AFTER_S
+            # A gateway this process has no latency for yet reports at once: its first
+            # answers decide whether it should be first (a slow gateway configured first is
+            # otherwise asked for a second or more before its latency is known).
+            unmeasured = self._health.get(host, GatewayHealth()).latency_ms is None
+            due = (
+                failed
+                or unmeasured
+                or answers >= self.flush_every
+                or now - pending.since >= FLUSH_AFTER_S
+            )
             if due:
                 del self._pending[host]
         if due:
@@ -283,10 +305,12 @@ class GatewayPool:
 
 
 def _scores(health: dict[str, GatewayHealth]) -> dict[str, float]:
-    """Each gateway's score; one not measured yet counts as good as the best measured one,
-    so it is tried through failovers and hedges rather than taking every first request."""
+    """Each gateway's score. One not measured yet counts as good as the best measured one,
+    so it is tried through failovers and hedges rather than taking first requests from a
+    good gateway; but at least as good as a gateway answering in UNKNOWN_LATENCY_MS, so a
+    slow or failing first choice gives way to it at once (and it is measured)."""
     known = [h.score for h in health.values() if h.latency_ms is not None or h.error_rate]
-    unknown = max(known, default=1.0)
+    unknown = max([*known, _UNKNOWN_SCORE]) if known else 1.0
     return {
         host: h.score if h.latency_ms is not None or h.error_rate else unknown
         for host, h in health.items()

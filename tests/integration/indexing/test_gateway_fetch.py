@@ -399,6 +399,52 @@ def test_a_gateways_latency_is_its_answers_not_the_wait_for_its_slot(client, gat
     assert latency_ms < 200
 
 
+def test_a_gateways_first_answer_is_reported_at_once_then_in_batches(client) -> None:
+    batching = GatewayPool(client, refresh_s=60.0, flush_every=8)
+    batching.record(ADDRESSES[0], "ok", 0.5)
+    assert GatewayPool(client).health([ADDRESSES[0]])[ADDRESSES[0]].latency_ms == 500.0
+    batching.record(ADDRESSES[0], "ok", 0.02)  # measured now: waits for 7 more
+    assert GatewayPool(client).health([ADDRESSES[0]])[ADDRESSES[0]].latency_ms == 500.0
+
+
+def test_a_slow_first_choice_gives_way_to_a_gateway_not_measured_yet(client, gateways) -> None:
+    gateway_pool = pool(client)
+    candidates = through(*urls(gateways)).through_every_gateway()
+    gateway_pool.record(ADDRESSES[0], "ok", 0.02)
+    assert gateway_pool.order(candidates)[0] == candidates[0]  # fast: stays first
+    for _ in range(30):
+        gateway_pool.record(ADDRESSES[0], "ok", 0.5)
+    assert gateway_pool.order(candidates)[0] == candidates[1]  # B, not measured yet
+
+
+def test_a_slot_held_on_a_gateway_found_slow_meanwhile_is_not_used_first(client, gateways) -> None:
+    a, b, _ = gateways
+    slots = HostSlots(client, 4, 4, ADDRESSES, 30)
+    limits = FetchLimits(timeout_s=5, total_timeout_s=5)
+    fetcher = MetadataFetcher(limits, NetGuard(allow_private=True))
+    gateway_pool = pool(client)
+    gateway_fetch = GatewayFetcher(fetcher, gateway_pool, None, slots, threads=4)
+    target = through(a.url, b.url)
+    grant = slots.request(ADDRESSES[0], lambda _grant: None, 1.0)  # queued for A at first
+    assert grant is not None
+    gateway_pool.record(ADDRESSES[0], "ok", 0.5)  # then A is found slow, B fast
+    gateway_pool.record(ADDRESSES[1], "ok", 0.02)
+    with slots.holding(grant):
+        assert gateway_fetch.fetch(target, wait_s=1.0).body == DOC
+    slots.release(grant)
+    assert a.hits[PATH] == 0
+    assert b.hits[PATH] == 1
+    for _ in range(40):  # A recovers to about 100 ms: about as healthy as B, still second
+        gateway_pool.record(ADDRESSES[0], "ok", 0.1)
+    assert gateway_pool.order(target.through_every_gateway())[0].url.startswith(b.url)
+    grant = slots.request(ADDRESSES[0], lambda _grant: None, 1.0)
+    assert grant is not None
+    with slots.holding(grant):
+        assert gateway_fetch.fetch(target, wait_s=1.0).body == DOC
+    slots.release(grant)
+    assert a.hits[PATH] == 1
+
+
 def test_a_404_from_one_gateway_tries_the_next_and_counts_against_it(client, gateways) -> None:
     a, b, _ = gateways
     a.route(PATH, Reply(404, b"no such cid here"))
