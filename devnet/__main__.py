@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -13,7 +14,10 @@ from devnet.node import DEFAULT_NODE_PORT
 from devnet.scenario import FT, NFT, Contract, Scenario, ScenarioError
 from devnet.server import LOOPBACK, Devnet
 
-API_URL = "http://localhost:3000/metadata/v1"
+
+def api_url() -> str:
+    """The metadata API the examples call: `make run` starts it on API_PORT (3000 unset)."""
+    return f"http://localhost:{os.environ.get('API_PORT') or 3000}/metadata/v1"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -69,10 +73,10 @@ def announce(net: Devnet) -> None:
 
 def example_request(contract: Contract) -> str:
     if contract.kind == FT:
-        return f"curl {API_URL}/ft/{contract.contract_id}"
+        return f"curl {api_url()}/ft/{contract.contract_id}"
     first = 1 if contract.kind == NFT else min((t.token_id for t in contract.sft_tokens), default=1)
     route = "nft" if contract.kind == NFT else "sft"
-    return f"curl {API_URL}/{route}/{contract.contract_id}/{first}"
+    return f"curl {api_url()}/{route}/{contract.contract_id}/{first}"
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -304,13 +305,16 @@ def test_cli_serves_until_sigterm() -> None:
     scenario = Path(__file__).parents[3] / "devnet" / "scenarios" / "e2e-200.json"
     command = [sys.executable, "-m", "devnet", "serve", "--node-port", "0", "--metadata-port", "0"]
     process = subprocess.Popen(
-        [*command, "--scenario", str(scenario)], stdout=subprocess.PIPE, text=True
+        [*command, "--scenario", str(scenario)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "API_PORT": "3123"},  # the API the examples call
     )
     try:
         assert process.stdout is not None
         node_url = process.stdout.readline().split()[3]
         contract_line = process.stdout.readline()
-        assert "curl http://localhost:3000/metadata/v1/nft/SP" in contract_line
+        assert "curl http://localhost:3123/metadata/v1/nft/SP" in contract_line
         info = requests.get(f"{node_url}/v2/info", timeout=5).json()
         assert info["stacks_tip_height"] == 6
         process.send_signal(signal.SIGTERM)
