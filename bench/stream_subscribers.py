@@ -37,7 +37,7 @@ from sqlalchemy.orm import sessionmaker  # noqa: E402
 
 from shared.changes import entry, record  # noqa: E402
 from shared.db import make_engine  # noqa: E402
-from shared.embedded_servers import free_port  # noqa: E402
+from shared.embedded.ports import free_port  # noqa: E402
 from shared.models import ChangeKind  # noqa: E402
 
 SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"

@@ -13,8 +13,9 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from shared import embedded_servers
 from shared.config import load_settings, normalize_database_url
+from shared.embedded.choice import ServerNotAnswering
+from shared.embedded.servers import provide, stop_embedded
 from shared.local_admin_token import ensure_local_admin_token
 
 
@@ -40,10 +41,8 @@ def start_servers(run_dir: Path) -> int:
     """`make run`'s servers (docs/embedded-servers.md): one line each on standard error, and
     on standard output the `export` lines that point the Procfile processes at them."""
     try:
-        servers = embedded_servers.provide(
-            os.environ, run_dir, say=lambda line: print(line, file=sys.stderr)
-        )
-    except embedded_servers.ServerNotAnswering as exc:
+        servers = provide(os.environ, run_dir, say=lambda line: print(line, file=sys.stderr))
+    except ServerNotAnswering as exc:
         print(exc, file=sys.stderr)
         return 1
     except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:
@@ -60,7 +59,7 @@ def start_servers(run_dir: Path) -> int:
 
 
 def stop_servers(run_dir: Path) -> int:
-    for name in embedded_servers.stop_embedded(run_dir):
+    for name in stop_embedded(run_dir):
         print(f"{name}: stopped the embedded server", file=sys.stderr)
     return 0
 

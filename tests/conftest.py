@@ -34,9 +34,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from support.processes import ROOT, process_env, reap_orphans
 
-from shared import embedded_servers
 from shared.config import Settings
 from shared.db import make_engine
+from shared.embedded.choice import ServerNotAnswering, address, configured_postgres
+from shared.embedded.servers import Servers, provide, stop_embedded
 
 RUN_ID = uuid.uuid4().hex[:8]
 TEST_SERVERS_DIR = ROOT / ".run" / "test-servers"
@@ -140,7 +141,7 @@ def _connect_admin(server_url: str) -> tuple[str, Engine]:
     """The server URL with a user that can log in, and an engine on its maintenance database.
     The default server is tried as `postgres`, then `root`; a configured one as its user."""
     server = make_url(server_url)
-    configured = embedded_servers.configured_postgres(os.environ) is not None
+    configured = configured_postgres(os.environ) is not None
     users = [server.username] if configured else ["postgres", "root"]
     errors = []
     for user in users:
@@ -158,7 +159,7 @@ def _connect_admin(server_url: str) -> tuple[str, Engine]:
             errors.append(f"{user}: {exc}")
             engine.dispose()
     pytest.fail(
-        f"cannot log in to PostgreSQL at {embedded_servers.address(server_url)} (trust auth, "
+        f"cannot log in to PostgreSQL at {address(server_url)} (trust auth, "
         f"user {' or '.join(str(u) for u in users)}): " + "; ".join(errors),
         pytrace=False,
     )
@@ -188,14 +189,12 @@ def _stop_servers_of_killed_runs() -> None:
         owner = path.name.split("-")[0]
         if owner.isdigit() and not Path(f"/proc/{owner}").exists():
             with contextlib.suppress(Exception):
-                embedded_servers.stop_embedded(path)
+                stop_embedded(path)
             shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
-def servers(
-    request: pytest.FixtureRequest, no_orphans_of_killed_runs: None
-) -> Iterator[embedded_servers.Servers]:
+def servers(request: pytest.FixtureRequest, no_orphans_of_killed_runs: None) -> Iterator[Servers]:
     """The run's PostgreSQL and Redis (see the module docstring); embedded ones started here
     (`.postgres`, `.redis`: what tests/support/restarts.py restarts) are stopped, and their
     data removed, when the run ends."""
@@ -203,14 +202,14 @@ def servers(
     run_dir = TEST_SERVERS_DIR / f"{os.getpid()}-{RUN_ID}"
     started: list[str] = []
     try:
-        found = embedded_servers.provide(
+        found = provide(
             os.environ,
             run_dir,
             durable=False,
             server_env=process_env({}),
             say=started.append,
         )
-    except embedded_servers.ServerNotAnswering as exc:
+    except ServerNotAnswering as exc:
         pytest.fail(str(exc), pytrace=False)
     capture = request.config.pluginmanager.getplugin("capturemanager")
     with capture.global_and_fixture_disabled():
@@ -223,7 +222,7 @@ def servers(
 
 
 @pytest.fixture(scope="session")
-def postgres(servers: embedded_servers.Servers) -> Iterator[Postgres]:
+def postgres(servers: Servers) -> Iterator[Postgres]:
     server_url, admin = _connect_admin(servers.database_server_url())
     pg = Postgres(server_url, admin)
     yield pg
@@ -270,7 +269,7 @@ def stacks_api_database_url(postgres: Postgres) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def redis_url(servers: embedded_servers.Servers) -> Iterator[str]:
+def redis_url(servers: Servers) -> Iterator[str]:
     """A Redis DB number no other test run holds (claimed with a lock key), flushed after."""
     lock_key = RUN_LOCK_KEY
     parts = urlsplit(servers.redis_url)

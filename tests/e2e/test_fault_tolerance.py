@@ -32,7 +32,7 @@ from devnet.scenario import Scenario, nft_collection
 from devnet.server import Devnet
 from shared.config import Settings
 from shared.db import session_scope
-from shared.embedded_servers import Servers
+from shared.embedded.servers import Servers
 from shared.jobs.recovery import BROKER_MARKER_KEY
 from shared.jobs.transitions import mark_queued
 from shared.models import Job, JobStatus

@@ -18,7 +18,8 @@ import requests
 from support.processes import ROOT, Running, free_port, process_env, running, wait_until
 
 from devnet.scenario import NFT, Scenario
-from shared.embedded_servers import postgres_answers, redis_answers, stop_embedded
+from shared.embedded.choice import postgres_answers, redis_answers
+from shared.embedded.servers import stop_embedded
 
 pytestmark = pytest.mark.e2e
 DEADLINE_S = 180

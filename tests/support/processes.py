@@ -13,7 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TypeVar
 
-from shared.embedded_servers import free_port, pid_alive
+from shared.embedded.ports import free_port
+from shared.embedded.processes import pid_alive
 
 ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")

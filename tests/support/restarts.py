@@ -17,7 +17,8 @@ import subprocess
 import pytest
 import redis
 
-from shared.embedded_servers import Servers, address
+from shared.embedded.choice import address
+from shared.embedded.servers import Servers
 from support.processes import wait_until
 
 MACHINE_POSTGRES = ("127.0.0.1:5432", "localhost:5432")

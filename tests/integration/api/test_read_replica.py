@@ -32,7 +32,7 @@ from api.resources.admin import ADMIN
 from api.resources.refresh import REFRESH
 from shared.config import Settings
 from shared.db import make_engine
-from shared.embedded_servers import Servers
+from shared.embedded.servers import Servers
 from shared.models import ChainTip, Token
 from shared.queues import WORKER_QUEUES
 

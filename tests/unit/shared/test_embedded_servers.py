@@ -1,4 +1,4 @@
-"""Which PostgreSQL and Redis `make run` and `make test` use (shared/embedded_servers.py,
+"""Which PostgreSQL and Redis `make run` and `make test` use (shared/embedded/,
 docs/embedded-servers.md): the decision, with the servers' answers made up."""
 
 from __future__ import annotations
@@ -7,14 +7,16 @@ from collections.abc import Callable
 
 import pytest
 
-from shared import embedded_servers
 from shared.config import DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL
-from shared.embedded_servers import (
+from shared.embedded import choice as server_choice
+from shared.embedded.choice import (
     ServerNotAnswering,
     address,
     choose_postgres,
     choose_redis,
 )
+from shared.embedded.postgres import EmbeddedPostgres
+from shared.embedded.servers import provide
 
 
 def answering(*urls: str) -> Callable[[str], bool]:
@@ -99,15 +101,11 @@ def test_a_configured_server_is_probed_and_nothing_else():
 
 def test_provide_starts_nothing_when_a_configured_server_is_down(tmp_path, monkeypatch):
     started: list[str] = []
-    monkeypatch.setattr(embedded_servers, "postgres_answers", NOBODY)
-    monkeypatch.setattr(embedded_servers, "redis_answers", NOBODY)
-    monkeypatch.setattr(
-        embedded_servers.EmbeddedPostgres, "start", lambda *a, **k: started.append("pg")
-    )
+    monkeypatch.setattr(server_choice, "postgres_answers", NOBODY)
+    monkeypatch.setattr(server_choice, "redis_answers", NOBODY)
+    monkeypatch.setattr(EmbeddedPostgres, "start", lambda *a, **k: started.append("pg"))
     with pytest.raises(ServerNotAnswering, match=r"^REDIS_URL"):
-        embedded_servers.provide(
-            {"REDIS_URL": "redis://127.0.0.1:6390/0"}, tmp_path, say=started.append
-        )
+        provide({"REDIS_URL": "redis://127.0.0.1:6390/0"}, tmp_path, say=started.append)
     assert started == []
     assert list(tmp_path.iterdir()) == []
 
