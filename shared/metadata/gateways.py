@@ -179,7 +179,7 @@ class GatewayPool:
         with self._lock:
             kept = self._first.get(key)
             best = hosts[ranked[0]]
-            if kept in hosts and scores[kept] * STAY_FIRST_WITHIN >= scores[best]:
+            if kept in hosts and _stays_first(scores, kept, best):
                 ranked.remove(hosts.index(kept))
                 ranked.insert(0, hosts.index(kept))
             else:
@@ -189,8 +189,7 @@ class GatewayPool:
     def about_as_healthy(self, host: str, best: str) -> bool:
         """Whether `host` is healthy enough to stay first instead of `best` (the rule that
         keeps a first choice first)."""
-        scores = _scores(self.health([host, best]))
-        return scores[host] * STAY_FIRST_WITHIN >= scores[best]
+        return _stays_first(_scores(self.health([host, best])), host, best)
 
     def hedge_after_s(self, host: str) -> float:
         """How long the gateway may take before a second one is asked too: its p90 latency."""
@@ -244,7 +243,8 @@ class GatewayPool:
             # A gateway this process has no latency for yet reports at once: its first
             # answers decide whether it should be first (a slow gateway configured first is
             # otherwise asked for a second or more before its latency is known).
-            unmeasured = self._health.get(host, GatewayHealth()).latency_ms is None
+            known = self._health.get(host)
+            unmeasured = known is None or known.latency_ms is None
             due = (
                 failed
                 or unmeasured
@@ -315,6 +315,11 @@ def _scores(health: dict[str, GatewayHealth]) -> dict[str, float]:
         host: h.score if h.latency_ms is not None or h.error_rate else unknown
         for host, h in health.items()
     }
+
+
+def _stays_first(scores: dict[str, float], host: str, best: str) -> bool:
+    """Whether `host` is within STAY_FIRST_WITHIN of the best gateway's health."""
+    return scores[host] * STAY_FIRST_WITHIN >= scores[best]
 
 
 def _health(row: list[bytes | str | None], now: float) -> GatewayHealth:

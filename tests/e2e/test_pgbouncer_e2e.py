@@ -7,7 +7,6 @@ the stream tells of its tokens."""
 
 from __future__ import annotations
 
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from support.processes import (
     free_port,
     process_env,
     procfile_command,
+    run_release,
     running,
     wait_until,
 )
@@ -77,15 +77,7 @@ def stack(
             "WORKER_CONCURRENCY": "8",
         }
     )
-    release = subprocess.run(
-        ["bash", "-c", procfile_command("release")],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    release = run_release(env)
     assert release.returncode == 0, release.stderr[-3000:]
     devnet = (
         f"python -m devnet serve --scenario {SCENARIO_FILE}"

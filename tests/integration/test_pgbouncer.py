@@ -10,8 +10,6 @@ tests/e2e/test_pgbouncer_e2e.py.
 
 from __future__ import annotations
 
-import shlex
-import subprocess
 import threading
 import uuid
 from collections.abc import Iterator
@@ -27,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from support.broker import emptied
 from support.builders import add_contract, add_metadata, add_token
 from support.pgbouncer import Pooler, pgbouncer
-from support.processes import ROOT, process_env, procfile_command
+from support.processes import process_env, run_release
 
 from api.app import create_app
 from api.db import RawReads, close_db
@@ -59,15 +57,7 @@ def test_the_release_step_migrates_through_pgbouncer_and_leaves_no_setting_behin
     name = f"tm_test_pgbouncer_{uuid.uuid4().hex[:8]}"
     postgres.create(name)
     env = process_env({"DATABASE_URL": pooler.url(name), "DATABASE_POOLER": "pgbouncer"})
-    done = subprocess.run(
-        shlex.split(procfile_command("release")),
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    done = run_release(env)
     assert done.returncode == 0, done.stderr[-3000:]
     # One server connection behind the pool: the migrations' own, handed to this client now.
     with psycopg.connect(pooler.url(name, "postgresql"), autocommit=True) as conn:

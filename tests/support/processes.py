@@ -42,6 +42,19 @@ def procfile_command(name: str) -> str:
 OWNER_VAR = "STM_TEST_OWNER_PID"
 
 
+def run_release(env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    """The Procfile's `release` step (the migrations), run to its end with `env`."""
+    return subprocess.run(
+        ["bash", "-c", procfile_command("release")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
 def process_env(overrides: Mapping[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "STACKS_", "DATABASE"))}
     env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
